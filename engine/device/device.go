@@ -1,0 +1,246 @@
+// Package device is the boundary between the engine and the hardware.
+//
+// Everything the engine does to data goes through the Device interface:
+// allocation, host↔device copies (each one counted in Traffic), GEMM and the
+// handful of elementwise and row-wise primitives an MLP needs. Layers are
+// written once, against this interface.
+//
+// The CPU device is always compiled: it is the reference every other device is
+// checked against (see package devicetest). The CUDA device is compiled in the
+// default build only (files tagged //go:build !cpu); `-tags cpu` leaves it out.
+//
+// Error model. A GPU runs work asynchronously, so a failing kernel is only
+// noticed later. Every device therefore keeps the first error it meets (a
+// CUDA failure, a buffer too small for the shape asked, a wrong dtype) and
+// turns every later compute call into a no-op; Sync and Err return that error.
+// Calls that hand memory to the caller (Alloc, CopyIn, CopyOut) return their
+// error directly.
+package device
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+)
+
+// DType is the element type of a Buffer.
+type DType uint8
+
+const (
+	Float32 DType = iota
+	Uint8
+	Int32
+)
+
+// Size is the number of bytes one element takes.
+func (t DType) Size() int {
+	switch t {
+	case Uint8:
+		return 1
+	default:
+		return 4
+	}
+}
+
+func (t DType) String() string {
+	switch t {
+	case Float32:
+		return "float32"
+	case Uint8:
+		return "uint8"
+	case Int32:
+		return "int32"
+	}
+	return fmt.Sprintf("DType(%d)", uint8(t))
+}
+
+// Buffer is memory owned by one Device, holding Len elements of DType.
+// Buffers of one device must not be passed to another.
+type Buffer interface {
+	DType() DType
+	Len() int
+}
+
+// Info describes a device for people and for result files.
+type Info struct {
+	Kind              string // "cpu" or "cuda"
+	Name              string // e.g. "NVIDIA H100 80GB HBM3" or the CPU model
+	Ordinal           int    // CUDA device ordinal; 0 for the CPU
+	ComputeCapability string // "9.0"; empty on the CPU
+	TotalMemory       int64  // bytes
+	FreeMemory        int64  // bytes, when the device reports it
+	Threads           int    // CPU worker threads; 0 on a GPU
+}
+
+func (i Info) String() string {
+	s := fmt.Sprintf("%s:%d %s", i.Kind, i.Ordinal, i.Name)
+	if i.ComputeCapability != "" {
+		s += ", compute capability " + i.ComputeCapability
+	}
+	if i.TotalMemory > 0 {
+		s += fmt.Sprintf(", %.1f GiB", float64(i.TotalMemory)/(1<<30))
+	}
+	if i.Threads > 0 {
+		s += fmt.Sprintf(", %d threads", i.Threads)
+	}
+	return s
+}
+
+// Traffic counts the data that crossed between host and device.
+type Traffic struct {
+	HostToDeviceBytes  int64
+	HostToDeviceCopies int64
+	DeviceToHostBytes  int64
+	DeviceToHostCopies int64
+}
+
+// Sub returns t - u, the traffic between two readings.
+func (t Traffic) Sub(u Traffic) Traffic {
+	return Traffic{
+		HostToDeviceBytes:  t.HostToDeviceBytes - u.HostToDeviceBytes,
+		HostToDeviceCopies: t.HostToDeviceCopies - u.HostToDeviceCopies,
+		DeviceToHostBytes:  t.DeviceToHostBytes - u.DeviceToHostBytes,
+		DeviceToHostCopies: t.DeviceToHostCopies - u.DeviceToHostCopies,
+	}
+}
+
+// Event is a point in a device's stream of work, used to time it.
+type Event interface{}
+
+// Device is a place where tensors live and primitives run. All matrices are
+// row-major and contiguous; rows/cols/n arguments say how much of a buffer a
+// call uses (a buffer may be larger, e.g. sized for the largest batch).
+type Device interface {
+	Info() Info
+
+	// Alloc returns a zeroed buffer of n elements.
+	Alloc(t DType, n int) (Buffer, error)
+	// Free releases a buffer; using it afterwards is an error.
+	Free(b Buffer)
+	// CopyIn copies host bytes into the start of dst (host→device).
+	CopyIn(dst Buffer, src []byte) error
+	// CopyOut copies the start of src into host bytes (device→host).
+	CopyOut(dst []byte, src Buffer) error
+	// Traffic reports the copies made so far.
+	Traffic() Traffic
+
+	// Gemm computes C = alpha·op(A)·op(B) + beta·C, where op(A) is m×k,
+	// op(B) is k×n and C is m×n; op transposes when trans is true.
+	Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer)
+	// AddBias adds bias[j] to every x[i,j] of a rows×cols x.
+	AddBias(x, bias Buffer, rows, cols int)
+	// ReLU sets y[i] = max(x[i], 0) for i < n; y and x may be the same buffer.
+	ReLU(y, x Buffer, n int)
+	// ReLUBackward sets dx[i] = dy[i] if y[i] > 0, else 0; dx may be dy.
+	ReLUBackward(dx, dy, y Buffer, n int)
+	// SoftmaxCrossEntropy takes rows×cols logits and int32 labels. It writes
+	// the batch's mean loss, mean_i -log softmax(logits_i)[label_i], into
+	// losses[slot], and, unless grad is nil, grad = gradScale·(softmax − onehot).
+	SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, rows, cols int, gradScale float32)
+	// CountCorrect writes into the int32 counts[slot] how many of the rows
+	// have their largest logit (first one on ties) at their label.
+	CountCorrect(counts, logits, labels Buffer, slot, rows, cols int)
+	// ColumnSum sets dst[j] = beta·dst[j] + Σ_i src[i,j] for a rows×cols src.
+	ColumnSum(dst, src Buffer, rows, cols int, beta float32)
+	// MomentumSGD updates n parameters the way PyTorch's SGD does:
+	// v = momentum·v + (g + weightDecay·w); w = w − lr·v.
+	MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightDecay float32)
+	// NormalizeBytes sets the float32 dst[i] = scale·float32(src[i]) + shift
+	// for the uint8 src, i < n.
+	NormalizeBytes(dst, src Buffer, n int, scale, shift float32)
+	// GatherRows sets dst[i,:] = src[idx[i],:] for i < rows, rows of rowLen
+	// elements; dst and src have the same dtype, idx is int32.
+	GatherRows(dst, src, idx Buffer, rows, rowLen int)
+	// Zero sets every element of b to zero.
+	Zero(b Buffer)
+
+	// NewEvent makes an event; RecordEvent places it after the work issued so
+	// far; EventElapsed is the time between two recorded events (it waits for
+	// the later one). Events live as long as the device.
+	NewEvent() (Event, error)
+	RecordEvent(e Event)
+	EventElapsed(from, to Event) (time.Duration, error)
+
+	// Sync waits for all issued work and returns the device's first error.
+	Sync() error
+	// Err returns the first error without waiting.
+	Err() error
+	// Close releases everything the device holds.
+	Close() error
+}
+
+// Element is a Go type a Buffer can hold.
+type Element interface{ ~float32 | ~uint8 | ~int32 }
+
+// Bytes views a slice of elements as its bytes, without copying.
+func Bytes[T Element](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(zero)))
+}
+
+// Upload copies a host slice into the start of dst.
+func Upload[T Element](d Device, dst Buffer, src []T) error {
+	if err := checkHostType[T](dst); err != nil {
+		return err
+	}
+	return d.CopyIn(dst, Bytes(src))
+}
+
+// Download copies the start of src into a host slice.
+func Download[T Element](d Device, dst []T, src Buffer) error {
+	if err := checkHostType[T](src); err != nil {
+		return err
+	}
+	return d.CopyOut(Bytes(dst), src)
+}
+
+func checkHostType[T Element](b Buffer) error {
+	var zero T
+	var want DType
+	switch any(zero).(type) {
+	case float32:
+		want = Float32
+	case uint8:
+		want = Uint8
+	case int32:
+		want = Int32
+	}
+	if b.DType() != want {
+		return fmt.Errorf("device: host slice of %v does not match a %v buffer", want, b.DType())
+	}
+	return nil
+}
+
+// Open returns the device a name selects: "cpu", or "cuda" / "cuda:N" in a
+// build with the CUDA device. "" picks the default device (see Default).
+func Open(name string) (Device, error) {
+	if name == "" {
+		name = Default()
+	}
+	if name == "cpu" {
+		return NewCPU(), nil
+	}
+	return openAccelerator(name)
+}
+
+// ErrUnsupported is wrapped by errors from devices that lack a primitive.
+var ErrUnsupported = fmt.Errorf("not supported by this device")
+
+// Partial is implemented by a device that cannot run every primitive yet.
+// The trainer asks before it starts, so that a missing kernel is a clear
+// error up front, not a failure half-way through an epoch.
+type Partial interface {
+	// MissingPrimitives lists the Device methods this device cannot run.
+	MissingPrimitives() []string
+}
+
+// Missing lists the primitives d lacks; nil for a complete device.
+func Missing(d Device) []string {
+	if p, ok := d.(Partial); ok {
+		return p.MissingPrimitives()
+	}
+	return nil
+}

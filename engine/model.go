@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// Model is a Sequential stack of layers bound to one device, with buffers
+// sized for batches of up to MaxRows rows.
+type Model struct {
+	Layers  []Layer
+	Inputs  int
+	MaxRows int
+}
+
+// NewMLP builds Linear–ReLU–…–Linear with the given widths, e.g.
+// {784, 512, 512, 10}, on d. Weights and biases are drawn uniformly from
+// ±1/√fan_in, as PyTorch's nn.Linear does by default, from a PCG stream of
+// seed, so the same seed gives the same model on every device.
+func NewMLP(d device.Device, widths []int, maxRows int, seed uint64) (*Model, error) {
+	if len(widths) < 2 {
+		return nil, fmt.Errorf("an MLP needs at least an input and an output width, got %v", widths)
+	}
+	for _, w := range widths {
+		if w <= 0 {
+			return nil, fmt.Errorf("layer widths must be positive, got %v", widths)
+		}
+	}
+	if maxRows <= 0 {
+		return nil, fmt.Errorf("batch size must be positive, got %d", maxRows)
+	}
+	m := &Model{Inputs: widths[0], MaxRows: maxRows}
+	for i := 1; i < len(widths); i++ {
+		l, err := newLinear(d, fmt.Sprintf("fc%d", i), widths[i-1], widths[i], maxRows, i > 1)
+		if err != nil {
+			return nil, fmt.Errorf("allocating the model: %w", err)
+		}
+		m.Layers = append(m.Layers, l)
+		if i < len(widths)-1 {
+			m.Layers = append(m.Layers, &ReLU{Size: widths[i]})
+		}
+	}
+	if err := m.initialize(d, seed); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Model) initialize(d device.Device, seed uint64) error {
+	r := rand.New(rand.NewPCG(seed, 0x1417))
+	for _, l := range m.Layers {
+		lin, ok := l.(*Linear)
+		if !ok {
+			continue
+		}
+		bound := 1 / math.Sqrt(float64(lin.In))
+		for _, p := range lin.Params() {
+			host := make([]float32, p.Size())
+			for i := range host {
+				host[i] = float32((2*r.Float64() - 1) * bound)
+			}
+			if err := device.Upload(d, p.Value, host); err != nil {
+				return fmt.Errorf("initializing %s: %w", p.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Outputs is the width of the last layer.
+func (m *Model) Outputs() int { return m.Layers[len(m.Layers)-1].OutputSize() }
+
+// Params lists every trainable tensor, in layer order.
+func (m *Model) Params() []*Param {
+	var ps []*Param
+	for _, l := range m.Layers {
+		ps = append(ps, l.Params()...)
+	}
+	return ps
+}
+
+// ParamCount is the number of trainable scalars.
+func (m *Model) ParamCount() int {
+	n := 0
+	for _, p := range m.Params() {
+		n += p.Size()
+	}
+	return n
+}
+
+// Forward runs rows rows of x through the model and returns the logits.
+func (m *Model) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
+	for _, l := range m.Layers {
+		x = l.Forward(d, x, rows)
+	}
+	return x
+}
+
+// Backward propagates the gradient of the loss with respect to the logits
+// and leaves every parameter's gradient in its Grad buffer.
+func (m *Model) Backward(d device.Device, dlogits device.Buffer, rows int) {
+	g := dlogits
+	for i := len(m.Layers) - 1; i >= 0 && g != nil; i-- {
+		g = m.Layers[i].Backward(d, g, rows)
+	}
+}
+
+func (m *Model) String() string {
+	parts := make([]string, len(m.Layers))
+	for i, l := range m.Layers {
+		parts[i] = l.String()
+	}
+	return strings.Join(parts, " → ")
+}
+
+// ReadParams copies every parameter (or, with grads, every gradient) to the
+// host, in Params order.
+func (m *Model) ReadParams(d device.Device, grads bool) ([][]float32, error) {
+	if err := d.Sync(); err != nil {
+		return nil, err
+	}
+	var out [][]float32
+	for _, p := range m.Params() {
+		b := p.Value
+		if grads {
+			b = p.Grad
+		}
+		host := make([]float32, p.Size())
+		if err := device.Download(d, host, b); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p.Name, err)
+		}
+		out = append(out, host)
+	}
+	return out, nil
+}
+
+// WriteParams sets every parameter from host values, in Params order.
+func (m *Model) WriteParams(d device.Device, values [][]float32) error {
+	ps := m.Params()
+	if len(values) != len(ps) {
+		return fmt.Errorf("got %d parameter tensors, the model has %d", len(values), len(ps))
+	}
+	for i, p := range ps {
+		if len(values[i]) != p.Size() {
+			return fmt.Errorf("%s: got %d values, want %d", p.Name, len(values[i]), p.Size())
+		}
+		if err := device.Upload(d, p.Value, values[i]); err != nil {
+			return fmt.Errorf("writing %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
