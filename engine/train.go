@@ -27,7 +27,7 @@ type Config struct {
 
 // DefaultConfig is the reference run: the MLP 784-512-512-10 at batch 128.
 func DefaultConfig() Config {
-	return Config{Hidden: []int{512, 512}, Batch: 128, LR: 0.05, Momentum: 0.9, Epochs: 1, Seed: 1, EvalBatch: 1000}
+	return Config{Hidden: []int{512, 512}, Batch: 128, LR: 0.1, Momentum: 0.9, Epochs: 1, Seed: 1, EvalBatch: 1000}
 }
 
 // Validate checks the settings against a training set of n samples.
