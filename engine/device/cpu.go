@@ -117,6 +117,36 @@ func (d *CPU) CopyOut(dst []byte, src Buffer) error {
 
 func (d *CPU) Traffic() Traffic { return d.traffic }
 
+// AllocHost returns ordinary memory: the CPU has nothing to pin.
+func (d *CPU) AllocHost(nbytes int) ([]byte, error) {
+	if nbytes < 0 {
+		return nil, fmt.Errorf("AllocHost: negative size %d", nbytes)
+	}
+	return make([]byte, nbytes), nil
+}
+
+func (d *CPU) FreeHost([]byte) {}
+
+// CopyInAsync copies at once: the CPU has no second stream to overlap on.
+func (d *CPU) CopyInAsync(dst Buffer, src []byte, done Event) error {
+	if _, ok := done.(*cpuEvent); !ok {
+		return fmt.Errorf("CopyInAsync: event %T does not belong to the CPU device", done)
+	}
+	if err := d.CopyIn(dst, src); err != nil {
+		return err
+	}
+	d.RecordEvent(done)
+	return nil
+}
+
+// WaitEvent returns at once: every CPU call has finished when it returns.
+func (d *CPU) WaitEvent(e Event) error {
+	if _, ok := e.(*cpuEvent); !ok {
+		return fmt.Errorf("WaitEvent: event %T does not belong to the CPU device", e)
+	}
+	return nil
+}
+
 // bufs resolves the call's buffers after validating them; ok is false when
 // the call must be skipped (an earlier or a new error).
 func (d *CPU) bufs(op string, sizes []int, args ...arg) ([]*cpuBuffer, bool) {

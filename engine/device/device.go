@@ -124,6 +124,21 @@ type Device interface {
 	// Traffic reports the copies made so far.
 	Traffic() Traffic
 
+	// AllocHost returns host memory the device copies from fastest:
+	// page-locked (pinned) on a GPU, ordinary memory on the CPU. Release it
+	// with FreeHost.
+	AllocHost(nbytes int) ([]byte, error)
+	FreeHost(b []byte)
+	// CopyInAsync starts copying src into the start of dst on the device's
+	// copy stream and returns at once. It records done when the copy has
+	// finished, and compute issued after the call waits for it; the host
+	// must not change src before WaitEvent(done) returns. src should come
+	// from AllocHost: from pageable memory a GPU copies synchronously. The
+	// CPU device copies at once, synchronously.
+	CopyInAsync(dst Buffer, src []byte, done Event) error
+	// WaitEvent blocks the host until e has happened.
+	WaitEvent(e Event) error
+
 	// Gemm computes C = alpha·op(A)·op(B) + beta·C, where op(A) is m×k,
 	// op(B) is k×n and C is m×n; op transposes when trans is true.
 	Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer)

@@ -31,7 +31,7 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"ReLUBackward", ReLUBackward}, {"SoftmaxCrossEntropy", SoftmaxCrossEntropy},
 		{"CountCorrect", CountCorrect}, {"ColumnSum", ColumnSum}, {"MomentumSGD", MomentumSGD},
 		{"NormalizeBytes", NormalizeBytes}, {"GatherRows", GatherRows}, {"Zero", Zero},
-		{"Events", Events}, {"BadArguments", BadArguments},
+		{"Events", Events}, {"AsyncCopy", AsyncCopy}, {"BadArguments", BadArguments},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDevice) })
@@ -169,6 +169,47 @@ func Copy(t *testing.T, newDevice NewDevice) {
 	}
 	if err := device.Upload(d, fresh, []int32{1}); err == nil {
 		t.Error("copying int32 into a float32 buffer did not fail")
+	}
+}
+
+// AsyncCopy checks CopyInAsync from host memory of AllocHost: compute
+// issued after the copy sees the data, and the traffic is counted.
+func AsyncCopy(t *testing.T, newDevice NewDevice) {
+	d := newDevice(t)
+	done, err := d.NewEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range Sizes {
+		host, err := d.AllocHost(4 * n)
+		if err != nil {
+			t.Fatalf("AllocHost(%d): %v", 4*n, err)
+		}
+		if len(host) != 4*n {
+			t.Fatalf("AllocHost(%d) gave %d bytes", 4*n, len(host))
+		}
+		x := randFloats(rng(13), n)
+		copy(host, device.Bytes(x))
+		b, _ := d.Alloc(device.Float32, n)
+		y, _ := d.Alloc(device.Float32, n)
+		before := d.Traffic()
+		if err := d.CopyInAsync(b, host, done); err != nil {
+			t.Fatal(err)
+		}
+		d.ReLU(y, b, n) // must wait for the copy
+		if err := d.WaitEvent(done); err != nil {
+			t.Fatal(err)
+		}
+		clear(host) // allowed once the copy is done
+		want := make([]float64, n)
+		for i, v := range x {
+			want[i] = math.Max(float64(v), 0)
+		}
+		closeEnough(t, fmt.Sprintf("ReLU after CopyInAsync n=%d", n), download[float32](t, d, y, n), want, 0, 0)
+		if got := d.Traffic().Sub(before); got.HostToDeviceBytes != int64(4*n) || got.HostToDeviceCopies != 1 {
+			t.Errorf("n=%d: traffic %+v, want %d bytes in 1 copy", n, got, 4*n)
+		}
+		d.FreeHost(host)
 	}
 }
 
