@@ -16,13 +16,23 @@ import (
 // result file, so a number can always be traced to the settings behind it.
 type Config struct {
 	Hidden      []int   `json:"hidden"`       // widths of the hidden layers
-	Batch       int     `json:"batch"`        // samples per parameter update
-	LR          float64 `json:"lr"`           // learning rate
+	Batch       int     `json:"batch"`        // samples per parameter update (at the start)
+	LR          float64 `json:"lr"`           // learning rate at BaseBatch (η₀)
 	Momentum    float64 `json:"momentum"`     // SGD momentum
 	WeightDecay float64 `json:"weight_decay"` // L2 penalty, added to the gradient
 	Epochs      int     `json:"epochs"`
 	Seed        uint64  `json:"seed"`       // weights and data order
 	EvalBatch   int     `json:"eval_batch"` // rows per forward pass when evaluating
+
+	// Schedules (see schedule.go).
+	LRScale       string  `json:"lr_scale,omitempty"`       // none, linear or sqrt
+	BaseBatch     int     `json:"base_batch,omitempty"`     // B₀ of the scaling rule; 0: Batch
+	WarmupEpochs  float64 `json:"warmup_epochs,omitempty"`  // ramp η₀ → scaled rate
+	DecayEpochs   []int   `json:"decay_epochs,omitempty"`   // decay after these epochs
+	DecayFactor   float64 `json:"decay_factor,omitempty"`   // 0: 0.1
+	IncreaseBatch bool    `json:"increase_batch,omitempty"` // grow the batch instead of decaying
+	MaxBatch      int     `json:"max_batch,omitempty"`      // cap of increase-batch; 0: Batch
+	AdaptRegime   bool    `json:"adapt_regime,omitempty"`   // train Batch/BaseBatch × the epochs
 }
 
 // DefaultConfig is the reference run: the MLP 784-512-512-10 at batch 128.
@@ -37,6 +47,11 @@ func (c Config) Validate(n int) error {
 		errs = append(errs, fmt.Sprintf("batch size must be positive, got %d", c.Batch))
 	} else if c.Batch > n {
 		errs = append(errs, fmt.Sprintf("batch size %d is larger than the %d training samples", c.Batch, n))
+	}
+	if c.BaseBatch < 0 || c.MaxBatch < 0 {
+		errs = append(errs, fmt.Sprintf("base and max batch must not be negative, got %d and %d", c.BaseBatch, c.MaxBatch))
+	} else if c.Batch > 0 {
+		errs = append(errs, c.Resolved().validateSchedule()...)
 	}
 	if c.EvalBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("evaluation batch size must be positive, got %d", c.EvalBatch))
@@ -68,6 +83,8 @@ func (c Config) Validate(n int) error {
 // EpochStats is what one epoch did and cost.
 type EpochStats struct {
 	Epoch         int     `json:"epoch"`
+	Batch         int     `json:"batch"`      // batch size of this epoch
+	LR            float64 `json:"lr"`         // learning rate of its last step
 	TrainLoss     float64 `json:"train_loss"` // mean over the epoch's samples, as trained
 	TrainAccuracy float64 `json:"train_accuracy"`
 	TestLoss      float64 `json:"test_loss"`
@@ -90,7 +107,7 @@ type EpochStats struct {
 
 // Trainer trains a Model on one device.
 type Trainer struct {
-	Config Config
+	Config Config // resolved: defaults filled in, regime adaptation applied
 	Model  *Model
 	d      device.Device
 
@@ -116,20 +133,22 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 		return nil, fmt.Errorf("test set %s (%d features, %d classes) does not match training set %s (%d, %d)",
 			test.Name, test.Features(), test.Classes, train.Name, train.Features(), train.Classes)
 	}
+	cfg = cfg.Resolved()
 	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)
-	maxRows := max(cfg.Batch, cfg.EvalBatch)
+	maxBatch := cfg.MaxBatchSize()
+	maxRows := max(maxBatch, cfg.EvalBatch)
 	model, err := NewMLP(d, widths, maxRows, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	t := &Trainer{Config: cfg, Model: model, d: d, train: train, test: test}
-	if t.trainLoader, err = data.NewLoader(d, train, cfg.Batch); err != nil {
+	if t.trainLoader, err = data.NewLoader(d, train, maxBatch); err != nil {
 		return nil, err
 	}
 	if t.evalLoad, err = data.NewLoader(d, test, cfg.EvalBatch); err != nil {
 		return nil, err
 	}
-	steps := t.StepsPerEpoch()
+	steps := t.StepsIn(1) // the batch only grows: epoch 1 has the most steps
 	maxEvalSteps := (max(train.Len(), test.Len()) + cfg.EvalBatch - 1) / cfg.EvalBatch
 	if t.dlogits, err = d.Alloc(device.Float32, maxRows*train.Classes); err != nil {
 		return nil, err
@@ -148,10 +167,8 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	return t, nil
 }
 
-// StepsPerEpoch counts the batches of an epoch; the last one may be short.
-func (t *Trainer) StepsPerEpoch() int {
-	return (t.train.Len() + t.Config.Batch - 1) / t.Config.Batch
-}
+// StepsIn counts the batches of an epoch (1-based); the last may be short.
+func (t *Trainer) StepsIn(epoch int) int { return t.Config.stepsIn(epoch, t.train.Len()) }
 
 // Epoch trains one pass over the training set in a fresh order, then
 // evaluates on the test set. onStep, if not nil, is told after every step.
@@ -159,8 +176,8 @@ func (t *Trainer) StepsPerEpoch() int {
 func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total int)) (EpochStats, error) {
 	d, cfg := t.d, t.Config
 	order := data.Permutation(t.train.Len(), cfg.Seed, epoch)
-	steps := t.StepsPerEpoch()
-	stats := EpochStats{Epoch: epoch, Samples: t.train.Len()}
+	steps, batchSize := t.StepsIn(epoch), cfg.BatchAt(epoch)
+	stats := EpochStats{Epoch: epoch, Samples: t.train.Len(), Batch: batchSize}
 	trafficBefore := d.Traffic()
 	start := time.Now()
 	var transfer, compute, update time.Duration
@@ -168,7 +185,7 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		if err := ctx.Err(); err != nil {
 			return stats, err
 		}
-		batch := order[step*cfg.Batch : min((step+1)*cfg.Batch, len(order))]
+		batch := order[step*batchSize : min((step+1)*batchSize, len(order))]
 		rows := len(batch)
 		d.RecordEvent(t.events[0])
 		x, labels, err := t.trainLoader.Load(batch)
@@ -183,8 +200,9 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		d.CountCorrect(t.stepCorrect, logits, labels, step, rows, classes)
 		t.Model.Backward(d, t.dlogits, rows)
 		d.RecordEvent(t.events[2])
+		stats.LR = cfg.LRAt(epoch, step, steps)
 		for _, p := range t.Model.Params() {
-			d.MomentumSGD(p.Value, p.Grad, p.Velocity, p.Size(), float32(cfg.LR), float32(cfg.Momentum), float32(cfg.WeightDecay))
+			d.MomentumSGD(p.Value, p.Grad, p.Velocity, p.Size(), float32(stats.LR), float32(cfg.Momentum), float32(cfg.WeightDecay))
 		}
 		d.RecordEvent(t.events[3])
 		if err := d.Sync(); err != nil {
@@ -209,7 +227,7 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 	stats.Updates, stats.TotalUpdates = steps, t.totalUpdates
 	stats.SamplesPerSec = float64(stats.Samples) / stats.Seconds
 
-	losses, loss, acc, err := t.readSteps(steps, cfg.Batch, t.train.Len())
+	losses, loss, acc, err := t.readSteps(steps, batchSize, t.train.Len())
 	if err != nil {
 		return stats, err
 	}

@@ -106,7 +106,7 @@ func runTrain(c *cli.Context) error {
 		table = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(table, "epoch\ttrain loss\ttrain acc\ttest loss\ttest acc\tupdates\tsamples/s\tH2D MB\ttransfer s\tfwd+bwd s\tupdate s\t")
 	}
-	bar := newProgress(c, tr.StepsPerEpoch())
+	bar := newProgress(c, tr.StepsIn(1))
 	stats, runErr := tr.Run(c.Context, engine.Hooks{
 		Step: func(epoch, done, total int) {
 			if bar == nil {
@@ -114,6 +114,7 @@ func runTrain(c *cli.Context) error {
 			}
 			if done == 1 {
 				bar.Reset()
+				bar.ChangeMax(total) // an increase-batch schedule changes it
 				bar.Describe(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
 			}
 			bar.Add(1)

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
+
+func TestLRScaling(t *testing.T) {
+	for _, c := range []struct {
+		rule string
+		want float64
+	}{{ScaleNone, 0.1}, {ScaleLinear, 0.8}, {ScaleSqrt, 0.1 * math.Sqrt(8)}} {
+		cfg := Config{Batch: 1024, BaseBatch: 128, LR: 0.1, LRScale: c.rule, Epochs: 3}.Resolved()
+		if got := cfg.LRAt(2, 0, 10); !near(got, c.want) {
+			t.Errorf("%s: lr %g, want %g", c.rule, got, c.want)
+		}
+	}
+}
+
+func TestWarmupRampsFromBaseToScaledLR(t *testing.T) {
+	cfg := Config{Batch: 512, BaseBatch: 128, LR: 0.1, LRScale: ScaleLinear, WarmupEpochs: 2, Epochs: 4}.Resolved()
+	// 10 steps per epoch: step k of epoch 1 has done (k+1)/10 epochs.
+	if got := cfg.LRAt(1, 0, 10); !near(got, 0.1+0.3*0.05) {
+		t.Errorf("first step: %g", got)
+	}
+	if got := cfg.LRAt(1, 9, 10); !near(got, 0.1+0.3*0.5) {
+		t.Errorf("end of epoch 1: %g", got)
+	}
+	if got := cfg.LRAt(3, 0, 10); !near(got, 0.4) {
+		t.Errorf("after warmup: %g, want 0.4", got)
+	}
+}
+
+func TestStepDecay(t *testing.T) {
+	cfg := Config{Batch: 128, LR: 0.1, DecayEpochs: []int{2, 4}, DecayFactor: 0.2, Epochs: 5}.Resolved()
+	for epoch, want := range map[int]float64{1: 0.1, 2: 0.1, 3: 0.02, 4: 0.02, 5: 0.004} {
+		if got := cfg.LRAt(epoch, 0, 10); !near(got, want) {
+			t.Errorf("epoch %d: lr %g, want %g", epoch, got, want)
+		}
+		if b := cfg.BatchAt(epoch); b != 128 {
+			t.Errorf("epoch %d: batch %d without increase-batch", epoch, b)
+		}
+	}
+}
+
+// TestIncreaseBatch: the batch grows where the rate would decay, up to the
+// cap; later decays fall back to the rate (Smith et al. 2018).
+func TestIncreaseBatch(t *testing.T) {
+	cfg := Config{Batch: 128, LR: 0.1, DecayEpochs: []int{1, 2, 3}, DecayFactor: 0.2, IncreaseBatch: true, MaxBatch: 3200, Epochs: 4}.Resolved()
+	want := []struct {
+		batch int
+		lr    float64
+	}{{128, 0.1}, {640, 0.1}, {3200, 0.1}, {3200, 0.02}}
+	for i, w := range want {
+		if b, lr := cfg.BatchAt(i+1), cfg.LRAt(i+1, 0, 10); b != w.batch || !near(lr, w.lr) {
+			t.Errorf("epoch %d: batch %d lr %g, want %d %g", i+1, b, lr, w.batch, w.lr)
+		}
+	}
+	if m := cfg.MaxBatchSize(); m != 3200 {
+		t.Errorf("max batch %d", m)
+	}
+}
+
+func TestAdaptRegime(t *testing.T) {
+	cfg := Config{Batch: 1024, BaseBatch: 128, LR: 0.1, Epochs: 3, DecayEpochs: []int{2}, AdaptRegime: true}.Resolved()
+	if cfg.Epochs != 24 || cfg.DecayEpochs[0] != 16 {
+		t.Errorf("adapted: %d epochs, decay at %v; want 24 and [16]", cfg.Epochs, cfg.DecayEpochs)
+	}
+	if again := cfg.Resolved(); again.Epochs != 24 {
+		t.Errorf("resolving twice adapted twice: %d epochs", again.Epochs)
+	}
+}
+
+func TestScheduleValidation(t *testing.T) {
+	base := Config{Hidden: []int{8}, Batch: 64, LR: 0.1, Momentum: 0.9, Epochs: 1, EvalBatch: 100}
+	for _, c := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.LRScale = "cubic" }, `unknown LR scaling "cubic"`},
+		{func(c *Config) { c.DecayFactor = 2 }, "decay factor must be in (0, 1)"},
+		{func(c *Config) { c.DecayEpochs = []int{0} }, "decay epochs must be positive"},
+		{func(c *Config) { c.IncreaseBatch, c.MaxBatch = true, 32 }, "max batch 32 is below"},
+		{func(c *Config) { c.WarmupEpochs = -1 }, "warmup epochs"},
+		{func(c *Config) { c.BaseBatch = -1 }, "must not be negative"},
+	} {
+		cfg := base
+		c.mod(&cfg)
+		if err := cfg.Validate(1000); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+	if err := base.Validate(1000); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
