@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -28,9 +29,10 @@ type gradProblem struct {
 	losses  device.Buffer
 }
 
-func newGradProblem(t *testing.T) *gradProblem {
+func newGradProblem(t *testing.T, arch engine.Arch) *gradProblem {
 	t.Helper()
-	p := &gradProblem{d: device.NewCPU(), widths: []int{20, 16, 12, 5}, rows: 7}
+	arch.Widths = []int{20, 16, 12, 5}
+	p := &gradProblem{d: device.NewCPU(), widths: arch.Widths, rows: 7}
 	r := rand.New(rand.NewPCG(11, 12))
 	p.x = make([]float32, p.rows*p.widths[0])
 	for i := range p.x {
@@ -41,7 +43,7 @@ func newGradProblem(t *testing.T) *gradProblem {
 		p.labels[i] = int32(r.IntN(p.widths[len(p.widths)-1]))
 	}
 	var err error
-	if p.model, err = engine.NewMLP(p.d, p.widths, p.rows, 5); err != nil {
+	if p.model, err = engine.BuildMLP(p.d, arch, p.rows, 5); err != nil {
 		t.Fatal(err)
 	}
 	classes := p.widths[len(p.widths)-1]
@@ -89,7 +91,7 @@ func (p *gradProblem) loss(t *testing.T, withGrad bool) float32 {
 // TestGradientsMatchGorgonia builds the same MLP in Gorgonia, with the same
 // weights, and compares our backward pass with its symbolic differentiation.
 func TestGradientsMatchGorgonia(t *testing.T) {
-	p := newGradProblem(t)
+	p := newGradProblem(t, engine.Arch{})
 	g := gorgonia.NewGraph()
 	matrix := func(name string, rows, cols int, data []float32) *gorgonia.Node {
 		v := tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(append([]float32(nil), data...)))
@@ -144,9 +146,18 @@ func TestGradientsMatchGorgonia(t *testing.T) {
 }
 
 // TestGradientsMatchFiniteDifferences perturbs a sample of every parameter
-// tensor and compares the central difference of the loss with our gradient.
+// tensor and compares the central difference of the loss with our gradient,
+// for the plain MLP and with (ghost) batch normalization. (A ghost group of
+// one row would put every output at the ReLU kink: 7 rows in groups of 4.)
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
-	p := newGradProblem(t)
+	for _, arch := range []engine.Arch{{}, {BatchNorm: true}, {GhostBatch: 4}} {
+		t.Run(fmt.Sprintf("batchnorm=%v/ghost=%d", arch.BatchNorm, arch.GhostBatch), func(t *testing.T) {
+			checkFiniteDifferences(t, newGradProblem(t, arch))
+		})
+	}
+}
+
+func checkFiniteDifferences(t *testing.T, p *gradProblem) {
 	const h = 5e-3 // float32 loss: smaller steps drown in rounding
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, param := range p.model.Params() {

@@ -18,10 +18,26 @@ type Model struct {
 }
 
 // NewMLP builds Linear–ReLU–…–Linear with the given widths, e.g.
-// {784, 512, 512, 10}, on d. Weights and biases are drawn uniformly from
-// ±1/√fan_in, as PyTorch's nn.Linear does by default, from a PCG stream of
-// seed, so the same seed gives the same model on every device.
+// {784, 512, 512, 10}, on d (see BuildMLP).
 func NewMLP(d device.Device, widths []int, maxRows int, seed uint64) (*Model, error) {
+	return BuildMLP(d, Arch{Widths: widths}, maxRows, seed)
+}
+
+// Arch describes an MLP: its widths, input first, and whether a batch
+// normalization (over ghost batches of GhostBatch rows, if set) follows
+// each hidden Linear.
+type Arch struct {
+	Widths     []int
+	BatchNorm  bool
+	GhostBatch int
+}
+
+// BuildMLP builds the MLP arch describes on d, with buffers for up to
+// maxRows rows. Weights and biases are drawn uniformly from ±1/√fan_in, as
+// PyTorch's nn.Linear does by default, from a PCG stream of seed, so the
+// same seed gives the same model on every device.
+func BuildMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error) {
+	widths := arch.Widths
 	if len(widths) < 2 {
 		return nil, fmt.Errorf("an MLP needs at least an input and an output width, got %v", widths)
 	}
@@ -33,6 +49,9 @@ func NewMLP(d device.Device, widths []int, maxRows int, seed uint64) (*Model, er
 	if maxRows <= 0 {
 		return nil, fmt.Errorf("batch size must be positive, got %d", maxRows)
 	}
+	if arch.GhostBatch < 0 {
+		return nil, fmt.Errorf("ghost batch must not be negative, got %d", arch.GhostBatch)
+	}
 	m := &Model{Inputs: widths[0], MaxRows: maxRows}
 	for i := 1; i < len(widths); i++ {
 		l, err := newLinear(d, fmt.Sprintf("fc%d", i), widths[i-1], widths[i], maxRows, i > 1)
@@ -40,9 +59,17 @@ func NewMLP(d device.Device, widths []int, maxRows int, seed uint64) (*Model, er
 			return nil, fmt.Errorf("allocating the model: %w", err)
 		}
 		m.Layers = append(m.Layers, l)
-		if i < len(widths)-1 {
-			m.Layers = append(m.Layers, &ReLU{Size: widths[i]})
+		if i == len(widths)-1 {
+			break
 		}
+		if arch.BatchNorm || arch.GhostBatch > 0 {
+			bn, err := newBatchNorm(d, fmt.Sprintf("bn%d", i), widths[i], maxRows, arch.GhostBatch)
+			if err != nil {
+				return nil, fmt.Errorf("allocating the model: %w", err)
+			}
+			m.Layers = append(m.Layers, bn)
+		}
+		m.Layers = append(m.Layers, &ReLU{Size: widths[i]})
 	}
 	if err := m.initialize(d, seed); err != nil {
 		return nil, err
@@ -69,6 +96,16 @@ func (m *Model) initialize(d device.Device, seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// SetTraining switches layers that behave differently in training and in
+// evaluation (batch normalization) to one or the other.
+func (m *Model) SetTraining(train bool) {
+	for _, l := range m.Layers {
+		if t, ok := l.(interface{ setTraining(bool) }); ok {
+			t.setTraining(train)
+		}
+	}
 }
 
 // Outputs is the width of the last layer.

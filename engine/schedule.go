@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // The learning-rate and batch-size schedules of the batch-size literature,
@@ -87,6 +88,30 @@ func (c Config) validateSchedule() []string {
 		errs = append(errs, fmt.Sprintf("max batch %d is below the starting batch %d", c.MaxBatch, c.Batch))
 	}
 	return errs
+}
+
+// ScheduleSummary describes the schedules in use, in words; "" for none.
+func (c Config) ScheduleSummary() string {
+	var parts []string
+	if c.LRScale != ScaleNone {
+		parts = append(parts, fmt.Sprintf("lr %g at batch %d scaled by the %s rule", c.LR, c.BaseBatch, c.LRScale))
+	}
+	if c.WarmupEpochs > 0 {
+		parts = append(parts, fmt.Sprintf("%g warmup epochs", c.WarmupEpochs))
+	}
+	if len(c.DecayEpochs) > 0 {
+		what := "lr"
+		if c.IncreaseBatch {
+			what = fmt.Sprintf("batch (up to %d, then lr)", c.MaxBatch)
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%g after epochs %v", what, 1/c.DecayFactor, c.DecayEpochs))
+	}
+	if c.GhostBatch > 0 {
+		parts = append(parts, fmt.Sprintf("ghost batch norm over %d rows", c.GhostBatch))
+	} else if c.BatchNorm {
+		parts = append(parts, "batch norm")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // ScaledLR is the peak learning rate after scaling for the starting batch.

@@ -33,6 +33,9 @@ type Config struct {
 	IncreaseBatch bool    `json:"increase_batch,omitempty"` // grow the batch instead of decaying
 	MaxBatch      int     `json:"max_batch,omitempty"`      // cap of increase-batch; 0: Batch
 	AdaptRegime   bool    `json:"adapt_regime,omitempty"`   // train Batch/BaseBatch × the epochs
+
+	BatchNorm  bool `json:"batch_norm,omitempty"`  // batch normalization after each hidden layer
+	GhostBatch int  `json:"ghost_batch,omitempty"` // normalize over groups of this many rows (implies BatchNorm)
 }
 
 // DefaultConfig is the reference run: the MLP 784-512-512-10 at batch 128.
@@ -55,6 +58,9 @@ func (c Config) Validate(n int) error {
 	}
 	if c.EvalBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("evaluation batch size must be positive, got %d", c.EvalBatch))
+	}
+	if c.GhostBatch < 0 {
+		errs = append(errs, fmt.Sprintf("ghost batch must not be negative, got %d", c.GhostBatch))
 	}
 	if c.Epochs <= 0 {
 		errs = append(errs, fmt.Sprintf("epochs must be positive, got %d", c.Epochs))
@@ -137,7 +143,7 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)
 	maxBatch := cfg.MaxBatchSize()
 	maxRows := max(maxBatch, cfg.EvalBatch)
-	model, err := NewMLP(d, widths, maxRows, cfg.Seed)
+	model, err := BuildMLP(d, Arch{Widths: widths, BatchNorm: cfg.BatchNorm, GhostBatch: cfg.GhostBatch}, maxRows, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +184,7 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 	order := data.Permutation(t.train.Len(), cfg.Seed, epoch)
 	steps, batchSize := t.StepsIn(epoch), cfg.BatchAt(epoch)
 	stats := EpochStats{Epoch: epoch, Samples: t.train.Len(), Batch: batchSize}
+	t.Model.SetTraining(true)
 	trafficBefore := d.Traffic()
 	start := time.Now()
 	var transfer, compute, update time.Duration
@@ -245,6 +252,7 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 
 // Evaluate returns the mean loss and the accuracy of the model on ds.
 func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error) {
+	t.Model.SetTraining(false)
 	loader := t.evalLoad
 	if ds != t.test {
 		if loader, err = data.NewLoader(t.d, ds, t.Config.EvalBatch); err != nil {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/batchlab/batchlab/engine"
@@ -93,4 +94,36 @@ func TestDeterministic(t *testing.T) {
 	if slices.Equal(a, c) {
 		t.Error("seeds 3 and 4 gave the same loss curve")
 	}
+}
+
+// TestIncreaseBatchWithGhostBatchNorm runs the schedules end to end: the
+// batch grows ×5 after epoch 1, so epoch 2 makes a fifth of the updates,
+// and a ghost-batch-normalized model still learns.
+func TestIncreaseBatchWithGhostBatchNorm(t *testing.T) {
+	train, test := loadSubset(t)
+	cfg := smallConfig()
+	cfg.Epochs, cfg.Batch = 2, 50
+	cfg.DecayEpochs, cfg.DecayFactor, cfg.IncreaseBatch, cfg.MaxBatch = []int{1}, 0.2, true, 250
+	cfg.GhostBatch = 25
+	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Model.String(); !strings.Contains(got, "GhostBatchNorm(25)") {
+		t.Errorf("model %s has no ghost batch norm", got)
+	}
+	stats, err := tr.Run(context.Background(), engine.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats[0].Batch != 50 || stats[1].Batch != 250 || stats[0].Updates != 100 || stats[1].Updates != 20 {
+		t.Errorf("batches %d, %d with %d, %d updates; want 50, 250 with 100, 20", stats[0].Batch, stats[1].Batch, stats[0].Updates, stats[1].Updates)
+	}
+	if stats[0].LR != stats[1].LR {
+		t.Errorf("increase-batch changed the LR: %g then %g", stats[0].LR, stats[1].LR)
+	}
+	if acc := stats[1].TestAccuracy; acc < 0.85 {
+		t.Errorf("test accuracy %.4f with ghost batch norm, want ≥ 0.85", acc)
+	}
+	t.Logf("test accuracy %.4f, %.4f", stats[0].TestAccuracy, stats[1].TestAccuracy)
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -36,6 +36,16 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "eval-batch", Usage: "rows per forward pass when evaluating", Value: def.EvalBatch},
 			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
+			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: engine.ScaleNone},
+			&cli.IntFlag{Name: "base-batch", Usage: "the batch B₀ at which --lr holds (default: --batch)"},
+			&cli.Float64Flag{Name: "warmup", Usage: "epochs of linear warmup from --lr to the scaled LR"},
+			&cli.IntSliceFlag{Name: "decay-epochs", Usage: "multiply the LR by --decay-factor after these epochs"},
+			&cli.Float64Flag{Name: "decay-factor", Usage: "the step decay's factor, in (0,1)", Value: 0.1},
+			&cli.BoolFlag{Name: "increase-batch", Usage: "at the decay epochs divide the batch by --decay-factor instead of decaying the LR (Smith et al.)"},
+			&cli.IntFlag{Name: "max-batch", Usage: "cap of --increase-batch (beyond it the LR decays)"},
+			&cli.BoolFlag{Name: "adapt-regime", Usage: "train batch/base-batch times the epochs, so updates match the base batch (Hoffer et al.)"},
+			&cli.BoolFlag{Name: "batch-norm", Usage: "batch normalization after each hidden layer"},
+			&cli.IntFlag{Name: "ghost-batch", Usage: "batch-normalize over ghost batches of this many rows (implies --batch-norm)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
 			dataFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the run (settings, device, per-epoch metrics and per-step losses) as JSON"},
@@ -69,6 +79,17 @@ func runTrain(c *cli.Context) error {
 		Epochs:      c.Int("epochs"),
 		Seed:        c.Uint64("seed"),
 		EvalBatch:   c.Int("eval-batch"),
+
+		LRScale:       c.String("lr-scale"),
+		BaseBatch:     c.Int("base-batch"),
+		WarmupEpochs:  c.Float64("warmup"),
+		DecayEpochs:   c.IntSlice("decay-epochs"),
+		DecayFactor:   c.Float64("decay-factor"),
+		IncreaseBatch: c.Bool("increase-batch"),
+		MaxBatch:      c.Int("max-batch"),
+		AdaptRegime:   c.Bool("adapt-regime"),
+		BatchNorm:     c.Bool("batch-norm"),
+		GhostBatch:    c.Int("ghost-batch"),
 	}
 	if n := c.Int("train-samples"); n < 0 {
 		return fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
@@ -92,19 +113,23 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg = tr.Config // resolved: regime adaptation applied
 	report := trainReport{
 		Config: cfg, Device: d.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
 		Train: train.Len(), Test: test.Len(),
 	}
 	out := c.App.Writer
 	jsonOut := c.Bool("json")
-	var table *tabwriter.Writer
+	var table *epochTable
 	if !jsonOut {
-		fmt.Fprintf(out, "device  %s\nmodel   %s, %d parameters\ndata    MNIST, %d train / %d test samples\nrun     batch %d, lr %g, momentum %g, weight decay %g, %d epoch(s), seed %d\n\n",
+		fmt.Fprintf(out, "device  %s\nmodel   %s, %d parameters\ndata    MNIST, %d train / %d test samples\nrun     batch %d, lr %g, momentum %g, weight decay %g, %d epoch(s), seed %d\n",
 			report.Device, report.Model, report.Params, report.Train, report.Test,
-			cfg.Batch, cfg.LR, cfg.Momentum, cfg.WeightDecay, cfg.Epochs, cfg.Seed)
-		table = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(table, "epoch\ttrain loss\ttrain acc\ttest loss\ttest acc\tupdates\tsamples/s\tH2D MB\ttransfer s\tfwd+bwd s\tupdate s\t")
+			cfg.Batch, cfg.ScaledLR(), cfg.Momentum, cfg.WeightDecay, cfg.Epochs, cfg.Seed)
+		if s := cfg.ScheduleSummary(); s != "" {
+			fmt.Fprintf(out, "        %s\n", s)
+		}
+		fmt.Fprintln(out)
+		table = newEpochTable(out)
 	}
 	bar := newProgress(c, tr.StepsIn(1))
 	stats, runErr := tr.Run(c.Context, engine.Hooks{
@@ -126,10 +151,7 @@ func runTrain(c *cli.Context) error {
 			if table == nil {
 				return
 			}
-			fmt.Fprintf(table, "%d\t%.4f\t%.2f%%\t%.4f\t%.2f%%\t%d\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t\n",
-				s.Epoch, s.TrainLoss, 100*s.TrainAccuracy, s.TestLoss, 100*s.TestAccuracy, s.Updates,
-				s.SamplesPerSec, float64(s.H2DBytes)/1e6, s.TransferSeconds, s.ComputeSeconds, s.UpdateSeconds)
-			table.Flush()
+			table.row(s)
 		},
 	})
 	report.Epochs = stats
@@ -161,4 +183,41 @@ func newProgress(c *cli.Context, steps int) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)
+}
+
+// epochTable prints one row per epoch as it finishes, in fixed-width
+// columns (tabwriter would need every row before aligning any).
+type epochTable struct{ w io.Writer }
+
+var epochColumns = []struct {
+	head  string
+	width int
+}{
+	{"epoch", 5}, {"batch", 6}, {"lr", 8}, {"train loss", 10}, {"train acc", 9}, {"test loss", 9}, {"test acc", 8},
+	{"updates", 7}, {"samples/s", 9}, {"H2D MB", 8}, {"transfer s", 10}, {"fwd+bwd s", 9}, {"update s", 8},
+}
+
+func newEpochTable(w io.Writer) *epochTable {
+	t := &epochTable{w}
+	heads := make([]any, len(epochColumns))
+	for i, c := range epochColumns {
+		heads[i] = fmt.Sprintf("%*s", c.width, c.head)
+	}
+	t.print(heads...)
+	return t
+}
+
+func (t *epochTable) row(s engine.EpochStats) {
+	t.print(s.Epoch, s.Batch, fmt.Sprintf("%.4g", s.LR), fmt.Sprintf("%.4f", s.TrainLoss),
+		fmt.Sprintf("%.2f%%", 100*s.TrainAccuracy), fmt.Sprintf("%.4f", s.TestLoss), fmt.Sprintf("%.2f%%", 100*s.TestAccuracy),
+		s.Updates, fmt.Sprintf("%.0f", s.SamplesPerSec), fmt.Sprintf("%.1f", float64(s.H2DBytes)/1e6),
+		fmt.Sprintf("%.2f", s.TransferSeconds), fmt.Sprintf("%.2f", s.ComputeSeconds), fmt.Sprintf("%.2f", s.UpdateSeconds))
+}
+
+func (t *epochTable) print(cells ...any) {
+	line := make([]string, len(epochColumns))
+	for i, c := range epochColumns {
+		line[i] = fmt.Sprintf("%*v", c.width, cells[i])
+	}
+	fmt.Fprintln(t.w, strings.Join(line, "  "))
 }

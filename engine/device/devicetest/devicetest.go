@@ -31,7 +31,7 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"ReLUBackward", ReLUBackward}, {"SoftmaxCrossEntropy", SoftmaxCrossEntropy},
 		{"CountCorrect", CountCorrect}, {"ColumnSum", ColumnSum}, {"MomentumSGD", MomentumSGD},
 		{"NormalizeBytes", NormalizeBytes}, {"GatherRows", GatherRows}, {"Zero", Zero},
-		{"Events", Events}, {"AsyncCopy", AsyncCopy}, {"BadArguments", BadArguments},
+		{"Events", Events}, {"AsyncCopy", AsyncCopy}, {"BatchNorm", BatchNorm}, {"BadArguments", BadArguments},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDevice) })
