@@ -173,6 +173,9 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	return t, nil
 }
 
+// Device is the device the trainer runs on.
+func (t *Trainer) Device() device.Device { return t.d }
+
 // StepsIn counts the batches of an epoch (1-based); the last may be short.
 func (t *Trainer) StepsIn(epoch int) int { return t.Config.stepsIn(epoch, t.train.Len()) }
 
