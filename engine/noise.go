@@ -22,7 +22,7 @@ import (
 
 // NoiseEstimate accumulates measurements of the two gradient norms.
 type NoiseEstimate struct {
-	Small, Big int // the two batch sizes
+	Small, Big  int // the two batch sizes
 	sumG2, sumS float64
 	n           int
 }
@@ -36,13 +36,13 @@ func (e *NoiseEstimate) Add(smallSq, bigSq float64) {
 }
 
 // GradSq is the mean estimate of |G|².
-func (e *NoiseEstimate) GradSq() float64 { return e.sumG2 / float64(e.n) }
+func (e NoiseEstimate) GradSq() float64 { return e.sumG2 / float64(e.n) }
 
 // TraceSigma is the mean estimate of tr(Σ).
-func (e *NoiseEstimate) TraceSigma() float64 { return e.sumS / float64(e.n) }
+func (e NoiseEstimate) TraceSigma() float64 { return e.sumS / float64(e.n) }
 
 // BSimple is tr(Σ)/|G|²; +Inf while |G|² is not yet estimated positive.
-func (e *NoiseEstimate) BSimple() float64 {
+func (e NoiseEstimate) BSimple() float64 {
 	if g2 := e.GradSq(); g2 > 0 {
 		return e.TraceSigma() / g2
 	}
@@ -50,7 +50,7 @@ func (e *NoiseEstimate) BSimple() float64 {
 }
 
 // Count is the number of measurements.
-func (e *NoiseEstimate) Count() int { return e.n }
+func (e NoiseEstimate) Count() int { return e.n }
 
 // NoiseMeter measures the noise scale of a trainer's model at its current
 // weights, on fresh random batches each time.

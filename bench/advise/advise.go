@@ -1,0 +1,302 @@
+// Package advise answers the question a user of batchlab came with: which
+// batch size, and which learning rate, for this model on this machine.
+package advise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// Options describe the model, the reference run and the measurements.
+type Options struct {
+	Base        engine.Config // the model and a reference run: LR at Base.Batch
+	Rule        string        // LR scaling rule from (Base.Batch, Base.LR): none, linear, sqrt
+	Open        func() (device.Device, error)
+	MemoryLimit int64 // bytes a run may allocate; 0: the device's free memory
+	Train, Test *data.Dataset
+	// Throughput is timed at powers of two from MinBatch to MaxBatch.
+	MinBatch, MaxBatch int
+	NoiseSteps         int // training steps at Base.Batch before the noise scale is measured
+	NoiseBig           int // the big batch of the noise estimator
+	NoisePairs         int // gradient pairs averaged
+	Log                io.Writer
+}
+
+// Point is the throughput at one batch size.
+type Point struct {
+	Batch         int     `json:"batch"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+}
+
+// Advice is the answer, with what it rests on.
+type Advice struct {
+	MaxBatch       int     `json:"max_batch"` // largest batch that fits
+	MaxBatchMethod string  `json:"max_batch_method"`
+	MemoryLimit    int64   `json:"memory_limit"`
+	Throughput     []Point `json:"throughput"`
+	Knee           int     `json:"knee"` // smallest batch within 10% of the peak samples/s
+	Peak           Point   `json:"peak"`
+	BSimple        float64 `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
+	NoiseUpdates   int     `json:"noise_updates"`
+	Batch          int     `json:"recommended_batch"`
+	LR             float64 `json:"recommended_lr"`
+	Rule           string  `json:"rule"`
+	Reasoning      string  `json:"reasoning"`
+}
+
+// Advise measures and recommends: the largest batch that fits, the
+// throughput knee, the noise scale, and from them a batch and its LR.
+func Advise(ctx context.Context, o Options) (*Advice, error) {
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	a := &Advice{Rule: o.Rule, MemoryLimit: o.MemoryLimit}
+	fmt.Fprintln(log, "finding the largest batch that fits…")
+	var err error
+	if a.MaxBatch, err = MaxBatch(ctx, o); err != nil {
+		return nil, err
+	}
+	a.MaxBatchMethod = "doubling then binary search, each size's buffers allocated as a training run allocates them, the result confirmed by a real training step"
+	fmt.Fprintln(log, "timing training steps at each batch size…")
+	if a.Throughput, err = throughput(ctx, o, min(a.MaxBatch, o.MaxBatch)); err != nil {
+		return nil, err
+	}
+	a.Peak, a.Knee = knee(a.Throughput)
+	fmt.Fprintln(log, "measuring the gradient noise scale…")
+	if a.BSimple, a.NoiseUpdates, err = noiseScale(ctx, o); err != nil {
+		return nil, err
+	}
+	recommend(a, o)
+	return a, nil
+}
+
+// fits builds a trainer at batch b under the memory limit: the trainer
+// allocates every buffer of a run up front, so this is the run's footprint.
+// With step, it also runs one real training step.
+func fits(ctx context.Context, o Options, b int, step bool) (bool, error) {
+	d, err := o.Open()
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	if o.MemoryLimit > 0 {
+		d = device.WithMemoryLimit(d, o.MemoryLimit)
+	}
+	cfg := o.Base
+	cfg.Batch, cfg.Epochs, cfg.EvalBatch = b, 1, min(cfg.EvalBatch, b)
+	train := o.Train.Subset(b)
+	tr, err := engine.NewTrainer(d, cfg, train, o.Test.Subset(cfg.EvalBatch))
+	if errors.Is(err, device.ErrOutOfMemory) {
+		return false, nil
+	}
+	if err != nil || !step {
+		return err == nil, err
+	}
+	_, err = tr.Epoch(ctx, 1, nil)
+	if errors.Is(err, device.ErrOutOfMemory) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// MaxBatch finds the largest batch that fits, as Lightning's
+// BatchSizeFinder does: double from 1 until a size does not fit (or the
+// training set is used up), then binary search between the last size that
+// fit and the first that did not. The answer is confirmed by a real step;
+// should that step run out of memory, the search goes on below it.
+func MaxBatch(ctx context.Context, o Options) (int, error) {
+	n := o.Train.Len()
+	good, bad := 0, n+1
+	for b := 1; b <= n; b *= 2 {
+		ok, err := fits(ctx, o, b, false)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			bad = b
+			break
+		}
+		good = b
+	}
+	if bad == n+1 && good < n { // everything doubled fit: try the whole set
+		ok, err := fits(ctx, o, n, false)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			good = n
+		}
+	}
+	for bad-good > 1 && good < n {
+		mid := (good + bad) / 2
+		ok, err := fits(ctx, o, mid, false)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			good = mid
+		} else {
+			bad = mid
+		}
+	}
+	for good > 0 {
+		ok, err := fits(ctx, o, good, true)
+		if err != nil || ok {
+			return good, err
+		}
+		good /= 2
+	}
+	return 0, fmt.Errorf("not even a batch of 1 fits in %d bytes", o.MemoryLimit)
+}
+
+// throughput times training steps at powers of two up to maxBatch: one
+// step to warm up, then at least 2048 samples' worth.
+func throughput(ctx context.Context, o Options, maxBatch int) ([]Point, error) {
+	var pts []Point
+	for b := max(o.MinBatch, 1); b <= maxBatch; b *= 2 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := o.Open()
+		if err != nil {
+			return nil, err
+		}
+		cfg := o.Base
+		cfg.Batch, cfg.Epochs = b, 1
+		tr, err := engine.NewTrainer(d, cfg, o.Train, o.Test)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		steps := max(3, 2048/b)
+		order := data.Permutation(o.Train.Len(), cfg.Seed, 1)
+		var start time.Time
+		for s := 0; s <= steps; s++ {
+			if s == 1 {
+				if err := d.Sync(); err != nil {
+					d.Close()
+					return nil, err
+				}
+				start = time.Now()
+			}
+			lo := (s * b) % (len(order) - b + 1)
+			if err := tr.Step(0, order[lo:lo+b], nil, cfg.LR); err != nil {
+				d.Close()
+				return nil, err
+			}
+		}
+		err = d.Sync()
+		el := time.Since(start).Seconds()
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+		pts = append(pts, Point{b, float64(steps*b) / el})
+	}
+	return pts, nil
+}
+
+// knee is the peak throughput and the smallest batch within 10% of it.
+func knee(pts []Point) (peak Point, knee int) {
+	for _, p := range pts {
+		if p.SamplesPerSec > peak.SamplesPerSec {
+			peak = p
+		}
+	}
+	for _, p := range pts {
+		if p.SamplesPerSec >= 0.9*peak.SamplesPerSec {
+			return peak, p.Batch
+		}
+	}
+	return peak, 0
+}
+
+// noiseScale trains NoiseSteps steps at the base batch, then measures
+// B_simple there.
+func noiseScale(ctx context.Context, o Options) (float64, int, error) {
+	d, err := o.Open()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.Close()
+	cfg := o.Base
+	cfg.Epochs = 1
+	tr, err := engine.NewTrainer(d, cfg, o.Train, o.Test)
+	if err != nil {
+		return 0, 0, err
+	}
+	order := data.Permutation(o.Train.Len(), cfg.Seed, 1)
+	b := cfg.Batch
+	for s := 0; s < o.NoiseSteps; s++ {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		lo := (s * b) % (len(order) - b + 1)
+		if err := tr.Step(0, order[lo:lo+b], nil, cfg.LR); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := d.Sync(); err != nil {
+		return 0, 0, err
+	}
+	m, err := engine.NewNoiseMeter(tr, b, o.NoiseBig, cfg.Seed)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer m.Close()
+	for range o.NoisePairs {
+		if err := m.Measure(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return m.Estimate().BSimple(), o.NoiseSteps, nil
+}
+
+// recommend picks the batch: the power of two nearest the noise scale (the
+// critical batch: below it larger batches cut the steps almost for free,
+// above it they mostly cost samples), kept within what was measured to fit
+// and run; then its LR under the rule.
+func recommend(a *Advice, o Options) {
+	crit := a.BSimple
+	var why string
+	switch {
+	case math.IsInf(crit, 1) || !(crit > 0):
+		a.Batch = a.Knee
+		why = fmt.Sprintf("The noise scale could not be estimated (|G|² not yet positive), so the advice falls back on the hardware: B=%d is the smallest batch within 10%% of the peak throughput.", a.Knee)
+	default:
+		a.Batch = 1 << int(math.Round(math.Log2(crit)))
+		why = fmt.Sprintf("The gradient noise scale is B_simple ≈ %.0f: up to about there, a larger batch cuts the steps to a given loss almost in proportion; beyond it, it mostly costs more samples. So B=%d, the nearest power of two.", crit, a.Batch)
+		switch {
+		case a.Knee > 2*a.Batch:
+			why += fmt.Sprintf(" This machine would run faster per sample up to B=%d (the throughput knee), but past the noise scale the extra samples per step buy few fewer steps; choose B=%d only if wall-clock per epoch matters more than total compute.", a.Knee, a.Knee)
+		case a.Knee > a.Batch:
+			a.Batch = a.Knee
+			why += fmt.Sprintf(" The throughput knee, B=%d, is within a factor 2 of it and runs faster per sample: B=%d.", a.Knee, a.Knee)
+		default:
+			why += fmt.Sprintf(" The hardware is already efficient there (knee at B=%d).", a.Knee)
+		}
+	}
+	if a.Batch > a.MaxBatch {
+		a.Batch = a.MaxBatch
+		why += fmt.Sprintf(" Memory caps it at B=%d.", a.MaxBatch)
+	}
+	a.Batch = max(a.Batch, 1)
+	cfg := o.Base
+	base := cfg.Batch
+	cfg.BaseBatch, cfg.Batch, cfg.LRScale = base, a.Batch, o.Rule
+	a.LR = cfg.Resolved().ScaledLR()
+	why += fmt.Sprintf(" Its learning rate under the %s rule from the reference (B₀=%d, LR₀=%g): %.4g", o.Rule, base, o.Base.LR, a.LR)
+	if o.Rule == engine.ScaleLinear && a.Batch > 8*base {
+		why += ", with a few epochs of warmup (the linear rule needs it far from B₀)"
+	}
+	a.Reasoning = why + "."
+}
