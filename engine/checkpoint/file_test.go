@@ -1,0 +1,176 @@
+package checkpoint
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fullDisk accepts left bytes, then fails as a full disk does.
+type fullDisk struct {
+	w    io.Writer
+	left int
+}
+
+func (d *fullDisk) Write(p []byte) (int, error) {
+	n := min(len(p), d.left)
+	n, err := d.w.Write(p[:n])
+	d.left -= n
+	if err == nil && n < len(p) {
+		err = syscall.ENOSPC
+	}
+	return n, err
+}
+
+// onlyFile checks that dir holds exactly path with the contents want: the
+// old file survived and no temporary file was left behind.
+func onlyFile(t *testing.T, path string, want []byte) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != filepath.Base(path) {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("directory holds %v, want only %s", names, filepath.Base(path))
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s changed: %d bytes, want the previous %d", path, len(got), len(want))
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.ckpt")
+	first := sample()
+	if err := Save(path, first); err != nil {
+		t.Fatal(err)
+	}
+	second := sample()
+	second.Meta = []byte(`{"epoch":3}`)
+	second.Tensors[0].Data[0] = 42
+	if err := Save(path, second); err != nil {
+		t.Fatal(err)
+	}
+	onlyFile(t, path, encode(t, second))
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Meta) != `{"epoch":3}` {
+		t.Errorf("meta %s", got.Meta)
+	}
+	sameTensors(t, got.Tensors, second.Tensors)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o600 != 0o600 {
+		t.Errorf("mode %v, %v: want at least rw for the owner", fi.Mode(), err)
+	}
+}
+
+// Filling the disk at every byte of the new checkpoint must leave the
+// previous one whole and no temporary file behind. The failure is injected
+// under the exact writer Save uses; TestSaveOnFullTmpfs does it for real.
+func TestFullDiskKeepsPrevious(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.ckpt")
+	if err := Save(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	old := encode(t, sample())
+	next := sample()
+	next.Tensors[0].Data[0] = 42
+	size := len(encode(t, next))
+	for left := range size {
+		err := WriteFileAtomic(path, func(w io.Writer) error {
+			return Write(&fullDisk{w: w, left: left}, next)
+		})
+		if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), path) {
+			t.Fatalf("disk full after %d of %d bytes: got %v, want ENOSPC naming %s", left, size, err, path)
+		}
+		onlyFile(t, path, old)
+	}
+}
+
+func TestFailedWriteCleansUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "old"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := WriteFileAtomic(path, func(w io.Writer) error {
+		io.WriteString(w, strings.Repeat("new", chunk)) // more than the buffer: reaches the file
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want boom", err)
+	}
+	onlyFile(t, path, []byte("old"))
+
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		WriteFileAtomic(path, func(w io.Writer) error {
+			io.WriteString(w, strings.Repeat("new", chunk))
+			panic("write panicked")
+		})
+	}()
+	onlyFile(t, path, []byte("old"))
+}
+
+func TestSaveErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no", "such", "dir", "run.ckpt")
+	if err := Save(missing, sample()); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("save into a missing directory: got %v", err)
+	}
+	// A checkpoint Write refuses never touches the file.
+	path := filepath.Join(dir, "run.ckpt")
+	if err := Save(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	bad := &Checkpoint{Tensors: []Tensor{{Name: "w", Shape: []int{2}, Data: []float32{1}}}}
+	if err := Save(path, bad); err == nil || !strings.Contains(err.Error(), "tensor w has shape [2] but 1 values") {
+		t.Errorf("save of a bad checkpoint: got %v", err)
+	}
+	onlyFile(t, path, encode(t, sample()))
+}
+
+func TestLoadErrorsNameTheFile(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.ckpt")
+	if _, err := Load(missing); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing file: got %v", err)
+	}
+	b := encode(t, sample())
+	cut := filepath.Join(dir, "cut.ckpt")
+	if err := os.WriteFile(cut, b[:len(b)-1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(cut)
+	if !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), cut+": corrupt checkpoint: truncated") {
+		t.Errorf("truncated file: got %v", err)
+	}
+	flipped := filepath.Join(dir, "flipped.ckpt")
+	b = slices.Clone(b)
+	b[len(b)/2] ^= 4
+	if err := os.WriteFile(flipped, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = Load(flipped); !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), flipped+": corrupt checkpoint: ") {
+		t.Errorf("damaged file: got %v", err)
+	}
+}
