@@ -100,11 +100,11 @@ func (c Config) ScheduleSummary() string {
 		parts = append(parts, fmt.Sprintf("%g warmup epochs", c.WarmupEpochs))
 	}
 	if len(c.DecayEpochs) > 0 {
-		what := "lr"
+		what := fmt.Sprintf("lr ÷%g", 1/c.DecayFactor)
 		if c.IncreaseBatch {
-			what = fmt.Sprintf("batch (up to %d, then lr)", c.MaxBatch)
+			what = fmt.Sprintf("batch ×%g (up to %d, then lr ÷%g)", 1/c.DecayFactor, c.MaxBatch, 1/c.DecayFactor)
 		}
-		parts = append(parts, fmt.Sprintf("%s ×%g after epochs %v", what, 1/c.DecayFactor, c.DecayEpochs))
+		parts = append(parts, fmt.Sprintf("%s after epochs %v", what, c.DecayEpochs))
 	}
 	if c.GhostBatch > 0 {
 		parts = append(parts, fmt.Sprintf("ghost batch norm over %d rows", c.GhostBatch))

@@ -1,0 +1,417 @@
+package study
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"html"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+var reportOut = flag.String("report-out", "", "also write the synthetic report into this directory, to look at")
+
+const trainN = 10000 // samples of the synthetic study
+
+// synthRun makes up a plausible run: a loss that falls with the number of
+// updates, so large batches end higher, and costs that follow the batch.
+func synthRun(exp, variant string, batch int, seed uint64, batches []int, rng *rand.Rand) Run {
+	run := Run{ID: exp + "_" + variant + "_b" + strconv.Itoa(batch) + "_s" + strconv.FormatUint(seed, 10),
+		Experiment: exp, Variant: variant, Batch: batch, Seed: seed,
+		Config: engine.Config{Hidden: []int{128}, Batch: batch, LR: 0.05, Momentum: 0.9, Epochs: len(batches), Seed: seed, BaseBatch: 64, LRScale: engine.ScaleNone, DecayFactor: 0.1, MaxBatch: batch}}
+	total := 0
+	for i, b := range batches {
+		steps := (trainN + b - 1) / b
+		e := engine.EpochStats{Epoch: i + 1, Batch: b, LR: 0.05, Updates: steps, Samples: trainN,
+			H2DBytes: int64(trainN * 785 * 4), H2DCopies: int64(2 * steps)}
+		var sum float64
+		for range steps {
+			total++
+			l := 0.06 + 2.2*math.Exp(-float64(total)/60) + 0.05*rng.NormFloat64()*math.Exp(-float64(total)/400)
+			e.StepLosses = append(e.StepLosses, float32(math.Max(l, 0.01)))
+			sum += l
+		}
+		e.TotalUpdates = total
+		e.TrainLoss = sum / float64(steps)
+		e.TestLoss = 1.08*e.TrainLoss + 0.01*rng.Float64()
+		e.TestAccuracy = 0.985 - 0.9*e.TestLoss/2.3 - 0.003*rng.Float64()
+		e.TrainAccuracy = e.TestAccuracy + 0.002*math.Log2(float64(b)/32)
+		e.Seconds = 0.9 + 0.004*float64(steps) + 0.02*rng.Float64()
+		e.SamplesPerSec = trainN / e.Seconds
+		e.TransferSeconds, e.UpdateSeconds = 0.0008*float64(steps), 0.0015*float64(steps)
+		e.ComputeSeconds = e.Seconds - e.TransferSeconds - e.UpdateSeconds
+		run.Epochs = append(run.Epochs, e)
+		run.Seconds += e.Seconds + 0.3
+	}
+	train := run.Final().TrainAccuracy + 0.004
+	run.FinalTrainAccuracy = &train
+	return run
+}
+
+func repeat(b, n int) []int {
+	bs := make([]int, n)
+	for i := range bs {
+		bs[i] = b
+	}
+	return bs
+}
+
+// synthResults is a small study with every experiment, two seeds, a run
+// that diverged with NaN losses, two that diverged before their second
+// epoch, a failed run and a noise estimate that starts at +Inf.
+func synthResults() *Results {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := Preset{Name: "synthetic", TrainSamples: trainN, TestSamples: 2000, Hidden: []int{128},
+		Epochs: 3, Seeds: []uint64{1, 2}, Batches: []int{64, 256, 1024, 4096}, BaseBatch: 64, BaseLR: 0.05, Momentum: 0.9,
+		WarmupEpochs: 1, ScheduleEpochs: 6, DecayEpochs: []int{2, 4}, DecayFactor: 0.2, LargeBatch: 1024, GhostBatch: 64,
+		Sharpness:  engine.SharpnessConfig{Epsilon: 1e-3, Samples: 1024, Steps: 5, Seed: 1},
+		NoiseSmall: 64, NoiseBig: 1024, NoiseSamples: 4}
+	r := &Results{Preset: p,
+		Device:  device.Info{Kind: "cpu", Name: "synthetic test CPU", Threads: 2},
+		Started: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), Finished: time.Date(2025, 3, 1, 9, 7, 31, 0, time.UTC)}
+	for _, seed := range p.Seeds {
+		for _, b := range p.Batches {
+			run := synthRun(FixedLR, "none", b, seed, repeat(b, p.Epochs), rng)
+			sharp := 0.4 * math.Sqrt(float64(b)) * (1 + 0.1*rng.Float64())
+			run.Sharpness = &sharp
+			if b == 4096 && seed == 2 { // its second epoch blew up
+				run.Diverged, run.Error = true, "training diverged: the loss of step 2 of epoch 2 is NaN"
+				run.Sharpness, run.FinalTrainAccuracy = nil, nil
+				e := &run.Epochs[1]
+				e.StepLosses[1], e.StepLosses[2] = float32(math.Inf(1)), float32(math.NaN())
+				e.TrainLoss, e.TestLoss, e.TestAccuracy = math.NaN(), math.NaN(), 0.098
+				run.Epochs = run.Epochs[:2]
+			}
+			r.Runs = append(r.Runs, run)
+		}
+		for _, rule := range []string{"linear", "sqrt"} {
+			for _, b := range p.Batches {
+				run := synthRun(LRScaling, rule, b, seed, repeat(b, p.Epochs), rng)
+				if rule == "linear" && b == 4096 { // diverged in epoch 2, as the runner records it
+					run.Diverged, run.Error = true, "training diverged: the loss of step 0 of epoch 2 is +Inf"
+					run.Epochs, run.FinalTrainAccuracy = run.Epochs[:1], nil
+				}
+				r.Runs = append(r.Runs, run)
+			}
+		}
+		r.Runs = append(r.Runs,
+			synthRun(Schedule, "step-decay", 64, seed, repeat(64, p.ScheduleEpochs), rng),
+			synthRun(Schedule, "increase-batch", 64, seed, []int{64, 64, 320, 320, 1600, 1600}, rng),
+			synthRun(Regime, "SB", 64, seed, repeat(64, p.Epochs), rng),
+			synthRun(Regime, "LB", 1024, seed, repeat(1024, p.Epochs), rng))
+		if seed == 2 {
+			r.Runs = append(r.Runs, Run{ID: "regime_LB+GBN_b1024_s2", Experiment: Regime, Variant: "LB+GBN", Batch: 1024, Seed: 2,
+				Error: "cuda: out of memory allocating 512 MiB"})
+		} else {
+			r.Runs = append(r.Runs, synthRun(Regime, "LB+GBN", 1024, seed, repeat(1024, p.Epochs), rng))
+		}
+		r.Runs = append(r.Runs, synthRun(Regime, "LB+GBN+RA", 1024, seed, repeat(1024, 16*p.Epochs), rng))
+	}
+	noise := synthRun(Noise, "base", 64, 1, repeat(64, p.Epochs), rng)
+	for i, u := range []int{39, 78, 157, 314, 471} {
+		b := 150 + 250*float64(i)
+		if i == 0 {
+			b = math.Inf(1) // |G|² not yet estimated positive
+		}
+		noise.Noise = append(noise.Noise, NoisePoint{Epoch: max(1, i), Updates: u, GradSq: 0.5 / float64(i+1), TraceSigma: 80, BSimple: b, Measurements: 4})
+	}
+	r.Runs = append(r.Runs, noise)
+	r.Findings = []Finding{
+		{Claim: "With a fixed learning rate, larger batches reach a worse loss", Source: "Keskar et al. 2017", Verdict: Reproduced,
+			Measured: "B=64: test loss 0.09; B=4096: test loss 0.61", Numbers: map[string]float64{"test_loss_b64": 0.0912, "test_loss_b4096": 0.6113}},
+		{Claim: "Scaling the LR closes most of that gap", Source: "Goyal et al. 2017; Hoffer et al. 2017", Verdict: Partly,
+			Measured: "sqrt closes 41% of the gap <at B=4096>", Numbers: map[string]float64{"closed_sqrt": 0.41, "closed_linear": math.NaN()}},
+		{Claim: "Increasing the batch gives the same accuracy with fewer updates", Source: "Smith et al. 2018", Verdict: NotReproduced,
+			Measured: "step decay 96.1% in 939 updates; increase-batch 93.0% in 370", Numbers: map[string]float64{"updates_ratio": 0.394}},
+		{Claim: "The gap comes from too few updates", Source: "Hoffer et al. 2017", Verdict: Inconclusive,
+			Measured: "the regime runs did not finish", Numbers: map[string]float64{}},
+	}
+	return r
+}
+
+// svgs returns the SVG elements of a page.
+func svgs(page string) []string {
+	var out []string
+	for {
+		i := strings.Index(page, "<svg")
+		if i < 0 {
+			return out
+		}
+		j := strings.Index(page[i:], "</svg>")
+		if j < 0 {
+			return append(out, page[i:])
+		}
+		out = append(out, page[i:i+j+len("</svg>")])
+		page = page[i+j:]
+	}
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func readCSV(t *testing.T, dir, name string, columns int) [][]string {
+	t.Helper()
+	cr := csv.NewReader(strings.NewReader(readFile(t, dir, name)))
+	cr.FieldsPerRecord = columns
+	rows, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return rows
+}
+
+// checkPage checks what every report page must be: well formed, every plot
+// a well-formed SVG free of NaN, one section per experiment.
+func checkPage(t *testing.T, page string) {
+	t.Helper()
+	if !strings.HasPrefix(page, "<!DOCTYPE html>") || !strings.HasSuffix(strings.TrimSpace(page), "</html>") {
+		t.Error("report.html is not a whole HTML document")
+	}
+	d := xml.NewDecoder(strings.NewReader(page))
+	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
+	for {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("report.html does not tokenize: %v", err)
+		}
+	}
+	offline := strings.NewReplacer(`xmlns="http://www.w3.org/2000/svg"`, "", `xmlns:xlink="http://www.w3.org/1999/xlink"`, "").Replace(page)
+	for _, bad := range []string{"http:", "https:", "<script", "<link", "url("} {
+		if strings.Contains(offline, bad) {
+			t.Errorf("report.html contains %q: it must work offline", bad)
+		}
+	}
+	for i, s := range svgs(page) {
+		d := xml.NewDecoder(strings.NewReader(s))
+		for {
+			if _, err := d.Token(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("SVG %d is not well-formed XML: %v", i, err)
+			}
+		}
+		for _, bad := range []string{"NaN", "Inf"} {
+			if strings.Contains(s, bad) {
+				t.Errorf("SVG %d contains %s", i, bad)
+			}
+		}
+	}
+	if n := strings.Count(page, "<section "); n != 7 {
+		t.Errorf("%d sections, want one per experiment (7)", n)
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	r := synthResults()
+	dir := t.TempDir()
+	if err := WriteReport(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	if *reportOut != "" {
+		if err := WriteReport(*reportOut, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := readFile(t, dir, ReportFile)
+	checkPage(t, page)
+
+	// One plot per figure: 2 fixed LR, 1 scaling, 3 schedule, 2 gap and
+	// sharpness, 2 regime, 2 cost, 1 noise; none missing.
+	if n := len(svgs(page)); n != 13 {
+		t.Errorf("%d plots, want 13", n)
+	}
+	if strings.Contains(page, "could not be drawn") || strings.Contains(page, "Not run") {
+		t.Error("a plot or section is missing from the full report")
+	}
+	if n := strings.Count(page, `<tr class="finding `); n != len(r.Findings) {
+		t.Errorf("%d finding rows, want %d", n, len(r.Findings))
+	}
+	for _, f := range r.Findings {
+		i := strings.Index(page, ">"+f.Claim+"<")
+		if i < 0 {
+			t.Errorf("finding %q is not in the table", f.Claim)
+			continue
+		}
+		row := page[i : i+strings.Index(page[i:], "</tr>")]
+		if !strings.Contains(row, ">"+f.Verdict+"<") || !strings.Contains(row, `verdict `+verdictClass(f.Verdict)) {
+			t.Errorf("the row of %q does not carry its verdict %q", f.Claim, f.Verdict)
+		}
+		for k, v := range f.Numbers {
+			if !strings.Contains(row, k+" = "+strconv.FormatFloat(v, 'g', 4, 64)) {
+				t.Errorf("the row of %q lacks the number %s", f.Claim, k)
+			}
+		}
+	}
+	if !strings.Contains(page, "at B=4096&gt;") {
+		t.Error("the measured text is not HTML-escaped")
+	}
+	for _, want := range []string{"Diverged: none, B=4096, seed 2, in epoch 2", "Diverged: linear, B=4096, seed 1, in epoch 2",
+		"Failed: LB+GBN, B=1024, seed 2: cuda: out of memory", "synthetic test CPU", "7m31s",
+		`href="results.json"`, `href="runs.csv"`, `href="findings.csv"`, "B_simple ≈"} {
+		if !strings.Contains(html.UnescapeString(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+
+	rows := readCSV(t, dir, RunsFile, len(runsHeader))
+	want := 1
+	for _, run := range r.Runs {
+		want += max(1, len(run.Epochs))
+	}
+	if len(rows) != want {
+		t.Errorf("runs.csv: %d rows, want %d (a header and a row per run and epoch)", len(rows), want)
+	}
+	col := func(name string) int { return slices.Index(runsHeader, name) }
+	byID := map[string][][]string{}
+	for _, row := range rows[1:] {
+		byID[row[0]] = append(byID[row[0]], row)
+	}
+	if f := byID["regime_LB+GBN_b1024_s2"]; len(f) != 1 || f[0][col("epoch")] != "" || !strings.Contains(f[0][col("error")], "out of memory") {
+		t.Errorf("runs.csv: the failed run: %q", f)
+	}
+	if f := byID["fixed-lr_none_b64_s1"]; len(f) != 3 || f[0][col("sharpness")] != "" || f[2][col("sharpness")] == "" || f[2][col("final_train_accuracy")] == "" {
+		t.Errorf("runs.csv: the final measures are not on the last row only: %q", f)
+	}
+	if f := byID["fixed-lr_none_b4096_s2"]; len(f) != 2 || f[1][col("train_loss")] != "NaN" || f[1][col("diverged")] != "true" {
+		t.Errorf("runs.csv: the diverged run: %q", f)
+	}
+	if f := byID["schedule_increase-batch_b64_s1"]; len(f) != 6 || f[5][col("batch")] != "1600" {
+		t.Errorf("runs.csv: the batch is not the epoch's: %q", f)
+	}
+	if got := readCSV(t, dir, FindingsFile, 5); len(got) != len(r.Findings)+1 {
+		t.Errorf("findings.csv: %d rows, want %d", len(got), len(r.Findings)+1)
+	}
+
+	raw := readFile(t, dir, ResultsFile)
+	var back Results
+	if err := json.Unmarshal([]byte(raw), &back); err != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	if len(back.Runs) != len(r.Runs) || len(back.Findings) != len(r.Findings) || !back.Started.Equal(r.Started) {
+		t.Fatalf("results.json: %d runs, %d findings, started %v", len(back.Runs), len(back.Findings), back.Started)
+	}
+	for i, run := range r.Runs {
+		if run.ID != "fixed-lr_none_b4096_s2" && run.Experiment != Noise && !reflect.DeepEqual(back.Runs[i], run) {
+			t.Errorf("run %s does not round-trip through results.json", run.ID)
+		}
+	}
+	if !strings.Contains(raw, `"b_simple": null`) || !strings.Contains(raw, `"closed_linear": null`) {
+		t.Error("results.json: the non-finite values are not null")
+	}
+	if back.Findings[1].Numbers["closed_sqrt"] != 0.41 || !reflect.DeepEqual(back.Preset, r.Preset) {
+		t.Error("results.json: the preset or a finding's numbers did not round-trip")
+	}
+}
+
+// Where nothing is non-finite, results.json is exactly what encoding/json
+// writes.
+func TestMarshalFiniteMatchesEncodingJSON(t *testing.T) {
+	r := synthResults()
+	r.Runs = r.Runs[:3]
+	r.Findings = r.Findings[:1]
+	got, err := marshalFinite(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, append(want, '\n')) {
+		t.Errorf("marshalFinite differs from encoding/json:\n%.600s\nwant\n%.600s", got, want)
+	}
+}
+
+func TestWriteReportEmpty(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteReport(dir, &Results{}); err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, dir, ReportFile)
+	checkPage(t, page)
+	if n := strings.Count(page, "Not run"); n != 7 {
+		t.Errorf("%d sections say “not run”, want 7", n)
+	}
+	if len(svgs(page)) != 0 {
+		t.Error("an empty study drew plots")
+	}
+	if rows := readCSV(t, dir, RunsFile, len(runsHeader)); len(rows) != 1 {
+		t.Errorf("runs.csv of no runs has %d rows", len(rows))
+	}
+	if err := WriteReport(dir, nil); err == nil {
+		t.Error("nil results: no error")
+	}
+}
+
+// Studies that went badly still get a report, with no NaN reaching a plot.
+func TestWriteReportDegenerate(t *testing.T) {
+	allDiverged := synthResults()
+	for i := range allDiverged.Runs {
+		allDiverged.Runs[i].Diverged = true
+		for j := range allDiverged.Runs[i].Noise {
+			allDiverged.Runs[i].Noise[j].BSimple = math.Inf(1)
+		}
+	}
+	oneRun := synthResults()
+	oneRun.Runs = oneRun.Runs[:1]
+	failed := synthResults()
+	for i := range failed.Runs {
+		failed.Runs[i] = Run{ID: failed.Runs[i].ID, Experiment: failed.Runs[i].Experiment, Variant: failed.Runs[i].Variant,
+			Batch: failed.Runs[i].Batch, Error: "no device"}
+	}
+	for name, r := range map[string]*Results{"all diverged": allDiverged, "one run": oneRun, "all failed": failed} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := WriteReport(dir, r); err != nil {
+				t.Fatal(err)
+			}
+			page := readFile(t, dir, ReportFile)
+			checkPage(t, page)
+			if strings.Contains(page, "could not be drawn") {
+				t.Error("a plot could not be drawn")
+			}
+		})
+	}
+}
+
+// A new report replaces an old one whole and leaves no temporary files.
+func TestWriteReportReplaces(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteReport(dir, &Results{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteReport(dir, synthResults()); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 4 {
+		t.Errorf("%d files after two reports, want 4: %v", len(entries), entries)
+	}
+	if strings.Contains(readFile(t, dir, ReportFile), "Not run") {
+		t.Error("the old report was not replaced")
+	}
+}

@@ -1,0 +1,313 @@
+package study
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// Presets are the sizes of the study: "quick" runs in a few minutes on a
+// 2-core CPU; "full" uses all of MNIST and three seeds.
+func Presets() map[string]Preset {
+	quick := Preset{
+		Name: "quick", TrainSamples: 20000, TestSamples: 5000, Hidden: []int{256},
+		Epochs: 3, Seeds: []uint64{1, 2}, Batches: []int{64, 256, 1024, 4096},
+		BaseBatch: 64, BaseLR: 0.05, Momentum: 0.9, WarmupEpochs: 1,
+		ScheduleEpochs: 6, DecayEpochs: []int{2, 4}, DecayFactor: 0.2,
+		LargeBatch: 1024, GhostBatch: 64,
+		Sharpness:  engine.SharpnessConfig{Epsilon: 1e-3, Samples: 1024, Steps: 5, Seed: 1},
+		NoiseSmall: 64, NoiseBig: 1024, NoiseSamples: 4,
+	}
+	full := quick
+	full.Name, full.TrainSamples, full.TestSamples = "full", 0, 0
+	full.Hidden = []int{256, 256}
+	full.Epochs, full.Seeds = 5, []uint64{1, 2, 3}
+	full.ScheduleEpochs, full.DecayEpochs = 9, []int{3, 6}
+	full.Sharpness = engine.DefaultSharpness()
+	full.NoiseSamples = 10
+	return map[string]Preset{"quick": quick, "full": full}
+}
+
+// Spec is one planned run.
+type Spec struct {
+	ID         string
+	Experiment string
+	Variant    string
+	Batch      int
+	Seed       uint64
+	Config     engine.Config
+	Sharpness  bool // measure sharpness at the end
+	Noise      bool // measure the noise scale during training
+}
+
+// Plan lists every run of a preset, experiment by experiment.
+func Plan(p Preset) []Spec {
+	base := engine.Config{
+		Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
+		EvalBatch: 1000, BaseBatch: p.BaseBatch, LRScale: engine.ScaleNone,
+	}
+	var specs []Spec
+	add := func(exp, variant string, batch int, seed uint64, cfg engine.Config, sharp, noise bool) {
+		cfg.Batch, cfg.Seed = batch, seed
+		id := fmt.Sprintf("%s_%s_b%d_s%d", exp, variant, batch, seed)
+		specs = append(specs, Spec{id, exp, variant, batch, seed, cfg, sharp, noise})
+	}
+	for _, seed := range p.Seeds {
+		for _, b := range p.Batches { // (a) and (d), (f): fixed LR
+			add(FixedLR, "none", b, seed, base, true, false)
+		}
+		for _, rule := range []string{engine.ScaleLinear, engine.ScaleSqrt} { // (b)
+			for _, b := range p.Batches {
+				cfg := base
+				cfg.LRScale, cfg.WarmupEpochs = rule, p.WarmupEpochs
+				add(LRScaling, rule, b, seed, cfg, false, false)
+			}
+		}
+		sched := base // (c): the same decay points, as LR decay or as batch growth
+		sched.Epochs, sched.DecayEpochs, sched.DecayFactor = p.ScheduleEpochs, p.DecayEpochs, p.DecayFactor
+		add(Schedule, "step-decay", p.BaseBatch, seed, sched, false, false)
+		sched.IncreaseBatch, sched.MaxBatch = true, p.BaseBatch*int(pow(1/p.DecayFactor, len(p.DecayEpochs)))
+		add(Schedule, "increase-batch", p.BaseBatch, seed, sched, false, false)
+		// (e): small batch, large batch, + ghost BN, + regime adaptation,
+		// all with batch norm and the large ones with sqrt scaling (Hoffer et al.).
+		reg := base
+		reg.BatchNorm = true
+		add(Regime, "SB", p.BaseBatch, seed, reg, false, false)
+		reg.LRScale = engine.ScaleSqrt
+		add(Regime, "LB", p.LargeBatch, seed, reg, false, false)
+		reg.GhostBatch = p.GhostBatch
+		add(Regime, "LB+GBN", p.LargeBatch, seed, reg, false, false)
+		reg.AdaptRegime = true
+		add(Regime, "LB+GBN+RA", p.LargeBatch, seed, reg, false, false)
+	}
+	add(Noise, "base", p.BaseBatch, p.Seeds[0], base, false, true) // (g)
+	return specs
+}
+
+func pow(x float64, n int) float64 {
+	r := 1.0
+	for range n {
+		r *= x
+	}
+	return r
+}
+
+// Options say where and how a study runs.
+type Options struct {
+	Dir     string // results: runs/<id>.json, then the report
+	Device  string // as device.Open takes it
+	DataDir string // MNIST
+	Log     io.Writer
+}
+
+// Execute runs every planned run that has no result in opts.Dir yet, saving
+// each as it finishes, so a killed study continues where it stopped; then it
+// judges the findings and writes the report.
+func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	train, test, err := data.LoadMNIST(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if p.TrainSamples > 0 {
+		train = train.Subset(p.TrainSamples)
+	}
+	if p.TestSamples > 0 {
+		test = test.Subset(p.TestSamples)
+	}
+	runDir := filepath.Join(opts.Dir, "runs")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := checkPreset(opts.Dir, p); err != nil {
+		return nil, err
+	}
+	res := &Results{Preset: p, Started: time.Now()}
+	specs := Plan(p)
+	for i, spec := range specs {
+		path := filepath.Join(runDir, spec.ID+".json")
+		if run, err := loadRun(path); err == nil {
+			res.Runs = append(res.Runs, run)
+			continue
+		} else if !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(log, "run %s: %v: running it again\n", spec.ID, err)
+		}
+		fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
+		run, info, err := execute(ctx, spec, p, opts.Device, train, test)
+		if err != nil {
+			return nil, err // interrupted or broken: nothing half-done is saved
+		}
+		res.Device = info
+		if err := checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return writeJSON(w, run) }); err != nil {
+			return nil, fmt.Errorf("saving run %s: %w", spec.ID, err)
+		}
+		res.Runs = append(res.Runs, run)
+	}
+	if res.Device.Kind == "" { // every run was loaded: describe the device anyway
+		d, err := device.Open(opts.Device)
+		if err != nil {
+			return nil, err
+		}
+		res.Device = d.Info()
+		d.Close()
+	}
+	res.Findings = Judge(res)
+	res.Finished = time.Now()
+	return res, WriteReport(opts.Dir, res)
+}
+
+// checkPreset refuses to mix runs of different presets in one directory:
+// it records the preset on first use and compares later.
+func checkPreset(dir string, p Preset) error {
+	path := filepath.Join(dir, "preset.json")
+	if old, err := os.ReadFile(path); err == nil {
+		var prev Preset
+		if err := json.Unmarshal(old, &prev); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		a, _ := json.Marshal(prev)
+		b, _ := json.Marshal(p)
+		if string(a) != string(b) {
+			return fmt.Errorf("%s holds a study with preset %q and other settings; use another --out directory", dir, prev.Name)
+		}
+		return nil
+	}
+	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return writeJSON(w, p) })
+}
+
+// writeJSON writes v as JSON, NaN and ±Inf (a diverged loss, a noise
+// scale not yet estimable) as null, which encoding/json refuses.
+func writeJSON(w io.Writer, v any) error {
+	b, err := marshalFinite(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func loadRun(path string) (Run, error) {
+	var run Run
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return run, err
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		return run, fmt.Errorf("unreadable result: %w", err)
+	}
+	return run, nil
+}
+
+// execute trains one run on a fresh device. Divergence and device errors
+// are results of the run; only cancellation is an error of the study.
+func execute(ctx context.Context, spec Spec, p Preset, deviceName string, train, test *data.Dataset) (run Run, info device.Info, err error) {
+	run = Run{ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed, Config: spec.Config}
+	d, err := device.Open(deviceName)
+	if err != nil {
+		return run, device.Info{}, err
+	}
+	defer d.Close()
+	start := time.Now()
+	defer func() { run.Seconds = time.Since(start).Seconds() }() // named results: it lands
+	tr, err := engine.NewTrainer(d, spec.Config, train, test)
+	if err != nil {
+		run.Error = err.Error()
+		return run, d.Info(), nil
+	}
+	run.Config = tr.Config
+	var hooks engine.Hooks
+	var meter *engine.NoiseMeter
+	var measureErr error
+	if spec.Noise {
+		if meter, err = engine.NewNoiseMeter(tr, p.NoiseSmall, p.NoiseBig, spec.Seed); err != nil {
+			run.Error = err.Error()
+			return run, d.Info(), nil
+		}
+		defer meter.Close()
+		measure := func(epoch int) {
+			if measureErr != nil {
+				return
+			}
+			meter.Reset()
+			for range p.NoiseSamples {
+				if measureErr = meter.Measure(); measureErr != nil {
+					return
+				}
+			}
+			e := meter.Estimate()
+			run.Noise = append(run.Noise, NoisePoint{Epoch: epoch, Updates: tr.TotalUpdates(), GradSq: e.GradSq(),
+				TraceSigma: e.TraceSigma(), BSimple: e.BSimple(), Measurements: e.Count()})
+		}
+		// Early in training the noise scale moves fast: measure at a
+		// quarter and a half of the first epoch, then after every epoch.
+		hooks.Step = func(epoch, done, total int) {
+			if epoch == 1 && (done == total/4 || done == total/2) {
+				measure(epoch)
+			}
+		}
+		hooks.Epoch = func(s engine.EpochStats) { measure(s.Epoch) }
+	}
+	run.Epochs, err = tr.Run(ctx, hooks)
+	switch {
+	case ctx.Err() != nil:
+		return run, d.Info(), ctx.Err()
+	case errors.Is(err, engine.ErrDiverged):
+		run.Diverged = true
+		run.Error = err.Error()
+	case err != nil:
+		run.Error = err.Error()
+	case measureErr != nil:
+		run.Error = measureErr.Error()
+	default:
+		if err := finalMeasures(&run, tr, train, spec, p); err != nil {
+			run.Error = err.Error()
+		}
+	}
+	return run, d.Info(), nil
+}
+
+// finalMeasures evaluates the trained model on the whole training set (the
+// train accuracy of an epoch is a running mean over changing weights; the
+// generalization gap needs the final model's) and measures sharpness.
+func finalMeasures(run *Run, tr *engine.Trainer, train *data.Dataset, spec Spec, p Preset) error {
+	loss, acc, err := tr.Evaluate(train)
+	if err != nil {
+		return err
+	}
+	run.FinalTrainLoss, run.FinalTrainAccuracy = &loss, &acc
+	if spec.Sharpness {
+		phi, err := engine.Sharpness(tr, p.Sharpness)
+		if err != nil {
+			return err
+		}
+		run.Sharpness = &phi
+	}
+	return nil
+}
+
+// batchesOf lists the distinct starting batch sizes of runs, ascending.
+func batchesOf(runs []Run) []int {
+	var bs []int
+	for _, r := range runs {
+		if !slices.Contains(bs, r.Batch) {
+			bs = append(bs, r.Batch)
+		}
+	}
+	sort.Ints(bs)
+	return bs
+}
