@@ -19,45 +19,17 @@
 # gorgonia.org/cu exits at start when there is no GPU.
 set -euo pipefail
 
-die() {
-	echo "cuda-headers: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/debian-nonfree.sh"
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/cuda-11.8
 pkg=nvidia-cuda-dev
 
 if [ ! -f "$cache/complete" ]; then
-	for tool in apt-get dpkg-deb tar; do
-		command -v "$tool" >/dev/null || die "$tool not found (this script needs a Debian-like system)"
-	done
-	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	[ -r "$keyring" ] || die "$keyring not found (install debian-archive-keyring)"
-
-	# The same Debian mirror the system uses, else deb.debian.org.
-	mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-	[ -n "$mirror" ] || mirror=$(awk '$1=="deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
-
 	mkdir -p "$(dirname "$cache")"
 	tmp=$(mktemp -d "$(dirname "$cache")/cuda-11.8.tmp.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
-	echo "deb [signed-by=$keyring] $mirror bookworm non-free" >"$tmp/sources.list"
-	apt=(apt-get -q
-		-o "Dir::Etc::SourceList=$tmp/sources.list"
-		-o Dir::Etc::SourceParts=/dev/null
-		-o "Dir::State::Lists=$tmp/lists"
-		-o "Dir::Cache::Archives=$tmp/archives"
-		-o APT::Sandbox::User=root)
-
-	echo "cuda-headers: reading the package list of $mirror bookworm non-free" >&2
-	# apt-get update exits 0 when a fetch fails, so look for the list itself.
-	"${apt[@]}" update >"$tmp/update.log" 2>&1 && ls "$tmp"/lists/*non-free*Packages* >/dev/null 2>&1 ||
-		die "apt-get update of $mirror bookworm non-free failed: $(tail -3 "$tmp/update.log")"
-	echo "cuda-headers: downloading $pkg (about 780 MB; only its headers and stubs are kept)" >&2
-	(cd "$tmp" && "${apt[@]}" download "$pkg" >"$tmp/download.log" 2>&1) ||
-		die "apt-get download $pkg failed: $(tail -3 "$tmp/download.log")"
+	# about 780 MB, of which only the headers and stubs are kept
+	nonfree_download "$tmp" "$pkg"
 	deb=$(ls "$tmp"/"$pkg"_*.deb 2>/dev/null | head -1)
 	[ -n "$deb" ] || die "apt-get download left no $pkg .deb in $tmp"
 

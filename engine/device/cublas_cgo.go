@@ -30,6 +30,7 @@ import "C"
 
 import (
 	"fmt"
+	"unsafe"
 
 	"gorgonia.org/cu"
 )
@@ -53,6 +54,12 @@ func newCublas() (*cublasHandle, error) {
 		return nil, err
 	}
 	return &h, nil
+}
+
+// setStream makes the handle's calls run on s (by default they run on the
+// legacy default stream, unordered with the device's compute stream).
+func (h *cublasHandle) setStream(s cu.Stream) error {
+	return cublasError("cublasSetStream", C.cublasSetStream_v2(h.h, C.cudaStream_t(unsafe.Pointer(s.C()))))
 }
 
 func (h *cublasHandle) destroy() error {

@@ -11,10 +11,13 @@ import (
 	"unsafe"
 
 	"gorgonia.org/cu"
+
+	"github.com/batchlab/batchlab/kernels"
 )
 
-// CUDA is an NVIDIA GPU, driven through gorgonia.org/cu (the driver API) and
-// cuBLAS.
+// CUDA is an NVIDIA GPU, driven through gorgonia.org/cu (the driver API),
+// cuBLAS, our kernels (package kernels, loaded from their embedded PTX) and
+// a few driver calls of our own (cuda_cgo.go).
 //
 // Threads. A CUDA context is current on one OS thread at a time, and cuBLAS
 // runs in the context current on the calling thread. The device keeps a
@@ -24,30 +27,45 @@ import (
 // functions, which return their errors (cu.Ctx's own methods keep only the
 // last error). So the context is always current where the call runs, with no
 // locking left to the caller. The price is one channel round trip per call;
-// where that shows in small-batch steps, the design's fallback is to run the
-// calls from one locked goroutine of our own.
+// where that shows in small-batch steps, CUDA graphs (Grapher) replay a
+// whole step with one call.
 //
-// Stream. All work runs on the context's default (legacy) stream, so every
-// call is ordered after the previous one and the synchronous copies wait for
-// the compute issued before them. Separate compute and copy streams come with
-// the asynchronous transfer strategies.
+// Streams. Everything runs in order on one compute stream: kernels, cuBLAS,
+// memsets, and the synchronous copies, which wait for it. CopyInAsync copies
+// on a second stream, so that the next batch's copy overlaps the current
+// step's compute; compute issued after it waits for the copy's event.
 //
 // Errors. Every failing CUDA or cuBLAS call becomes an error naming the
 // device's method, the driver or cuBLAS call and its status; compute calls
 // record it as the device's first error (see package device), never panic.
+// Work runs asynchronously, so a fault inside a kernel (an illegal address,
+// say) surfaces at the next Sync, as does bad input the kernels check (a
+// label or a gather index out of range), which they report in an error
+// block in device memory that Sync copies back.
 //
 // A CUDA is not safe for concurrent use, like every Device.
 type CUDA struct {
-	firstError
+	kernelOps
 	ctx     *cu.Ctx // nil once closed
 	blas    *cublasHandle
+	compute cu.Stream
+	copies  cu.Stream
+	modules map[string]cu.Module
+	funcs   map[string]cu.Function
+	errDev  cu.DevicePtr         // the kernels' error block (kernelOps.errBlock)
+	errHost *[errBlockInts]int32 // its copy, in pinned memory, made by Sync
 	info    Info
 	traffic Traffic
-	buffers map[*cudaBuffer]struct{} // live buffers, freed by Close
-	events  []*cudaEvent             // destroyed by Close
+	buffers map[*cudaBuffer]struct{}    // live buffers, freed by Close
+	events  []*cudaEvent                // destroyed by Close
+	pinned  map[unsafe.Pointer]struct{} // AllocHost's memory, freed by FreeHost or Close
+	graphs  []*cudaGraph                // destroyed by Close
 }
 
-var _ Partial = (*CUDA)(nil)
+var (
+	_ Device  = (*CUDA)(nil)
+	_ Grapher = (*CUDA)(nil)
+)
 
 type cudaBuffer struct {
 	dev   *CUDA
@@ -87,16 +105,76 @@ func NewCUDA(ordinal int) (*CUDA, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &CUDA{ctx: ctx, info: info, buffers: map[*cudaBuffer]struct{}{}}
-	err = ctx.Do(func() (err error) {
-		d.blas, err = newCublas()
-		return err
-	})
-	if err != nil {
-		ctx.Close()
+	d := &CUDA{
+		ctx: ctx, info: info, modules: map[string]cu.Module{}, funcs: map[string]cu.Function{},
+		buffers: map[*cudaBuffer]struct{}{}, pinned: map[unsafe.Pointer]struct{}{},
+	}
+	d.runner = d
+	if err := ctx.Do(func() error { return d.setup(cu.Device(ordinal)) }); err != nil {
+		d.Close() // releases what setup made
 		return nil, fmt.Errorf("cuda:%d: %w", ordinal, err)
 	}
 	return d, nil
+}
+
+// setup makes what the device runs with, on the context's thread: the
+// cuBLAS handle, the two streams, the kernels, the error block and the grid
+// cap.
+func (d *CUDA) setup(dev cu.Device) error {
+	var err error
+	if d.blas, err = newCublas(); err != nil {
+		return err
+	}
+	if d.compute, err = cu.MakeStream(cu.DefaultStream); err != nil {
+		return call("cuStreamCreate", err)
+	}
+	if d.copies, err = cu.MakeStream(cu.DefaultStream); err != nil {
+		return call("cuStreamCreate", err)
+	}
+	if err := d.blas.setStream(d.compute); err != nil {
+		return err
+	}
+	for _, m := range kernels.Modules() {
+		// The driver JIT-compiles the compute_80 PTX for this GPU here.
+		mod, err := cu.LoadData(m.PTX)
+		if err != nil {
+			return fmt.Errorf("cuModuleLoadData(%s.ptx; PTX ISA 7.8 needs a CUDA 11.8 or newer driver): %w", m.Name, err)
+		}
+		d.modules[m.Name] = mod
+	}
+	for _, k := range kernels.Table {
+		fn, err := d.modules[k.Module].Function(k.Name)
+		if err != nil {
+			return fmt.Errorf("cuModuleGetFunction(%s): %w", k.Name, err)
+		}
+		d.funcs[k.Name] = fn
+	}
+	// The error block lives in device memory, where the kernels' atomics
+	// work on every system; Sync copies it into pinned memory, a few bytes
+	// in the same wait.
+	if d.errDev, err = cu.MemAlloc(errBlockInts * 4); err != nil {
+		return call("cuMemAlloc", err)
+	}
+	if err := cu.MemsetD8(d.errDev, 0, errBlockInts*4); err != nil {
+		return call("cuMemsetD8", err)
+	}
+	d.errBlock = uint64(d.errDev)
+	p, err := memHostAlloc(errBlockInts * 4)
+	if err != nil {
+		return err
+	}
+	d.errHost = (*[errBlockInts]int32)(p)
+	*d.errHost = [errBlockInts]int32{}
+	sms, err := dev.Attribute(cu.MultiprocessorCount)
+	if err != nil {
+		return call("cuDeviceGetAttribute", err)
+	}
+	threads, err := dev.Attribute(cu.MaxThreadsPerMultiprocessor)
+	if err != nil {
+		return call("cuDeviceGetAttribute", err)
+	}
+	d.gridCap = gridCapFor(sms, threads)
+	return nil
 }
 
 // newCtx creates a context on dev and starts cu's locked goroutine for it.
@@ -190,6 +268,9 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 	if d.ctx == nil {
 		return nil, fmt.Errorf("cuda: Alloc: %w", errClosed)
 	}
+	if err := d.notCapturing("Alloc"); err != nil {
+		return nil, err
+	}
 	if n < 0 {
 		return nil, fmt.Errorf("Alloc: negative length %d", n)
 	}
@@ -203,14 +284,19 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 			ptr, err := cu.MemAlloc(size)
 			if errors.Is(err, cu.OutOfMemory) {
 				free, total, _ := cu.MemInfo()
-				return fmt.Errorf("%d bytes asked, %d of %d bytes free: cuMemAlloc: %w", size, free, total, err)
+				return fmt.Errorf("%d bytes asked, %d of %d bytes free: cuMemAlloc: %w (%w)", size, free, total, err, ErrOutOfMemory)
 			}
 			if err != nil {
 				return call("cuMemAlloc", err)
 			}
-			if err := cu.MemsetD8(ptr, 0, size); err != nil {
+			// Waited for, so that a copy on the other stream cannot race it.
+			err = call("cuMemsetD8Async", cu.MemsetD8Async(ptr, 0, size, d.compute))
+			if err == nil {
+				err = call("cuStreamSynchronize", d.compute.Synchronize())
+			}
+			if err != nil {
 				cu.MemFree(ptr)
-				return call("cuMemsetD8", err)
+				return err
 			}
 			b.ptr = ptr
 			return nil
@@ -228,6 +314,10 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 func (d *CUDA) Free(b Buffer) {
 	cb, ok := b.(*cudaBuffer)
 	if !ok || cb.dev != d || cb.freed {
+		return
+	}
+	if err := d.notCapturing("Free"); err != nil {
+		d.fail(err)
 		return
 	}
 	cb.freed = true
@@ -253,8 +343,12 @@ func (d *CUDA) own(op string, b Buffer) (*cudaBuffer, error) {
 	return cb, nil
 }
 
-// CopyIn is a synchronous host→device copy: src may be reused on return.
+// CopyIn is a synchronous host→device copy on the compute stream, after
+// the work issued before it: src may be reused on return.
 func (d *CUDA) CopyIn(dst Buffer, src []byte) error {
+	if err := d.notCapturing("CopyIn"); err != nil {
+		return err
+	}
 	if err := checkCopy("CopyIn", dst, len(src)); err != nil {
 		return err
 	}
@@ -264,7 +358,11 @@ func (d *CUDA) CopyIn(dst Buffer, src []byte) error {
 	}
 	if len(src) > 0 {
 		err := d.do(func() error {
-			return call("cuMemcpyHtoD", cu.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), int64(len(src))))
+			err := call("cuMemcpyHtoDAsync", cu.MemcpyHtoDAsync(b.ptr, unsafe.Pointer(&src[0]), int64(len(src)), d.compute))
+			if err != nil {
+				return err
+			}
+			return call("cuStreamSynchronize", d.compute.Synchronize())
 		})
 		if err != nil {
 			return fmt.Errorf("cuda: CopyIn: %w", err)
@@ -278,6 +376,9 @@ func (d *CUDA) CopyIn(dst Buffer, src []byte) error {
 // CopyOut is a synchronous device→host copy, ordered after the work issued
 // before it.
 func (d *CUDA) CopyOut(dst []byte, src Buffer) error {
+	if err := d.notCapturing("CopyOut"); err != nil {
+		return err
+	}
 	if err := checkCopy("CopyOut", src, len(dst)); err != nil {
 		return err
 	}
@@ -287,7 +388,11 @@ func (d *CUDA) CopyOut(dst []byte, src Buffer) error {
 	}
 	if len(dst) > 0 {
 		err := d.do(func() error {
-			return call("cuMemcpyDtoH", cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst))))
+			err := call("cuMemcpyDtoHAsync", cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), b.ptr, int64(len(dst)), d.compute))
+			if err != nil {
+				return err
+			}
+			return call("cuStreamSynchronize", d.compute.Synchronize())
 		})
 		if err != nil {
 			return fmt.Errorf("cuda: CopyOut: %w", err)
@@ -299,6 +404,93 @@ func (d *CUDA) CopyOut(dst []byte, src Buffer) error {
 }
 
 func (d *CUDA) Traffic() Traffic { return d.traffic }
+
+// AllocHost returns page-locked host memory (cuMemHostAlloc): the GPU's DMA
+// engine reads it directly, and CopyInAsync from it returns at once.
+func (d *CUDA) AllocHost(nbytes int) ([]byte, error) {
+	if nbytes < 0 {
+		return nil, fmt.Errorf("AllocHost: negative size %d", nbytes)
+	}
+	if nbytes == 0 {
+		return []byte{}, nil
+	}
+	var p unsafe.Pointer
+	err := d.do(func() (err error) {
+		p, err = memHostAlloc(nbytes)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cuda: AllocHost(%d): %w", nbytes, err)
+	}
+	d.pinned[p] = struct{}{}
+	return unsafe.Slice((*byte)(p), nbytes), nil
+}
+
+// FreeHost releases memory from AllocHost; it ignores anything else.
+func (d *CUDA) FreeHost(b []byte) {
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if _, ok := d.pinned[p]; !ok || len(b) == 0 {
+		return
+	}
+	delete(d.pinned, p)
+	if err := d.do(func() error { return memFreeHost(p) }); err != nil {
+		d.fail(fmt.Errorf("cuda: FreeHost: %w", err))
+	}
+}
+
+// CopyInAsync copies on the copy stream and records done there; the compute
+// stream waits for done (cuStreamWaitEvent), so compute issued afterwards
+// sees the data while compute issued before runs alongside the copy. It
+// does not wait for that earlier compute: copying into a buffer it still
+// reads is the caller's race (double-buffer, as the pinned-async loader
+// does). From pageable memory the driver stages the copy before returning.
+func (d *CUDA) CopyInAsync(dst Buffer, src []byte, done Event) error {
+	if err := d.notCapturing("CopyInAsync"); err != nil {
+		return err
+	}
+	if err := checkCopy("CopyInAsync", dst, len(src)); err != nil {
+		return err
+	}
+	b, err := d.own("CopyInAsync", dst)
+	if err != nil {
+		return err
+	}
+	ev, err := d.event("CopyInAsync", done)
+	if err != nil {
+		return err
+	}
+	err = d.do(func() error {
+		if len(src) > 0 {
+			err := cu.MemcpyHtoDAsync(b.ptr, unsafe.Pointer(&src[0]), int64(len(src)), d.copies)
+			if err != nil {
+				return call("cuMemcpyHtoDAsync", err)
+			}
+		}
+		if err := ev.ev.Record(d.copies); err != nil {
+			return call("cuEventRecord", err)
+		}
+		return call("cuStreamWaitEvent", d.compute.Wait(ev.ev, 0))
+	})
+	if err != nil {
+		return fmt.Errorf("cuda: CopyInAsync: %w", err)
+	}
+	ev.recorded = true
+	d.traffic.HostToDeviceBytes += int64(len(src))
+	d.traffic.HostToDeviceCopies++
+	return nil
+}
+
+// WaitEvent blocks until e has happened (cuEventSynchronize).
+func (d *CUDA) WaitEvent(e Event) error {
+	ev, err := d.event("WaitEvent", e)
+	if err != nil {
+		return err
+	}
+	if err := d.do(func() error { return call("cuEventSynchronize", ev.ev.Synchronize()) }); err != nil {
+		return fmt.Errorf("cuda: WaitEvent: %w", err)
+	}
+	return nil
+}
 
 // bufs resolves the call's buffers after validating them; ok is false when
 // the call must be skipped (an earlier or a new error).
@@ -345,7 +537,7 @@ func (d *CUDA) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer
 	if k == 0 { // C = beta·C, as the definition says; BLAS leading dimensions need k > 0
 		switch {
 		case beta == 0: // a memset, so that NaN in C does not survive
-			d.run("Gemm", func() error { return call("cuMemsetD8", cu.MemsetD8(cp, 0, int64(m*n)*4)) })
+			d.run("Gemm", func() error { return call("cuMemsetD8Async", cu.MemsetD8Async(cp, 0, int64(m*n)*4, d.compute)) })
 		case beta != 1 && m*n <= math.MaxInt32:
 			d.run("Gemm", func() error { return d.blas.sscal(m*n, beta, cp) })
 		case beta != 1:
@@ -358,39 +550,31 @@ func (d *CUDA) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer
 	d.run("Gemm", func() error { return d.blas.sgemm(g, alpha, bp, ap, beta, cp) }) // B first: see rowMajorToColMajor
 }
 
-// The primitives below are the CUDA kernels of the next step. Until they are
-// written each one records an error wrapping ErrUnsupported, and
-// MissingPrimitives lists them so the trainer refuses the device up front.
+// addr and launch make the device a kernelRunner: kernelOps implements the
+// kernel primitives with them.
 
-var cudaMissing = []string{
-	"AddBias", "ReLU", "ReLUBackward", "SoftmaxCrossEntropy", "CountCorrect",
-	"ColumnSum", "MomentumSGD", "NormalizeBytes", "GatherRows",
-}
-
-// MissingPrimitives lists the Device methods this device cannot run yet.
-func (d *CUDA) MissingPrimitives() []string { return append([]string(nil), cudaMissing...) }
-
-func (d *CUDA) unsupported(op string) {
-	d.fail(fmt.Errorf("cuda: %s: %w yet (the CUDA kernels are not written)", op, ErrUnsupported))
+func (d *CUDA) addr(op string, b Buffer) (uint64, error) {
+	cb, err := d.own(op, b)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(cb.ptr), nil
 }
 
-func (d *CUDA) AddBias(x, bias Buffer, rows, cols int) { d.unsupported("AddBias") }
-func (d *CUDA) ReLU(y, x Buffer, n int)                { d.unsupported("ReLU") }
-func (d *CUDA) ReLUBackward(dx, dy, y Buffer, n int)   { d.unsupported("ReLUBackward") }
-func (d *CUDA) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, rows, cols int, gradScale float32) {
-	d.unsupported("SoftmaxCrossEntropy")
+func (d *CUDA) launch(l launch) error {
+	fn, ok := d.funcs[l.kernel]
+	if !ok {
+		return fmt.Errorf("no kernel %q is loaded", l.kernel)
+	}
+	slots := l.slots()
+	params := make([]unsafe.Pointer, len(slots))
+	for i := range slots {
+		params[i] = unsafe.Pointer(&slots[i])
+	}
+	return d.do(func() error {
+		return call("cuLaunchKernel", fn.Launch(l.grid, 1, 1, blockSize, 1, 1, 0, d.compute, params))
+	})
 }
-func (d *CUDA) CountCorrect(counts, logits, labels Buffer, slot, rows, cols int) {
-	d.unsupported("CountCorrect")
-}
-func (d *CUDA) ColumnSum(dst, src Buffer, rows, cols int, beta float32) { d.unsupported("ColumnSum") }
-func (d *CUDA) MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightDecay float32) {
-	d.unsupported("MomentumSGD")
-}
-func (d *CUDA) NormalizeBytes(dst, src Buffer, n int, scale, shift float32) {
-	d.unsupported("NormalizeBytes")
-}
-func (d *CUDA) GatherRows(dst, src, idx Buffer, rows, rowLen int) { d.unsupported("GatherRows") }
 
 func (d *CUDA) Zero(b Buffer) {
 	if d.failed() {
@@ -402,11 +586,14 @@ func (d *CUDA) Zero(b Buffer) {
 		return
 	}
 	if cb.ptr != 0 {
-		d.run("Zero", func() error { return call("cuMemsetD8", cu.MemsetD8(cb.ptr, 0, cb.bytes())) })
+		d.run("Zero", func() error { return call("cuMemsetD8Async", cu.MemsetD8Async(cb.ptr, 0, cb.bytes(), d.compute)) })
 	}
 }
 
 func (d *CUDA) NewEvent() (Event, error) {
+	if err := d.notCapturing("NewEvent"); err != nil {
+		return nil, err
+	}
 	e := &cudaEvent{dev: d}
 	err := d.do(func() (err error) {
 		e.ev, err = cu.MakeEvent(cu.DefaultEvent)
@@ -429,11 +616,14 @@ func (d *CUDA) event(op string, e Event) (*cudaEvent, error) {
 
 func (d *CUDA) RecordEvent(e Event) {
 	ev, err := d.event("RecordEvent", e)
+	if err == nil {
+		err = d.notCapturing("RecordEvent") // a captured record would time nothing
+	}
 	if err != nil {
 		d.fail(err)
 		return
 	}
-	d.run("RecordEvent", func() error { return call("cuEventRecord", ev.ev.Record(cu.NoStream)) })
+	d.run("RecordEvent", func() error { return call("cuEventRecord", ev.ev.Record(d.compute)) })
 	ev.recorded = true
 }
 
@@ -465,10 +655,28 @@ func (d *CUDA) EventElapsed(from, to Event) (time.Duration, error) {
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
-// Sync waits for the work issued so far; a failure there (a fault in a
-// kernel, say) becomes the device's error if it has none yet.
+// Sync waits for the work issued so far, on both streams; a failure there
+// (a fault in a kernel, say) or bad input a kernel reported becomes the
+// device's error if it has none yet.
 func (d *CUDA) Sync() error {
-	d.run("Sync", func() error { return call("cuCtxSynchronize", cu.Synchronize()) })
+	if err := d.notCapturing("Sync"); err != nil {
+		d.fail(err)
+		return d.err
+	}
+	d.run("Sync", func() error {
+		if d.errDev != 0 {
+			err := cu.MemcpyDtoHAsync(unsafe.Pointer(d.errHost), d.errDev, errBlockInts*4, d.compute)
+			if err != nil {
+				return call("cuMemcpyDtoHAsync", err)
+			}
+		}
+		return call("cuCtxSynchronize", cu.Synchronize())
+	})
+	if d.errHost != nil {
+		if err := kernelError(*d.errHost); err != nil {
+			d.fail(fmt.Errorf("cuda: %w", err))
+		}
+	}
 	return d.err
 }
 
@@ -480,6 +688,9 @@ func (d *CUDA) Close() error {
 	}
 	err := d.do(func() error {
 		var errs []error
+		for _, g := range d.graphs {
+			errs = append(errs, g.destroy())
+		}
 		for b := range d.buffers {
 			if b.ptr != 0 {
 				errs = append(errs, call("cuMemFree", cu.MemFree(b.ptr)))
@@ -489,10 +700,30 @@ func (d *CUDA) Close() error {
 		for _, e := range d.events {
 			errs = append(errs, call("cuEventDestroy", cu.DestroyEvent(&e.ev)))
 		}
-		return errors.Join(append(errs, d.blas.destroy())...)
+		for p := range d.pinned {
+			errs = append(errs, memFreeHost(p))
+		}
+		if d.errHost != nil {
+			errs = append(errs, memFreeHost(unsafe.Pointer(d.errHost)))
+		}
+		if d.errDev != 0 {
+			errs = append(errs, call("cuMemFree", cu.MemFree(d.errDev)))
+		}
+		for _, m := range d.modules {
+			errs = append(errs, call("cuModuleUnload", m.Unload()))
+		}
+		for _, s := range []*cu.Stream{&d.compute, &d.copies} {
+			if *s != (cu.Stream{}) {
+				errs = append(errs, call("cuStreamDestroy", s.Destroy()))
+			}
+		}
+		if d.blas != nil {
+			errs = append(errs, d.blas.destroy())
+		}
+		return errors.Join(errs...)
 	})
 	err = errors.Join(err, call("cuCtxDestroy", d.ctx.Close()))
-	d.ctx, d.blas, d.buffers, d.events = nil, nil, nil, nil
+	d.ctx, d.blas, d.buffers, d.events, d.pinned, d.graphs, d.errHost, d.errDev = nil, nil, nil, nil, nil, nil, nil, 0
 	if err != nil {
 		return fmt.Errorf("cuda: Close: %w", err)
 	}

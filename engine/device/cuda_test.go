@@ -7,7 +7,8 @@ package device_test
 
 import (
 	"errors"
-	"slices"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -30,89 +31,95 @@ func newCUDA(t *testing.T) device.Device {
 	return d
 }
 
-// TestCUDAConformance runs the checks of the primitives the CUDA device has
-// so far. (devicetest.BadArguments needs ReLU and AddBias too.)
+// TestCUDAConformance runs the whole conformance suite on the GPU, on the
+// suite's awkward sizes (1, 31, 1000, 4097 elements; rows of 1 to 1000).
 func TestCUDAConformance(t *testing.T) {
-	checks := []struct {
-		name string
-		fn   func(*testing.T, devicetest.NewDevice)
-	}{
-		{"Copy", devicetest.Copy}, {"Gemm", devicetest.Gemm},
-		{"Zero", devicetest.Zero}, {"Events", devicetest.Events},
-	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, newCUDA) })
-	}
+	devicetest.Run(t, newCUDA)
 }
 
-// primitiveCalls calls every compute primitive once, with valid arguments.
-var primitiveCalls = map[string]func(d device.Device, f1, f2, f3, i1, i2, u device.Buffer){
-	"Gemm": func(d device.Device, f1, f2, f3, _, _, _ device.Buffer) {
-		d.Gemm(false, true, 2, 2, 2, 1, f1, f2, 0, f3)
-	},
-	"AddBias": func(d device.Device, f1, f2, _, _, _, _ device.Buffer) { d.AddBias(f1, f2, 2, 2) },
-	"ReLU":    func(d device.Device, f1, f2, _, _, _, _ device.Buffer) { d.ReLU(f1, f2, 4) },
-	"ReLUBackward": func(d device.Device, f1, f2, f3, _, _, _ device.Buffer) {
-		d.ReLUBackward(f1, f2, f3, 4)
-	},
-	"SoftmaxCrossEntropy": func(d device.Device, f1, f2, f3, i1, _, _ device.Buffer) {
-		d.SoftmaxCrossEntropy(f1, f2, f3, i1, 0, 2, 2, 1)
-	},
-	"CountCorrect": func(d device.Device, f1, _, _, i1, i2, _ device.Buffer) {
-		d.CountCorrect(i2, f1, i1, 0, 2, 2)
-	},
-	"ColumnSum": func(d device.Device, f1, f2, _, _, _, _ device.Buffer) { d.ColumnSum(f1, f2, 2, 2, 0) },
-	"MomentumSGD": func(d device.Device, f1, f2, f3, _, _, _ device.Buffer) {
-		d.MomentumSGD(f1, f2, f3, 4, 0.1, 0.9, 0)
-	},
-	"NormalizeBytes": func(d device.Device, f1, _, _, _, _, u device.Buffer) { d.NormalizeBytes(f1, u, 4, 1, 0) },
-	"GatherRows":     func(d device.Device, f1, f2, _, i1, _, _ device.Buffer) { d.GatherRows(f1, f2, i1, 2, 2) },
-	"Zero":           func(d device.Device, f1, _, _, _, _, _ device.Buffer) { d.Zero(f1) },
-}
-
-// callPrimitive runs one primitive on fresh zeroed buffers (labels and
-// indices 0) and returns the device's error.
-func callPrimitive(t *testing.T, d device.Device, name string) error {
-	t.Helper()
-	var bufs []device.Buffer
-	for _, dt := range []device.DType{device.Float32, device.Float32, device.Float32, device.Int32, device.Int32, device.Uint8} {
-		b, err := d.Alloc(dt, 4)
+// TestCUDALarge compares the GPU with the CPU on inputs larger than one
+// grid, so that every grid-stride loop goes round more than once (an H100
+// holds 1056 blocks of 256 threads: 270336 elements per round).
+func TestCUDALarge(t *testing.T) {
+	const n, rows, cols = 5_000_003, 3001, 1000
+	r := rand.New(rand.NewPCG(3, 4))
+	x, g := make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i], g[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	idx := make([]int32, rows)
+	for i := range idx {
+		idx[i] = int32(r.IntN(n / cols))
+	}
+	results := map[string][][]float32{}
+	for _, d := range []device.Device{device.NewCPU(), newCUDA(t)} {
+		up := func(host []float32) device.Buffer {
+			b, err := d.Alloc(device.Float32, len(host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := device.Upload(d, b, host); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		xb, gb, vb, yb := up(x), up(g), up(make([]float32, n)), up(make([]float32, n))
+		sums, gathered := up(make([]float32, cols)), up(make([]float32, rows*cols))
+		ib, err := d.Alloc(device.Int32, rows)
 		if err != nil {
-			t.Fatalf("Alloc: %v", err)
+			t.Fatal(err)
 		}
-		bufs = append(bufs, b)
+		if err := device.Upload(d, ib, idx); err != nil {
+			t.Fatal(err)
+		}
+		d.ReLU(yb, xb, n)
+		d.MomentumSGD(xb, gb, vb, n, 0.1, 0.9, 0.01)
+		d.ColumnSum(sums, gb, rows, cols, 0)
+		d.GatherRows(gathered, gb, ib, rows, cols)
+		if err := d.Sync(); err != nil {
+			t.Fatalf("%s: %v", d.Info().Kind, err)
+		}
+		for _, b := range []struct {
+			name string
+			buf  device.Buffer
+		}{{"ReLU", yb}, {"MomentumSGD", xb}, {"ColumnSum", sums}, {"GatherRows", gathered}} {
+			out := make([]float32, b.buf.Len())
+			if err := device.Download(d, out, b.buf); err != nil {
+				t.Fatal(err)
+			}
+			results[b.name] = append(results[b.name], out)
+		}
 	}
-	primitiveCalls[name](d, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5])
-	return d.Sync()
+	for name, pair := range results {
+		bad := 0
+		for i := range pair[0] {
+			if math.Abs(float64(pair[0][i]-pair[1][i])) > 1e-4*(1+math.Abs(float64(pair[0][i]))) {
+				if bad < 3 {
+					t.Errorf("%s[%d]: CPU %g, GPU %g", name, i, pair[0][i], pair[1][i])
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d values differ", name, bad, len(pair[0]))
+		}
+	}
 }
 
-// TestCUDAMissingPrimitives checks that MissingPrimitives lists exactly the
-// primitives that fail with ErrUnsupported, naming the primitive, and that
-// the calls are valid (the CPU device runs each of them).
-func TestCUDAMissingPrimitives(t *testing.T) {
-	missing := device.Missing(newCUDA(t))
-	if len(missing) == 0 {
-		t.Fatal("MissingPrimitives is empty; drop this test's expectation of a partial device")
+// TestCUDAKernelErrors checks that bad values found by kernels become the
+// device's error at Sync, naming the primitive, the value and the row.
+func TestCUDAKernelErrors(t *testing.T) {
+	d := newCUDA(t)
+	src, _ := d.Alloc(device.Float32, 12)
+	dst, _ := d.Alloc(device.Float32, 8)
+	idx, _ := d.Alloc(device.Int32, 2)
+	if err := device.Upload(d, idx, []int32{0, 3}); err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range missing {
-		if primitiveCalls[name] == nil {
-			t.Errorf("MissingPrimitives lists %q, which is not a compute primitive", name)
-		}
-	}
-	for name := range primitiveCalls {
-		if err := callPrimitive(t, device.NewCPU(), name); err != nil {
-			t.Fatalf("%s on the CPU: %v (the test's arguments are wrong)", name, err)
-		}
-		err := callPrimitive(t, newCUDA(t), name)
-		listed := slices.Contains(missing, name)
-		switch {
-		case listed && !errors.Is(err, device.ErrUnsupported):
-			t.Errorf("%s is listed as missing but gave %v, not ErrUnsupported", name, err)
-		case listed && !strings.Contains(err.Error(), name+":"):
-			t.Errorf("%s: error %q does not name the primitive", name, err)
-		case !listed && err != nil:
-			t.Errorf("%s is not listed as missing but failed: %v", name, err)
-		}
+	d.GatherRows(dst, src, idx, 2, 4) // src has rows 0 to 2
+	err := d.Sync()
+	if err == nil || !strings.Contains(err.Error(), "GatherRows: index 3 of row 1 outside [0,3)") {
+		t.Errorf("out-of-range gather index gave %v", err)
 	}
 }
 
@@ -153,6 +160,9 @@ func TestCUDAOutOfMemory(t *testing.T) {
 	_, err := d.Alloc(device.Float32, n)
 	if err == nil {
 		t.Fatalf("Alloc of %d float32 on a %d-byte GPU did not fail", n, n)
+	}
+	if !errors.Is(err, device.ErrOutOfMemory) {
+		t.Errorf("out-of-memory error %q does not wrap ErrOutOfMemory", err)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "bytes asked") || !strings.Contains(msg, "free") {
 		t.Errorf("out-of-memory error %q does not say what was asked and what is free", msg)

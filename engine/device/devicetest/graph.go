@@ -1,0 +1,115 @@
+package devicetest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// graphStep is a small training step: forward through one layer, loss,
+// backward and update, with its per-step results at slot.
+type graphStep struct {
+	x, labels, w, v, h, grad, gw, losses, counts device.Buffer
+}
+
+const graphRows, graphCols, graphSteps = 37, 10, 4
+
+func newGraphStep(t *testing.T, d device.Device) *graphStep {
+	r := rng(15)
+	s := &graphStep{
+		x:      upload(t, d, device.Float32, make([]float32, graphRows*graphCols)),
+		labels: upload(t, d, device.Int32, randLabels(r, graphRows, graphCols)),
+		w:      upload(t, d, device.Float32, randFloats(r, graphCols*graphCols)),
+		losses: upload(t, d, device.Float32, []float32{-1, -1, -1, -1}),
+		counts: upload(t, d, device.Int32, []int32{-1, -1, -1, -1}),
+	}
+	for _, b := range []struct {
+		buf *device.Buffer
+		n   int
+	}{{&s.v, graphCols * graphCols}, {&s.h, graphRows * graphCols}, {&s.grad, graphRows * graphCols}, {&s.gw, graphCols * graphCols}} {
+		var err error
+		if *b.buf, err = d.Alloc(device.Float32, b.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func (s *graphStep) run(d device.Device, slot int) {
+	d.Zero(s.h)
+	d.Gemm(false, false, graphRows, graphCols, graphCols, 1, s.x, s.w, 1, s.h)
+	d.ReLU(s.h, s.h, graphRows*graphCols)
+	d.SoftmaxCrossEntropy(s.grad, s.losses, s.h, s.labels, slot, graphRows, graphCols, 1.0/graphRows)
+	d.CountCorrect(s.counts, s.h, s.labels, slot, graphRows, graphCols)
+	d.ReLUBackward(s.grad, s.grad, s.h, graphRows*graphCols)
+	d.Gemm(true, false, graphCols, graphCols, graphRows, 1, s.x, s.grad, 0, s.gw)
+	d.MomentumSGD(s.w, s.gw, s.v, graphCols*graphCols, 0.5, 0.9, 0.01)
+}
+
+// Graphs checks a device that implements device.Grapher (others skip it):
+// capturing runs nothing; each replay computes what the same calls issued
+// directly compute, on the buffers' contents at replay time, with its
+// per-step results at base + slot; a replay whose slots fall outside their
+// buffer is an error, and so is a call inside a capture that cannot be part
+// of a graph.
+func Graphs(t *testing.T, newDevice NewDevice) {
+	d := newDevice(t)
+	g, ok := d.(device.Grapher)
+	if !ok {
+		t.Skipf("the %s device does not implement graphs", d.Info().Kind)
+	}
+	ref := newDevice(t) // the same calls, issued directly
+	s, rs := newGraphStep(t, d), newGraphStep(t, ref)
+	before := download[float32](t, d, s.w, graphCols*graphCols)
+	graph, err := g.Capture(func() { s.run(d, 0) })
+	if err != nil {
+		t.Fatalf("Capture: %v", err)
+	}
+	if got := download[float32](t, d, s.w, graphCols*graphCols); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatal("Capture ran the calls it captured")
+	}
+	r := rng(16)
+	for _, base := range []int{2, 0, 3, 1} { // replays may go to any slot
+		x := randFloats(r, graphRows*graphCols)
+		if err := device.Upload(d, s.x, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := device.Upload(ref, rs.x, x); err != nil {
+			t.Fatal(err)
+		}
+		g.Launch(graph, base)
+		rs.run(ref, base)
+	}
+	for _, c := range []struct {
+		name string
+		a, b device.Buffer
+		n    int
+	}{{"w", s.w, rs.w, graphCols * graphCols}, {"velocity", s.v, rs.v, graphCols * graphCols}, {"losses", s.losses, rs.losses, graphSteps}} {
+		want := download[float32](t, ref, c.b, c.n)
+		wide := make([]float64, c.n)
+		for i, v := range want {
+			wide[i] = float64(v)
+		}
+		closeEnough(t, "replayed "+c.name, download[float32](t, d, c.a, c.n), wide, 1e-6, 1e-6)
+	}
+	if got, want := download[int32](t, d, s.counts, graphSteps), download[int32](t, ref, rs.counts, graphSteps); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("replayed counts %v, want %v", got, want)
+	}
+
+	g.Launch(graph, graphSteps) // slot 0 + base 4 is outside 4 losses
+	if err := d.Sync(); err == nil || !strings.Contains(err.Error(), "Launch:") {
+		t.Errorf("a replay with its slot outside the buffer gave %v, want an error naming Launch", err)
+	}
+
+	d = newDevice(t)
+	g = d.(device.Grapher)
+	if _, err := g.Capture(func() { d.Sync() }); err == nil || !strings.Contains(err.Error(), "Sync:") {
+		t.Errorf("Sync inside a capture gave %v, want an error naming Sync", err)
+	}
+	if err := d.Sync(); err == nil || errors.Is(err, device.ErrUnsupported) {
+		t.Errorf("after a failed capture the device's error is %v", err)
+	}
+}

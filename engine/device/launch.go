@@ -1,0 +1,148 @@
+package device
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/batchlab/batchlab/kernels"
+)
+
+// The host side of the CUDA kernels that needs no driver: grid sizes and
+// argument packing, one small pure function per kernel. The CUDA device and
+// the host emulation (emu.go) both launch what these return, and
+// launch_test.go checks them in the CPU build.
+
+// blockSize is the threads of every block: a multiple of the warp size, as
+// the row kernels need, and 8 warps, enough to hide memory latency in the
+// elementwise ones.
+const blockSize = 256
+
+// launch is one kernel launch: grid blocks of blockSize threads, in one
+// dimension (every kernel here indexes with .x only).
+type launch struct {
+	kernel string
+	grid   int
+	args   []launchArg
+}
+
+// launchArg is one kernel argument with the kind the kernel declares.
+type launchArg struct {
+	kind kernels.Kind
+	bits uint64
+}
+
+func ptrArg(p uint64) launchArg { return launchArg{kernels.Ptr, p} }
+
+// intArg takes an int the caller has checked fits an int32 (see fitsKernel).
+func intArg(v int) launchArg       { return launchArg{kernels.Int, uint64(uint32(int32(v)))} }
+func floatArg(v float32) launchArg { return launchArg{kernels.Float, uint64(math.Float32bits(v))} }
+
+// slots packs the arguments as cuLaunchKernel reads them through
+// gorgonia.org/cu (and as the emulation unpacks them): one 8-byte slot per
+// parameter, the value in its low bytes (little-endian), so the kernel reads
+// 4 bytes of an int or a float and 8 of a pointer from the slot's start.
+func (l launch) slots() []uint64 {
+	s := make([]uint64, len(l.args))
+	for i, a := range l.args {
+		s[i] = a.bits
+	}
+	return s
+}
+
+// gridFor is the number of blocks for n elements, one per thread, capped at
+// gridCap blocks; the kernels' grid-stride loops cover the rest. 0 for
+// n = 0: nothing to launch.
+func gridFor(n, gridCap int) int {
+	return min((n+blockSize-1)/blockSize, gridCap)
+}
+
+// gridCapFor is the grid that keeps every multiprocessor full: more blocks
+// only queue behind these, and a grid-stride loop reuses them instead.
+func gridCapFor(multiprocessors, threadsPerMultiprocessor int) int {
+	return min(max(1, multiprocessors*threadsPerMultiprocessor/blockSize), maxGridCap)
+}
+
+// fitsKernel reports whether element counts fit the kernels' int
+// parameters and their unsigned index arithmetic.
+func fitsKernel(n int) bool { return n <= math.MaxInt32-blockSize*maxGridCap }
+
+// maxGridCap bounds gridCap so that i + stride in a grid-stride loop stays
+// below 2^32 for any i < n ≤ fitsKernel's bound (an H100 needs 1056).
+const maxGridCap = 1 << 16
+
+func addBiasLaunch(x, bias uint64, rows, cols, gridCap int) launch {
+	n := rows * cols
+	return launch{"add_bias", gridFor(n, gridCap), []launchArg{ptrArg(x), ptrArg(bias), intArg(n), intArg(cols)}}
+}
+
+func reluLaunch(y, x uint64, n, gridCap int) launch {
+	return launch{"relu", gridFor(n, gridCap), []launchArg{ptrArg(y), ptrArg(x), intArg(n)}}
+}
+
+func reluBackwardLaunch(dx, dy, y uint64, n, gridCap int) launch {
+	return launch{"relu_backward", gridFor(n, gridCap), []launchArg{ptrArg(dx), ptrArg(dy), ptrArg(y), intArg(n)}}
+}
+
+func momentumSGDLaunch(w, grad, velocity uint64, n int, lr, momentum, weightDecay float32, gridCap int) launch {
+	return launch{"momentum_sgd", gridFor(n, gridCap), []launchArg{
+		ptrArg(w), ptrArg(grad), ptrArg(velocity), intArg(n), floatArg(lr), floatArg(momentum), floatArg(weightDecay)}}
+}
+
+func normalizeBytesLaunch(dst, src uint64, n int, scale, shift float32, gridCap int) launch {
+	return launch{"normalize_bytes", gridFor(n, gridCap), []launchArg{ptrArg(dst), ptrArg(src), intArg(n), floatArg(scale), floatArg(shift)}}
+}
+
+// gatherRowsLaunch copies rows of rowBytes bytes: as 4-byte words where the
+// rows are whole words (float32 rows, and uint8 rows of a multiple of 4;
+// buffers start 256-byte aligned), else byte by byte.
+func gatherRowsLaunch(dst, src, idx uint64, rows, rowBytes, srcRows int, errBlock uint64, gridCap int) launch {
+	kernel, rowLen := "gather_rows_u8", rowBytes
+	if rowBytes%4 == 0 {
+		kernel, rowLen = "gather_rows_u32", rowBytes/4
+	}
+	n := rows * rowLen
+	return launch{kernel, gridFor(n, gridCap), []launchArg{
+		ptrArg(dst), ptrArg(src), ptrArg(idx), intArg(n), intArg(rowLen), intArg(srcRows), ptrArg(errBlock)}}
+}
+
+// softmaxLaunch and countCorrectLaunch run one block: see kernels/rows.cu.
+// slotBase is 0, or the device int a graph replay adds to slot.
+func softmaxLaunch(grad, losses, logits, labels uint64, slot int, slotBase uint64, rows, cols int, gradScale float32, errBlock uint64) launch {
+	return launch{"softmax_xent", 1, []launchArg{
+		ptrArg(grad), ptrArg(losses), ptrArg(logits), ptrArg(labels), intArg(slot), ptrArg(slotBase),
+		intArg(rows), intArg(cols), floatArg(gradScale), ptrArg(errBlock)}}
+}
+
+func countCorrectLaunch(counts, logits, labels uint64, slot int, slotBase uint64, rows, cols int) launch {
+	return launch{"count_correct", 1, []launchArg{
+		ptrArg(counts), ptrArg(logits), ptrArg(labels), intArg(slot), ptrArg(slotBase), intArg(rows), intArg(cols)}}
+}
+
+// columnSumLaunch gives each block tiles of 32 columns (kernels/rows.cu).
+func columnSumLaunch(dst, src uint64, rows, cols int, beta float32, gridCap int) launch {
+	tiles := (cols + 31) / 32
+	return launch{"column_sum", min(tiles, gridCap), []launchArg{ptrArg(dst), ptrArg(src), intArg(rows), intArg(cols), floatArg(beta)}}
+}
+
+// The error block kernels report bad input in (kernels/common.cuh): a code
+// and three details.
+const (
+	errBlockInts = 4
+	errLabel     = 1 // BL_ERR_LABEL: label, row, classes
+	errIndex     = 2 // BL_ERR_INDEX: index, row, source rows
+)
+
+// kernelError turns an error block into the error the CPU device gives for
+// the same input; nil when no kernel reported one.
+func kernelError(block [errBlockInts]int32) error {
+	code, a, b, c := block[0], block[1], block[2], block[3]
+	switch code {
+	case 0:
+		return nil
+	case errLabel:
+		return fmt.Errorf("SoftmaxCrossEntropy: label %d of row %d outside [0,%d)", a, b, c)
+	case errIndex:
+		return fmt.Errorf("GatherRows: index %d of row %d outside [0,%d)", a, b, c)
+	}
+	return fmt.Errorf("a kernel reported error code %d (%d, %d, %d)", code, a, b, c)
+}
