@@ -15,7 +15,7 @@ import (
 // can run between training steps without disturbing the trainer's.
 type Probe struct {
 	t       *Trainer
-	loader  *data.Loader
+	loader  data.Loader
 	chunk   int
 	losses  device.Buffer
 	dlogits device.Buffer
@@ -35,7 +35,7 @@ func NewProbe(t *Trainer) (*Probe, error) {
 	}
 	p := &Probe{t: t, chunk: t.Model.MaxRows}
 	var err error
-	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk); err != nil {
+	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.Config.Transfer); err != nil {
 		return nil, err
 	}
 	if p.losses, err = t.d.Alloc(device.Float32, 1); err != nil {

@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// DeviceLabel names the device a result came from; on the CPU it says that
+// a "transfer" there is a copy within host memory, so that nobody takes a
+// CPU number for a PCIe one.
+func DeviceLabel(i device.Info) string {
+	if i.Kind == "cpu" {
+		return fmt.Sprintf("CPU device, %s (transfers are host memory copies)", i)
+	}
+	return i.String()
+}
+
+// plotLabel is a shorter DeviceLabel, to fit under a plot's title.
+func plotLabel(i device.Info) string {
+	if i.Kind == "cpu" {
+		return fmt.Sprintf("CPU device (%s, %d threads): transfers are host memory copies", i.Name, i.Threads)
+	}
+	return fmt.Sprintf("%s:%d %s", i.Kind, i.Ordinal, i.Name)
+}
+
+// human prints seconds with a unit that keeps three or so digits.
+func human(s float64) string {
+	switch a := max(s, -s); {
+	case a < 1e-6:
+		return fmt.Sprintf("%.0fns", s*1e9)
+	case a < 1e-3:
+		return fmt.Sprintf("%.1fµs", s*1e6)
+	case a < 1:
+		return fmt.Sprintf("%.2fms", s*1e3)
+	}
+	return fmt.Sprintf("%.2fs", s)
+}
+
+// WriteTable prints the sweep: time per batch and per sample, the fit, and
+// the per-epoch split.
+func (r *TransferReport) WriteTable(w io.Writer) error {
+	names, batches := r.strategies(), r.batches()
+	fmt.Fprintf(w, "host→device transfer on the %s\n", DeviceLabel(r.Device))
+	fmt.Fprintf(w, "%s · %s, %d pixels per sample · each point the median of %d measurements of ≥ %s of batches\n",
+		r.Date, r.Dataset, r.Features, r.Repeats, human(r.MinTime))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	// grid prints a row per batch size and a column per strategy, after
+	// the rows of first (a label and a cell per strategy).
+	grid := func(title string, first func(name string) (string, string), cell func(Point) string) {
+		tw.Flush()
+		fmt.Fprintf(w, "\n%s\n", title)
+		fmt.Fprint(tw, "batch\t")
+		for _, n := range names {
+			fmt.Fprintf(tw, "%s\t", n)
+		}
+		fmt.Fprintln(tw)
+		if first != nil {
+			label, _ := first("")
+			fmt.Fprintf(tw, "%s\t", label)
+			for _, n := range names {
+				_, c := first(n)
+				fmt.Fprintf(tw, "%s\t", c)
+			}
+			fmt.Fprintln(tw)
+		}
+		for _, b := range batches {
+			fmt.Fprintf(tw, "%d\t", b)
+			for _, n := range names {
+				if p, ok := r.point(n, b); ok {
+					fmt.Fprintf(tw, "%s\t", cell(p))
+				} else {
+					fmt.Fprint(tw, "\t")
+				}
+			}
+			fmt.Fprintln(tw)
+		}
+	}
+	grid("time per batch", nil, func(p Point) string { return human(p.Seconds) })
+	grid("time per sample", nil, func(p Point) string { return human(p.Seconds / float64(p.Batch)) })
+	grid(fmt.Sprintf("transfer time per epoch of N = %d samples, measured: ⌈N/B⌉ × time per batch", r.Samples), nil,
+		func(p Point) string { return human(p.EpochSeconds) })
+	tw.Flush()
+	if len(r.Fits) == 0 {
+		fmt.Fprintln(w, "\n(no fit: it needs at least two batch sizes)")
+		return nil
+	}
+	fmt.Fprintln(w, "\nfit t(B) = α + bytes(B)/β: least squares on relative error, α ≥ 0")
+	fmt.Fprintln(tw, "strategy\tbytes/sample\tcopies/batch\tα\tβ GB/s\tR²\t")
+	for _, f := range r.Fits {
+		p, _ := r.point(f.Strategy, batches[0])
+		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%s\t%.3g\t%.4f\t\n", f.Strategy, float64(p.Bytes)/float64(p.Batch), p.Copies, human(f.Alpha), f.Beta/1e9, f.R2)
+	}
+	grid(fmt.Sprintf("transfer time per epoch of N = %d samples, the fit's terms: α·⌈N/B⌉ (by batch size) + N·bytes/β (first row: the same at every B)", r.Samples),
+		func(name string) (string, string) {
+			p, ok := r.point(name, batches[0])
+			if _, fit := r.Fit(name); !ok || !fit {
+				return "N·bytes/β", "-"
+			}
+			return "N·bytes/β", human(p.EpochBandwidthSecs)
+		},
+		func(p Point) string {
+			if _, ok := r.Fit(p.Strategy); !ok {
+				return "-"
+			}
+			return human(p.EpochAlphaSeconds)
+		})
+	return tw.Flush()
+}
+
+// WriteCSV writes one row per point, with its strategy's fit.
+func (r *TransferReport) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"device", "strategy", "mode", "dtype", "batch", "bytes", "copies", "seconds", "min_seconds", "max_seconds",
+		"ns_per_sample", "gb_per_s", "alpha_seconds", "beta_bytes_per_s", "r2",
+		"samples", "epoch_batches", "epoch_seconds", "epoch_alpha_seconds", "epoch_bandwidth_seconds"})
+	g := func(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+	for _, p := range r.Points {
+		f, _ := r.Fit(p.Strategy)
+		cw.Write([]string{r.Device.String(), p.Strategy, p.Mode, p.DType, strconv.Itoa(p.Batch), strconv.FormatInt(p.Bytes, 10),
+			strconv.Itoa(p.Copies), g(p.Seconds), g(p.MinSeconds), g(p.MaxSeconds), g(p.NsPerSample), g(p.GBPerSec),
+			g(f.Alpha), g(f.Beta), g(f.R2), strconv.Itoa(r.Samples), strconv.Itoa(p.EpochBatches), g(p.EpochSeconds),
+			g(p.EpochAlphaSeconds), g(p.EpochBandwidthSecs)})
+	}
+	cw.Flush()
+	return cw.Error()
+}

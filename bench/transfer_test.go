@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"context"
+	"encoding/csv"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
+	"github.com/batchlab/batchlab/engine/trace"
+)
+
+// TestFitLine recovers a known α and β from exact and from noisy times.
+func TestFitLine(t *testing.T) {
+	const alpha, beta = 5e-6, 8e9 // 5 µs per batch, 8 GB/s
+	var bytes, exact, noisy []float64
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, b := range PowersOfTwo(8192) {
+		x := float64(b * 3140)
+		bytes = append(bytes, x)
+		exact = append(exact, alpha+x/beta)
+		noisy = append(noisy, (alpha+x/beta)*(1+0.03*r.NormFloat64()))
+	}
+	a, bt, r2, err := FitLine(bytes, exact)
+	if err != nil || math.Abs(a-alpha)/alpha > 1e-9 || math.Abs(bt-beta)/beta > 1e-9 || r2 < 1-1e-12 {
+		t.Errorf("exact: α %g β %g R² %g, %v; want %g %g 1", a, bt, r2, err, alpha, beta)
+	}
+	a, bt, r2, err = FitLine(bytes, noisy)
+	if err != nil || math.Abs(a-alpha)/alpha > 0.1 || math.Abs(bt-beta)/beta > 0.1 || r2 < 0.99 {
+		t.Errorf("3%% noise: α %g β %g R² %g, %v; want within 10%% of %g %g", a, bt, r2, err, alpha, beta)
+	}
+	if _, _, _, err := FitLine([]float64{1, 1}, []float64{1, 2}); err == nil {
+		t.Error("one batch size: no error")
+	}
+	if _, _, _, err := FitLine([]float64{1, 2}, []float64{2, 1}); err == nil {
+		t.Error("time falling with bytes: no error")
+	}
+}
+
+// TestTransferSweep runs a tiny sweep of every strategy and checks the
+// report's bookkeeping, its outputs and its trace. The batch sizes are far
+// apart, so that the fit's slope is clear of timing noise.
+func TestTransferSweep(t *testing.T) {
+	d := device.NewCPU()
+	ds := data.Random(1024, 28, 28, 10, 1)
+	var buf strings.Builder
+	w := trace.NewWriter(&buf)
+	tl, err := trace.NewTimeline(d, w, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress []int
+	r, err := Transfer(context.Background(), TransferConfig{
+		Device: d, Data: ds, Samples: 1000, Batches: []int{1, 64, 1024}, Strategies: data.Strategies(),
+		Repeats: 3, MinTime: time.Millisecond, Trace: tl,
+		Progress: func(done, total int) { progress = append(progress, done) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(data.Strategies()) * 3; len(r.Points) != n || len(progress) != n || progress[n-1] != n {
+		t.Fatalf("%d points, progress %v; want %d", len(r.Points), progress, n)
+	}
+	if len(r.Fits) != len(data.Strategies()) {
+		t.Errorf("%d fits, want %d", len(r.Fits), len(data.Strategies()))
+	}
+	for _, p := range r.Points {
+		s, _ := data.ParseStrategy(p.Strategy)
+		bytes, copies := s.BatchTraffic(p.Batch, 784)
+		if p.Bytes != bytes || p.Copies != copies || !(p.Seconds > 0) || p.MinSeconds > p.Seconds || p.Seconds > p.MaxSeconds {
+			t.Errorf("%+v", p)
+		}
+		if want := (1000 + p.Batch - 1) / p.Batch; p.EpochBatches != want || math.Abs(p.EpochSeconds-float64(want)*p.Seconds) > 1e-12 {
+			t.Errorf("%s batch %d: %d batches per epoch costing %g", p.Strategy, p.Batch, p.EpochBatches, p.EpochSeconds)
+		}
+		f, _ := r.Fit(p.Strategy)
+		// The bandwidth term does not depend on the batch size.
+		if want := 1000 * float64(bytes) / float64(p.Batch) / f.Beta; math.Abs(p.EpochBandwidthSecs-want) > 1e-9*want {
+			t.Errorf("%s batch %d: bandwidth term %g, want %g", p.Strategy, p.Batch, p.EpochBandwidthSecs, want)
+		}
+	}
+	var table strings.Builder
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CPU device", "time per batch", "fit t(B) = α + bytes(B)/β", "pinned-async,uint8", "α·⌈N/B⌉ (by batch size) + N·bytes/β"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var csvOut strings.Builder
+	if err := r.WriteCSV(&csvOut); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvOut.String())).ReadAll()
+	if err != nil || len(rows) != len(r.Points)+1 {
+		t.Errorf("CSV: %d rows, %v", len(rows), err)
+	}
+	dir := t.TempDir()
+	files, err := r.Plot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, files, 8)
+	if n := strings.Count(buf.String(), `"name":"load `); n != len(r.Points) {
+		t.Errorf("trace has %d load spans, want %d", n, len(r.Points))
+	}
+}
+
+func checkFiles(t *testing.T, files []string, n int) {
+	t.Helper()
+	if len(files) != n {
+		t.Errorf("%d files, want %d: %v", len(files), n, files)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.Size() < 1000 {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+		}
+	}
+}
+
+func TestTransferErrors(t *testing.T) {
+	d := device.NewCPU()
+	ds := data.Random(8, 2, 2, 10, 1)
+	base := TransferConfig{Device: d, Data: ds, Batches: []int{1, 2}, Strategies: data.Strategies(), Repeats: 1}
+	for name, mod := range map[string]func(*TransferConfig){
+		"batch beyond the data": func(c *TransferConfig) { c.Batches = []int{16} },
+		"no repeats":            func(c *TransferConfig) { c.Repeats = 0 },
+		"no strategies":         func(c *TransferConfig) { c.Strategies = nil },
+	} {
+		c := base
+		mod(&c)
+		if _, err := Transfer(context.Background(), c); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

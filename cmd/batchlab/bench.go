@@ -1,0 +1,345 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/batchlab/batchlab/bench"
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+func benchCommand() *cli.Command {
+	subs := []*cli.Command{benchTransferCommand(), benchEpochCommand()}
+	for _, s := range subs {
+		s.OnUsageError = usageError
+		s.HideHelpCommand = true
+	}
+	return &cli.Command{
+		Name:        "bench",
+		Usage:       "measure, by batch size, what moving batches to the device and training an epoch cost",
+		Subcommands: subs,
+	}
+}
+
+// benchOutputFlags are shared by the bench commands.
+func benchOutputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
+		&cli.StringFlag{Name: "out", Usage: "write the results as JSON and CSV, and the plots as SVG and PNG, into `DIR`"},
+		&cli.BoolFlag{Name: "json", Usage: "print the results as JSON instead of tables"},
+		&cli.BoolFlag{Name: "csv", Usage: "print the results as CSV instead of tables"},
+		&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar on stderr (it is off anyway when stderr is not a terminal)"},
+		traceFlag(),
+		cpuProfileFlag(),
+	}
+}
+
+func benchTransferCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "transfer",
+		Usage: "host→device cost per batch by batch size and strategy, its fit α + bytes/β, and the per-epoch split",
+		Description: "For each strategy and batch size, loads batches of MNIST-shaped random samples onto the\n" +
+			"device (assemble, copy, and for uint8 and resident the device's gather and normalize, then\n" +
+			"synchronize) and reports the median time per batch over --repeats measurements. Fits\n" +
+			"t(B) = α + bytes(B)/β per strategy and splits the transfer time of an epoch of --samples\n" +
+			"into α·⌈N/B⌉, which larger batches cut, and N·bytes/β, which they do not.\n" +
+			"On the CPU device a \"transfer\" is a copy within host memory.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(bench.PowersOfTwo(8192))},
+			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes), Value: joinModes(data.Modes)},
+			&cli.StringFlag{Name: "dtypes", Usage: "pixel dtypes, comma-separated: float32 and/or uint8 (resident is always uint8)", Value: "float32,uint8"},
+			&cli.IntFlag{Name: "repeats", Usage: "measurements per point; the median is reported", Value: 7},
+			&cli.DurationFlag{Name: "min-time", Usage: "each measurement repeats the batch for at least this long", Value: 20 * time.Millisecond},
+			&cli.IntFlag{Name: "samples", Usage: "N: the random samples moved, and the epoch size of the split", Value: 60000},
+		}, benchOutputFlags()...),
+		Action: runBenchTransfer,
+	}
+}
+
+func runBenchTransfer(c *cli.Context) error {
+	if err := benchArgs(c); err != nil {
+		return err
+	}
+	batches, err := parseInts("batches", c.String("batches"))
+	if err != nil {
+		return err
+	}
+	strategies, err := parseStrategies(c.String("strategies"), c.String("dtypes"))
+	if err != nil {
+		return err
+	}
+	n := c.Int("samples")
+	if n <= 0 {
+		return fmt.Errorf("--samples must be positive, got %d", n)
+	}
+	if c.Int("repeats") <= 0 {
+		return fmt.Errorf("--repeats must be positive, got %d", c.Int("repeats"))
+	}
+	d, err := device.Open(c.String("device"))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	prof, err := startProfiling(c, d)
+	if err != nil {
+		return err
+	}
+	defer prof.stop()
+	bar := newProgress(c, len(batches)*len(strategies))
+	r, err := bench.Transfer(c.Context, bench.TransferConfig{
+		Device: d, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
+		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: prof.tl,
+		Progress: func(done, total int) {
+			if bar != nil {
+				bar.Set(done)
+			}
+		},
+	})
+	if bar != nil {
+		bar.Clear()
+	}
+	if err != nil {
+		return err
+	}
+	if err := prof.stop(); err != nil {
+		return err
+	}
+	return writeBench(c, r, "transfer")
+}
+
+func benchEpochCommand() *cli.Command {
+	def := engine.DefaultConfig()
+	return &cli.Command{
+		Name:  "epoch",
+		Usage: "one epoch of MNIST training per batch size, its time split into transfer / compute / update",
+		Description: "Trains one epoch of the MLP on MNIST at each batch size, from the same initial weights,\n" +
+			"and reports updates, samples/s, host→device bytes and copies, and the time split as the\n" +
+			"trainer's device events measured it: transfer, forward+backward, update, and the rest.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: "16,64,256,1024,4096"},
+			&cli.StringFlag{Name: "transfer", Usage: "transfer strategy: " + strings.Join(data.StrategyNames(), " | "), Value: "pageable"},
+			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
+			&cli.Float64Flag{Name: "lr", Usage: "learning rate at --base-batch", Value: def.LR},
+			// An unscaled rate of 0.1 at batch 16 kills units, and their
+			// decaying velocities turn denormal, which slows the CPU's
+			// update tenfold: a cost the batch size did not cause.
+			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch: none, linear or sqrt", Value: engine.ScaleSqrt},
+			&cli.IntFlag{Name: "base-batch", Usage: "the batch at which --lr holds", Value: def.Batch},
+			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
+			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
+			dataFlag(),
+		}, benchOutputFlags()...),
+		Action: runBenchEpoch,
+	}
+}
+
+func runBenchEpoch(c *cli.Context) error {
+	if err := benchArgs(c); err != nil {
+		return err
+	}
+	batches, err := parseInts("batches", c.String("batches"))
+	if err != nil {
+		return err
+	}
+	train, test, err := loadMNIST(c)
+	if err != nil {
+		return err
+	}
+	cfg := engine.DefaultConfig()
+	cfg.Hidden, cfg.LR, cfg.Momentum, cfg.Seed = c.IntSlice("hidden"), c.Float64("lr"), c.Float64("momentum"), c.Uint64("seed")
+	cfg.Transfer, cfg.LRScale, cfg.BaseBatch = c.String("transfer"), c.String("lr-scale"), c.Int("base-batch")
+	for _, b := range batches {
+		cfg.Batch = b
+		if err := cfg.Validate(train.Len()); err != nil {
+			return err
+		}
+	}
+	d, err := device.Open(c.String("device"))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	prof, err := startProfiling(c, d)
+	if err != nil {
+		return err
+	}
+	defer prof.stop()
+	bar := newProgress(c, 1)
+	r, err := bench.Epochs(c.Context, bench.EpochConfig{
+		Device: d, Train: train, Test: test, Base: cfg, Batches: batches, Trace: prof.tl,
+		Step: func(batch, done, total int) {
+			if bar == nil {
+				return
+			}
+			if done == 1 {
+				bar.Reset()
+				bar.ChangeMax(total)
+				bar.Describe(fmt.Sprintf("batch %d", batch))
+			}
+			bar.Add(1)
+			if done == total {
+				bar.Clear()
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := prof.stop(); err != nil {
+		return err
+	}
+	return writeBench(c, r, "epoch")
+}
+
+// benchReport is what the bench commands print, save and plot.
+type benchReport interface {
+	WriteTable(io.Writer) error
+	WriteCSV(io.Writer) error
+	Plot(dir string) ([]string, error)
+}
+
+// writeBench prints r in the format asked and saves it, with its plots,
+// under --out as name.json and name.csv.
+func writeBench(c *cli.Context, r benchReport, name string) error {
+	out := c.App.Writer
+	switch {
+	case c.Bool("json"):
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	case c.Bool("csv"):
+		if err := r.WriteCSV(out); err != nil {
+			return err
+		}
+	default:
+		if err := r.WriteTable(out); err != nil {
+			return err
+		}
+	}
+	dir := c.String("out")
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files, err := r.Plot(dir)
+	if err != nil {
+		return err
+	}
+	for ext, write := range map[string]func(io.Writer) error{
+		".json": func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		},
+		".csv": r.WriteCSV,
+	} {
+		path := filepath.Join(dir, name+ext)
+		if err := writeFile(path, write); err != nil {
+			return err
+		}
+		files = append(files, path)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "wrote %s\n", strings.Join(files, ", "))
+	return nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(write(f), f.Close())
+}
+
+// benchArgs checks what the bench commands have in common.
+func benchArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("bench %s takes no arguments, got %q (see %s --help)", c.Command.Name, c.Args().First(), c.Command.HelpName)
+	}
+	if c.Bool("json") && c.Bool("csv") {
+		return errors.New("--json and --csv both ask for stdout: choose one (--out saves both)")
+	}
+	return nil
+}
+
+// parseInts reads a comma-separated list of positive integers.
+func parseInts(flag, s string) ([]int, error) {
+	var xs []int
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || x <= 0 {
+			return nil, fmt.Errorf("--%s: %q is not a positive integer (want e.g. 1,2,4)", flag, f)
+		}
+		xs = append(xs, x)
+	}
+	return xs, nil
+}
+
+// parseStrategies crosses the modes and dtypes named; resident goes with
+// uint8 only.
+func parseStrategies(modes, dtypes string) ([]data.Strategy, error) {
+	var ms []data.Mode
+	for _, f := range strings.Split(modes, ",") {
+		m := data.Mode(strings.TrimSpace(f))
+		if !slices.Contains(data.Modes, m) {
+			return nil, fmt.Errorf("--strategies: unknown mode %q, want some of %s (uint8 goes in --dtypes)", f, joinModes(data.Modes))
+		}
+		ms = append(ms, m)
+	}
+	var dts []device.DType
+	for _, f := range strings.Split(dtypes, ",") {
+		switch strings.TrimSpace(f) {
+		case "float32":
+			dts = append(dts, device.Float32)
+		case "uint8":
+			dts = append(dts, device.Uint8)
+		default:
+			return nil, fmt.Errorf("--dtypes: unknown dtype %q, want float32 and/or uint8", f)
+		}
+	}
+	var ss []data.Strategy
+	for _, dt := range dts {
+		for _, m := range ms {
+			if m != data.Resident || dt == device.Uint8 {
+				ss = append(ss, data.Strategy{Mode: m, DType: dt})
+			}
+		}
+	}
+	if len(ss) == 0 {
+		return nil, errors.New("--strategies resident moves uint8 only: add uint8 to --dtypes")
+	}
+	return ss, nil
+}
+
+func joinModes(ms []data.Mode) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ",")
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
