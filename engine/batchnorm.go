@@ -11,6 +11,7 @@ import (
 // small-batch statistics). In training it uses the group's statistics and
 // updates running ones; in evaluation it uses the running ones.
 type BatchNorm struct {
+	Name            string
 	Features, Ghost int
 	Gamma, Beta     *Param
 	RunMean, RunVar device.Buffer
@@ -33,7 +34,7 @@ func newBatchNorm(d device.Device, name string, features, maxRows, ghost int) (*
 	if !ok {
 		return nil, fmt.Errorf("the %s device has no batch normalization", d.Info().Kind)
 	}
-	l := &BatchNorm{Features: features, Ghost: ghost, bn: bn, training: true}
+	l := &BatchNorm{Name: name, Features: features, Ghost: ghost, bn: bn, training: true}
 	var err error
 	if l.Gamma, err = newParam(d, name+".weight", features); err != nil {
 		return nil, err

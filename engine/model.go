@@ -120,6 +120,24 @@ func (m *Model) Params() []*Param {
 	return ps
 }
 
+// NamedBuffer is model state that is not trained but must be saved: batch
+// normalization's running statistics.
+type NamedBuffer struct {
+	Name   string
+	Buffer device.Buffer
+}
+
+// Buffers lists the model's untrained state, in layer order.
+func (m *Model) Buffers() []NamedBuffer {
+	var out []NamedBuffer
+	for _, l := range m.Layers {
+		if bn, ok := l.(*BatchNorm); ok {
+			out = append(out, NamedBuffer{bn.Name + ".running_mean", bn.RunMean}, NamedBuffer{bn.Name + ".running_var", bn.RunVar})
+		}
+	}
+	return out
+}
+
 // ParamCount is the number of trainable scalars.
 func (m *Model) ParamCount() int {
 	n := 0

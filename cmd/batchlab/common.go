@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// modelFlags are the settings of the model, the optimizer and the data that
+// the measuring commands (noise, advise) share with train.
+func modelFlags(def engine.Config) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
+		&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "samples per update", Value: def.Batch},
+		&cli.Float64Flag{Name: "lr", Usage: "learning rate", Value: def.LR},
+		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
+		&cli.IntFlag{Name: "epochs", Aliases: []string{"e"}, Usage: "passes over the training set", Value: def.Epochs},
+		&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
+		&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
+		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
+		dataFlag(),
+	}
+}
+
+// modelConfig reads modelFlags.
+func modelConfig(c *cli.Context) engine.Config {
+	cfg := engine.DefaultConfig()
+	cfg.Hidden, cfg.Batch, cfg.LR, cfg.Momentum = c.IntSlice("hidden"), c.Int("batch"), c.Float64("lr"), c.Float64("momentum")
+	cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Uint64("seed")
+	return cfg
+}
+
+// loadMNIST reads the data modelFlags point at.
+func loadMNIST(c *cli.Context) (train, test *data.Dataset, err error) {
+	n := c.Int("train-samples")
+	if n < 0 {
+		return nil, nil, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
+	}
+	if train, test, err = data.LoadMNIST(c.String("data")); err != nil {
+		return nil, nil, err
+	}
+	if n > 0 {
+		train = train.Subset(n)
+	}
+	return train, test, nil
+}
+
+// newTrainerFromFlags opens the device and builds a trainer from modelFlags.
+func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, func(), error) {
+	if c.NArg() > 0 {
+		return nil, nil, fmt.Errorf("%s takes no arguments, got %q (see batchlab %s --help)", c.Command.Name, c.Args().First(), c.Command.Name)
+	}
+	train, test, err := loadMNIST(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := modelConfig(c)
+	if err := cfg.Validate(train.Len()); err != nil {
+		return nil, nil, err
+	}
+	d, err := device.Open(c.String("device"))
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := engine.NewTrainer(d, cfg, train, test)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return tr, func() { d.Close() }, nil
+}

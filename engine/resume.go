@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// Exact resume. A run is a pure function of its Config and its position:
+// the weights, the momentum velocities and batch-norm statistics are saved
+// as tensors, and the data order of epoch e is data.Permutation(n, seed, e),
+// so (epoch, step) says which samples come next. On the CPU a resumed run is
+// therefore bit-identical to an uninterrupted one.
+
+// position is where a run stands, with what the epoch under way has
+// measured so far.
+type position struct {
+	Epoch           int     `json:"epoch"` // under way, 1-based
+	Step            int     `json:"step"`  // steps of it done
+	Seconds         float64 `json:"seconds"`
+	TransferSeconds float64 `json:"transfer_seconds"`
+	ComputeSeconds  float64 `json:"compute_seconds"`
+	UpdateSeconds   float64 `json:"update_seconds"`
+	H2DBytes        int64   `json:"h2d_bytes"`
+	H2DCopies       int64   `json:"h2d_copies"`
+	LR              float64 `json:"lr"`
+}
+
+// checkpointMeta is the JSON part of a checkpoint.
+type checkpointMeta struct {
+	Config       Config       `json:"config"`
+	Position     position     `json:"position"`
+	TotalUpdates int          `json:"total_updates"`
+	Completed    []EpochStats `json:"completed"`
+}
+
+// Tensor names beside the parameters.
+const (
+	velocityPrefix = "velocity/"
+	stepLossesName = "steps/losses"
+	stepCorrectKey = "steps/correct"
+)
+
+// stateTensors lists what a checkpoint holds, with shapes; data is filled in
+// only with read.
+func (t *Trainer) stateTensors(read bool) ([]checkpoint.Tensor, error) {
+	var out []checkpoint.Tensor
+	add := func(name string, shape []int, b device.Buffer) error {
+		tensor := checkpoint.Tensor{Name: name, Shape: shape}
+		if read {
+			tensor.Data = make([]float32, b.Len())
+			if err := device.Download(t.d, tensor.Data, b); err != nil {
+				return fmt.Errorf("checkpoint: reading %s: %w", name, err)
+			}
+		}
+		out = append(out, tensor)
+		return nil
+	}
+	for _, p := range t.params {
+		if err := add(p.Name, p.Shape, p.Value); err != nil {
+			return nil, err
+		}
+		if err := add(velocityPrefix+p.Name, p.Shape, p.Velocity); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range t.Model.Buffers() {
+		if err := add(b.Name, []int{b.Buffer.Len()}, b.Buffer); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Checkpoint captures the run at a step boundary: weights, velocities,
+// statistics, the position and the epochs completed. It refuses a state
+// with non-finite weights, so a diverged run never replaces the last good
+// checkpoint.
+func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
+	if err := t.d.Sync(); err != nil {
+		return nil, err
+	}
+	tensors, err := t.stateTensors(true)
+	if err != nil {
+		return nil, err
+	}
+	for _, tensor := range tensors {
+		if i := firstNonFinite(tensor.Data); i >= 0 {
+			return nil, fmt.Errorf("%w: %s[%d] is %g; the checkpoint is not written", ErrDiverged, tensor.Name, i, tensor.Data[i])
+		}
+	}
+	k := t.pos.Step
+	losses := make([]float32, k)
+	correct := make([]int32, k)
+	if k > 0 {
+		if err := device.Download(t.d, losses, t.stepLosses); err != nil {
+			return nil, err
+		}
+		if err := device.Download(t.d, correct, t.stepCorrect); err != nil {
+			return nil, err
+		}
+	}
+	counts := make([]float32, k) // exact: a count is at most the batch size
+	for i, c := range correct {
+		counts[i] = float32(c)
+	}
+	tensors = append(tensors,
+		checkpoint.Tensor{Name: stepLossesName, Shape: []int{k}, Data: losses},
+		checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}, Data: counts})
+	pos := t.pos
+	pos.Epoch = max(pos.Epoch, 1) // a run that has not started stands at epoch 1
+	meta, err := json.Marshal(checkpointMeta{Config: t.Config, Position: pos, TotalUpdates: t.totalUpdates, Completed: t.completed})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	return &checkpoint.Checkpoint{Meta: meta, Tensors: tensors}, nil
+}
+
+// Restore puts the trainer where a checkpoint of the same run left it. The
+// run's settings must match, except that the epochs may grow.
+func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
+	var meta checkpointMeta
+	if err := json.Unmarshal(c.Meta, &meta); err != nil {
+		return fmt.Errorf("checkpoint metadata: %w", err)
+	}
+	if diff := configDiff(meta.Config, t.Config); diff != "" {
+		return fmt.Errorf("the checkpoint is of another run: %s", diff)
+	}
+	want, err := t.stateTensors(false)
+	if err != nil {
+		return err
+	}
+	k := meta.Position.Step
+	if k < 0 || meta.Position.Epoch < 1 || meta.Position.Epoch > t.Config.Epochs+1 || k > t.StepsIn(meta.Position.Epoch) {
+		return fmt.Errorf("the checkpoint's position (epoch %d, step %d) is outside the run", meta.Position.Epoch, k)
+	}
+	want = append(want, checkpoint.Tensor{Name: stepLossesName, Shape: []int{k}}, checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}})
+	if err := c.Match(want); err != nil {
+		return err
+	}
+	byName := map[string]device.Buffer{}
+	for _, p := range t.params {
+		byName[p.Name], byName[velocityPrefix+p.Name] = p.Value, p.Velocity
+	}
+	for _, b := range t.Model.Buffers() {
+		byName[b.Name] = b.Buffer
+	}
+	for name, b := range byName {
+		if err := device.Upload(t.d, b, c.Tensor(name).Data); err != nil {
+			return fmt.Errorf("restoring %s: %w", name, err)
+		}
+	}
+	counts := c.Tensor(stepCorrectKey).Data
+	correct := make([]int32, len(counts))
+	for i, v := range counts {
+		correct[i] = int32(v)
+	}
+	if k > 0 {
+		if err := device.Upload(t.d, t.stepLosses, c.Tensor(stepLossesName).Data); err != nil {
+			return err
+		}
+		if err := device.Upload(t.d, t.stepCorrect, correct); err != nil {
+			return err
+		}
+	}
+	t.pos, t.totalUpdates, t.completed = meta.Position, meta.TotalUpdates, meta.Completed
+	return t.d.Sync()
+}
+
+// Completed lists the epochs done so far, restored ones included.
+func (t *Trainer) Completed() []EpochStats { return slices.Clone(t.completed) }
+
+// configDiff says how two configs differ, ignoring Epochs; "" if they don't.
+func configDiff(saved, now Config) string {
+	saved.Epochs, now.Epochs = 0, 0
+	a, _ := json.Marshal(saved)
+	b, _ := json.Marshal(now)
+	if string(a) == string(b) {
+		return ""
+	}
+	var am, bm map[string]any
+	json.Unmarshal(a, &am)
+	json.Unmarshal(b, &bm)
+	var diffs []string
+	for k, v := range am {
+		if w, ok := bm[k]; !ok || fmt.Sprint(v) != fmt.Sprint(w) {
+			diffs = append(diffs, fmt.Sprintf("%s was %v, now %v", k, v, bm[k]))
+		}
+	}
+	for k, w := range bm {
+		if _, ok := am[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s was unset, now %v", k, w))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func firstNonFinite(xs []float32) int {
+	for i, v := range xs {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// divergedLayer names the first parameter, in forward order, whose value or
+// gradient holds a non-finite number: where the blow-up shows first once it
+// is seen (by then a NaN loss has usually reached every layer through the
+// update, so this names the earliest layer, not necessarily the cause).
+func (t *Trainer) divergedLayer() string {
+	for _, grads := range []bool{true, false} {
+		values, err := t.Model.ReadParams(t.d, grads)
+		if err != nil {
+			return ""
+		}
+		for i, v := range values {
+			if firstNonFinite(v) >= 0 {
+				what := t.params[i].Name
+				if grads {
+					what += "'s gradient"
+				}
+				return what
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,165 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+func resumeConfig() engine.Config {
+	cfg := smallConfig()
+	cfg.Hidden, cfg.Batch, cfg.Epochs = []int{32}, 100, 3
+	cfg.GhostBatch = 25 // batch-norm statistics must survive too
+	return cfg
+}
+
+// learned is what a run learned, without its timings.
+type learned struct {
+	losses                         []float32
+	trainLoss, trainAcc, testAcc   float64
+	updates, totalUpdates, batches int
+}
+
+func outcome(stats []engine.EpochStats) []learned {
+	var out []learned
+	for _, s := range stats {
+		out = append(out, learned{s.StepLosses, s.TrainLoss, s.TrainAccuracy, s.TestAccuracy, s.Updates, s.TotalUpdates, s.Batch})
+	}
+	return out
+}
+
+func equalOutcomes(a, b []learned) bool {
+	return slices.EqualFunc(a, b, func(x, y learned) bool {
+		return slices.Equal(x.losses, y.losses) && x.trainLoss == y.trainLoss && x.trainAcc == y.trainAcc &&
+			x.testAcc == y.testAcc && x.updates == y.updates && x.totalUpdates == y.totalUpdates && x.batches == y.batches
+	})
+}
+
+// TestExactResume: stopping after k steps, saving, loading into a fresh
+// trainer and going on gives a run bit-identical to an uninterrupted one,
+// for k at the start, in the middle and at the end of an epoch.
+func TestExactResume(t *testing.T) {
+	train, test := loadSubset(t)
+	train, test = train.Subset(1000), test.Subset(200)
+	cfg := resumeConfig()
+	newTrainer := func() *engine.Trainer {
+		tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	whole, err := newTrainer().Run(context.Background(), engine.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := outcome(whole)
+	for _, k := range []int{1, 7, 10, 13, 29} { // 10 steps per epoch
+		ctx, cancel := context.WithCancel(context.Background())
+		first := newTrainer()
+		_, err := first.Run(ctx, engine.Hooks{Step: func(int, int, int) {
+			if first.TotalUpdates() == k {
+				cancel()
+			}
+		}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("k=%d: %v", k, err)
+		}
+		path := filepath.Join(t.TempDir(), "run.ckpt")
+		c, err := first.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkpoint.Save(path, c); err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := checkpoint.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := newTrainer()
+		if err := second.Restore(loaded); err != nil {
+			t.Fatalf("k=%d: %v", k, err)
+		}
+		if e, s := second.Position(); (e-1)*10+s != k {
+			t.Errorf("k=%d: restored at epoch %d step %d", k, e, s)
+		}
+		rest, err := second.Run(context.Background(), engine.Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := outcome(rest); !equalOutcomes(got, want) {
+			t.Errorf("k=%d: the resumed run differs from the uninterrupted one", k)
+		}
+	}
+}
+
+func TestRestoreRefusesAnotherRun(t *testing.T) {
+	train, test := loadSubset(t)
+	train, test = train.Subset(500), test.Subset(100)
+	cfg := resumeConfig()
+	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c2 := range []struct {
+		mod  func(*engine.Config)
+		want string
+	}{
+		{func(c *engine.Config) { c.LR = 0.2 }, "lr was 0.05, now 0.2"},
+		{func(c *engine.Config) { c.Hidden = []int{64} }, "hidden"},
+	} {
+		other := cfg
+		c2.mod(&other)
+		tr2, err := engine.NewTrainer(device.NewCPU(), other, train, test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr2.Restore(c); err == nil || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("restoring into another run: %v, want %q", err, c2.want)
+		}
+	}
+	more := cfg
+	more.Epochs = 5 // more epochs is the same run, longer
+	tr3, err := engine.NewTrainer(device.NewCPU(), more, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr3.Restore(c); err != nil {
+		t.Errorf("more epochs refused: %v", err)
+	}
+}
+
+// TestDivergenceStopsAndKeepsCheckpoint: a huge learning rate diverges; the
+// error names the step and a layer, and no checkpoint of the broken state
+// can be taken.
+func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
+	train, test := loadSubset(t)
+	cfg := resumeConfig()
+	cfg.GhostBatch, cfg.LR, cfg.Epochs = 0, 1e30, 1
+	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train.Subset(1000), test.Subset(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr.Run(context.Background(), engine.Hooks{})
+	if !errors.Is(err, engine.ErrDiverged) {
+		t.Fatalf("lr 1e30: %v, want divergence", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "step 1 of epoch 1") || !strings.Contains(msg, "first non-finite tensor in forward order is fc") {
+		t.Errorf("divergence error does not name the step and a layer: %s", msg)
+	}
+	if _, err := tr.Checkpoint(); !errors.Is(err, engine.ErrDiverged) {
+		t.Errorf("a checkpoint of a diverged state: %v", err)
+	}
+}
