@@ -91,6 +91,9 @@ var Table = []Kernel{
 	{"softmax_xent", "rows", []Kind{Ptr, Ptr, Ptr, Ptr, Int, Ptr, Int, Int, Float, Ptr}},
 	{"count_correct", "rows", []Kind{Ptr, Ptr, Ptr, Int, Ptr, Int, Int}},
 	{"column_sum", "rows", []Kind{Ptr, Ptr, Int, Int, Float}},
+	{"bn_train", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Int, Int, Float, Float}},
+	{"bn_infer", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Float}},
+	{"bn_backward", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Int, Int}},
 }
 
 // Lookup returns the table's entry for a kernel name.

@@ -63,8 +63,9 @@ type CUDA struct {
 }
 
 var (
-	_ Device  = (*CUDA)(nil)
-	_ Grapher = (*CUDA)(nil)
+	_ Device      = (*CUDA)(nil)
+	_ Grapher     = (*CUDA)(nil)
+	_ BatchNormer = (*CUDA)(nil)
 )
 
 type cudaBuffer struct {

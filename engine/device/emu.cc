@@ -7,6 +7,7 @@
 
 #include "../../kernels/elementwise.cu"
 #include "../../kernels/rows.cu"
+#include "../../kernels/batchnorm.cu"
 
 #include <cstdio>
 #include <utility>
@@ -43,7 +44,8 @@ struct Entry {
 const Entry registry[] = {
 	BL_KERNEL(add_bias),        BL_KERNEL(relu),           BL_KERNEL(relu_backward), BL_KERNEL(momentum_sgd),
 	BL_KERNEL(normalize_bytes), BL_KERNEL(gather_rows_u32), BL_KERNEL(gather_rows_u8), BL_KERNEL(softmax_xent),
-	BL_KERNEL(count_correct),   BL_KERNEL(column_sum),
+	BL_KERNEL(count_correct),   BL_KERNEL(column_sum),      BL_KERNEL(bn_train),       BL_KERNEL(bn_infer),
+	BL_KERNEL(bn_backward),
 };
 
 const Entry *find(const char *name) {

@@ -43,8 +43,9 @@ type Emulated struct {
 }
 
 var (
-	_ Device  = (*Emulated)(nil)
-	_ Grapher = (*Emulated)(nil)
+	_ Device      = (*Emulated)(nil)
+	_ Grapher     = (*Emulated)(nil)
+	_ BatchNormer = (*Emulated)(nil)
 )
 
 // NewEmulated returns an emulated device whose grid-stride launches have at

@@ -183,3 +183,42 @@ func (k *kernelOps) GatherRows(dst, src, idx Buffer, rows, rowLen int) {
 		k.issue("GatherRows", gatherRowsLaunch(p[0], p[1], p[2], rows, rowLen*t.Size(), srcRows, k.errBlock, k.gridCap))
 	}
 }
+
+// Ghost batch normalization (BatchNormer): the kernels of
+// kernels/batchnorm.cu, with the CPU device's argument checks.
+
+var _ BatchNormer = (*kernelOps)(nil)
+
+func (k *kernelOps) BatchNormTrain(y, x, gamma, beta, mean, invStd, runMean, runVar Buffer, rows, cols, ghost int, momentum, eps float32) {
+	const op = "BatchNormTrain"
+	groups := GhostGroups(rows, ghost)
+	p, ok := k.addrs(op, []int{rows, cols},
+		f32("y", y, rows*cols), f32("x", x, rows*cols), f32("gamma", gamma, cols), f32("beta", beta, cols),
+		f32("mean", mean, groups*cols), f32("invStd", invStd, groups*cols), f32("runMean", runMean, cols), f32("runVar", runVar, cols))
+	if ok {
+		k.issue(op, batchNormTrainLaunch(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+			rows, cols, ghostSize(rows, ghost), groups, momentum, eps, k.gridCap))
+	}
+}
+
+func (k *kernelOps) BatchNormInfer(y, x, gamma, beta, runMean, runVar Buffer, rows, cols int, eps float32) {
+	const op = "BatchNormInfer"
+	p, ok := k.addrs(op, []int{rows, cols},
+		f32("y", y, rows*cols), f32("x", x, rows*cols), f32("gamma", gamma, cols), f32("beta", beta, cols),
+		f32("runMean", runMean, cols), f32("runVar", runVar, cols))
+	if ok {
+		k.issue(op, batchNormInferLaunch(p[0], p[1], p[2], p[3], p[4], p[5], rows, cols, eps, k.gridCap))
+	}
+}
+
+func (k *kernelOps) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, invStd Buffer, rows, cols, ghost int) {
+	const op = "BatchNormBackward"
+	groups := GhostGroups(rows, ghost)
+	p, ok := k.addrs(op, []int{rows, cols},
+		f32("dx", dx, rows*cols), f32("dgamma", dgamma, cols), f32("dbeta", dbeta, cols), f32("dy", dy, rows*cols),
+		f32("x", x, rows*cols), f32("gamma", gamma, cols), f32("mean", mean, groups*cols), f32("invStd", invStd, groups*cols))
+	if ok {
+		k.issue(op, batchNormBackwardLaunch(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+			rows, cols, ghostSize(rows, ghost), groups, k.gridCap))
+	}
+}

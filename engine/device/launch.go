@@ -124,6 +124,29 @@ func columnSumLaunch(dst, src uint64, rows, cols int, beta float32, gridCap int)
 	return launch{"column_sum", min(tiles, gridCap), []launchArg{ptrArg(dst), ptrArg(src), intArg(rows), intArg(cols), floatArg(beta)}}
 }
 
+// batchNormTrainLaunch and batchNormBackwardLaunch give each block tiles of
+// 32 columns, whose groups of size rows it takes in order
+// (kernels/batchnorm.cu).
+func batchNormTrainLaunch(y, x, gamma, beta, mean, invStd, runMean, runVar uint64, rows, cols, size, groups int, momentum, eps float32, gridCap int) launch {
+	tiles := (cols + 31) / 32
+	return launch{"bn_train", min(tiles, gridCap), []launchArg{
+		ptrArg(y), ptrArg(x), ptrArg(gamma), ptrArg(beta), ptrArg(mean), ptrArg(invStd), ptrArg(runMean), ptrArg(runVar),
+		intArg(rows), intArg(cols), intArg(size), intArg(groups), floatArg(momentum), floatArg(eps)}}
+}
+
+func batchNormInferLaunch(y, x, gamma, beta, runMean, runVar uint64, rows, cols int, eps float32, gridCap int) launch {
+	n := rows * cols
+	return launch{"bn_infer", gridFor(n, gridCap), []launchArg{
+		ptrArg(y), ptrArg(x), ptrArg(gamma), ptrArg(beta), ptrArg(runMean), ptrArg(runVar), intArg(n), intArg(cols), floatArg(eps)}}
+}
+
+func batchNormBackwardLaunch(dx, dgamma, dbeta, dy, x, gamma, mean, invStd uint64, rows, cols, size, groups int, gridCap int) launch {
+	tiles := (cols + 31) / 32
+	return launch{"bn_backward", min(tiles, gridCap), []launchArg{
+		ptrArg(dx), ptrArg(dgamma), ptrArg(dbeta), ptrArg(dy), ptrArg(x), ptrArg(gamma), ptrArg(mean), ptrArg(invStd),
+		intArg(rows), intArg(cols), intArg(size), intArg(groups)}}
+}
+
 // The error block kernels report bad input in (kernels/common.cuh): a code
 // and three details.
 const (

@@ -52,6 +52,9 @@ func TestLaunchesMatchTable(t *testing.T) {
 		softmaxLaunch(0, 2, 3, 4, 5, 0, 7, 8, 0.5, 10),
 		countCorrectLaunch(1, 2, 3, 4, 0, 6, 7),
 		columnSumLaunch(1, 2, 3, 4, 1, gridCap),
+		batchNormTrainLaunch(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 3, 3, 0.1, 1e-5, gridCap),
+		batchNormInferLaunch(1, 2, 3, 4, 5, 6, 7, 8, 1e-5, gridCap),
+		batchNormBackwardLaunch(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 3, 3, gridCap),
 	}
 	used := map[string]bool{}
 	for _, l := range launches {

@@ -56,7 +56,7 @@ func BatchNorm(t *testing.T, newDevice NewDevice) {
 	}
 	const eps, momentum = 1e-5, 0.1
 	r := rng(14)
-	for _, c := range [][3]int{{8, 3, 0}, {31, 5, 8}, {64, 17, 16}, {7, 4, 1000}, {10, 2, 3}} {
+	for _, c := range [][3]int{{8, 3, 0}, {31, 5, 8}, {64, 17, 16}, {7, 4, 1000}, {10, 2, 3}, {40, 100, 16}} {
 		rows, cols, ghost := c[0], c[1], c[2]
 		what := fmt.Sprintf("BatchNorm %dx%d ghost %d", rows, cols, ghost)
 		groups := device.GhostGroups(rows, ghost)
