@@ -7,10 +7,10 @@ import (
 
 // SharpnessConfig sets up the sharpness measurement.
 type SharpnessConfig struct {
-	Epsilon float64 // box half-width relative to |w|+1 (Keskar et al. used 1e-3 and 5e-4)
-	Samples int     // training samples the loss is measured on
-	Steps   int     // projected gradient-ascent steps
-	Seed    uint64  // which samples
+	Epsilon float64 `json:"epsilon"` // box half-width relative to |w|+1 (Keskar et al. used 1e-3 and 5e-4)
+	Samples int     `json:"samples"` // training samples the loss is measured on
+	Steps   int     `json:"steps"`   // projected gradient-ascent steps
+	Seed    uint64  `json:"seed"`    // which samples
 }
 
 // DefaultSharpness is what the study uses: ε = 1e-3, 2048 samples, 10 steps.

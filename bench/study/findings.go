@@ -127,6 +127,12 @@ func margin(a, b stat, floor float64) float64 {
 	return math.Max(floor, 2*math.Hypot(a.std, b.std))
 }
 
+func newFinding(claim, source string) Finding {
+	return Finding{Claim: claim, Source: source, Numbers: map[string]float64{}}
+}
+
+const noSweep = "the fixed-LR sweep has fewer than two batch sizes"
+
 func inconclusive(f Finding, why string) Finding {
 	f.Verdict, f.Measured = Inconclusive, why
 	return f
@@ -150,14 +156,11 @@ func sweepEnds(runs []Run) (small, large int, ok bool) {
 // (a) Rule: reproduced when the largest batch's final test loss exceeds the
 // smallest's by more than the margin and its accuracy is lower.
 func judgeFixedLR(runs []Run) Finding {
-	f := Finding{
-		Claim:   "With a fixed learning rate, larger batches reach a worse loss in the same number of epochs",
-		Source:  "Keskar et al. 2017; Goyal et al. 2017",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("With a fixed learning rate, larger batches reach a worse loss in the same number of epochs",
+		"Keskar et al. 2017; Goyal et al. 2017")
 	small, large, ok := sweepEnds(runs)
 	if !ok {
-		return inconclusive(f, "the fixed-LR sweep has fewer than two batch sizes")
+		return inconclusive(f, noSweep)
 	}
 	var parts []string
 	for _, b := range batchesOf(filter(runs, FixedLR)) {
@@ -203,14 +206,11 @@ func filter(runs []Run, exp string) []Run {
 // it, at the largest batch where it did not diverge; reproduced when the
 // better rule closes at least half, partly when it closes some.
 func judgeLRScaling(runs []Run) Finding {
-	f := Finding{
-		Claim:   "Scaling the learning rate with the batch (linear rule with warmup, or sqrt rule) closes most of that gap",
-		Source:  "Goyal et al. 2017; Hoffer et al. 2017",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("Scaling the learning rate with the batch (linear rule with warmup, or sqrt rule) closes most of that gap",
+		"Goyal et al. 2017; Hoffer et al. 2017")
 	small, large, ok := sweepEnds(runs)
 	if !ok {
-		return inconclusive(f, "the fixed-LR sweep has fewer than two batch sizes")
+		return inconclusive(f, noSweep)
 	}
 	base := measure(runs, FixedLR, "none", small, testAcc)
 	fixedLarge := measure(runs, FixedLR, "none", large, testAcc)
@@ -267,11 +267,8 @@ func judgeLRScaling(runs []Run) Finding {
 // within the margin (at least 0.5 points) of step decay's and it needs at
 // most 60% of the updates; partly when only one of the two holds.
 func judgeIncreaseBatch(runs []Run) Finding {
-	f := Finding{
-		Claim:   "Increasing the batch instead of decaying the learning rate gives the same test accuracy with far fewer updates",
-		Source:  "Smith et al. 2018",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("Increasing the batch instead of decaying the learning rate gives the same test accuracy with far fewer updates",
+		"Smith et al. 2018")
 	ad, ai := measure(runs, Schedule, "step-decay", 0, testAcc), measure(runs, Schedule, "increase-batch", 0, testAcc)
 	ud, ui := measure(runs, Schedule, "step-decay", 0, updates), measure(runs, Schedule, "increase-batch", 0, updates)
 	if !ad.ok() || !ai.ok() {
@@ -301,14 +298,11 @@ func judgeIncreaseBatch(runs []Run) Finding {
 // (0.2 points at least), and its sharpness is larger by the margin; both:
 // reproduced, one: partly.
 func judgeGeneralization(runs []Run) Finding {
-	f := Finding{
-		Claim:   "Large batches generalize worse: a larger train/test gap and sharper minima",
-		Source:  "Keskar et al. 2017",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("Large batches generalize worse: a larger train/test gap and sharper minima",
+		"Keskar et al. 2017")
 	small, large, ok := sweepEnds(runs)
 	if !ok {
-		return inconclusive(f, "the fixed-LR sweep has fewer than two batch sizes")
+		return inconclusive(f, noSweep)
 	}
 	gs, gl := measure(runs, FixedLR, "none", small, gap), measure(runs, FixedLR, "none", large, gap)
 	ss, sl := measure(runs, FixedLR, "none", small, sharpness), measure(runs, FixedLR, "none", large, sharpness)
@@ -336,11 +330,8 @@ func judgeGeneralization(runs []Run) Finding {
 // inconclusive); reproduced when LB+GBN+RA comes within the margin of SB,
 // partly when it improves on LB by the margin without reaching SB.
 func judgeRegime(runs []Run) Finding {
-	f := Finding{
-		Claim:   "The gap comes from too few updates: ghost batch norm and regime adaptation (training longer) close it",
-		Source:  "Hoffer et al. 2017",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("The gap comes from too few updates: ghost batch norm and regime adaptation (training longer) close it",
+		"Hoffer et al. 2017")
 	sb, lb := measure(runs, Regime, "SB", 0, testAcc), measure(runs, Regime, "LB", 0, testAcc)
 	gbn, ra := measure(runs, Regime, "LB+GBN", 0, testAcc), measure(runs, Regime, "LB+GBN+RA", 0, testAcc)
 	if !sb.ok() || !lb.ok() || !ra.ok() {
@@ -369,14 +360,11 @@ func judgeRegime(runs []Run) Finding {
 // half the batch ratio, and the time per epoch falls too: reproduced; fewer
 // copies but no faster epochs: partly.
 func judgeCost(runs []Run) Finding {
-	f := Finding{
-		Claim:   "Larger batches mean fewer updates and fewer host-to-device copies, so a cheaper epoch",
-		Source:  "DESIGN.md; Goyal et al. 2017",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("Larger batches mean fewer updates and fewer host-to-device copies, so a cheaper epoch",
+		"DESIGN.md; Goyal et al. 2017")
 	small, large, ok := sweepEnds(runs)
 	if !ok {
-		return inconclusive(f, "the fixed-LR sweep has fewer than two batch sizes")
+		return inconclusive(f, noSweep)
 	}
 	var parts []string
 	view := func(b int, pick func(EpochView) float64) stat {
@@ -422,11 +410,8 @@ func judgeCost(runs []Run) Finding {
 // B_crit = b/a. Rule: reproduced when the measured noise scale B_simple (its
 // last estimate) is within a factor 3 of B_crit, partly within a factor 10.
 func judgeNoiseScale(runs []Run) Finding {
-	f := Finding{
-		Claim:   "The gradient noise scale B_simple predicts the critical batch size",
-		Source:  "McCandlish et al. 2018",
-		Numbers: map[string]float64{},
-	}
+	f := newFinding("The gradient noise scale B_simple predicts the critical batch size",
+		"McCandlish et al. 2018")
 	var bSimple float64
 	for _, r := range filter(runs, Noise) {
 		if n := len(r.Noise); n > 0 && r.Error == "" {
