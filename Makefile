@@ -6,20 +6,44 @@
 #                    headers and link stubs (no GPU needed; nothing runs)
 #   make build       bin/batchlab: the CUDA build where a CUDA toolkit is found,
 #                    else the CPU-only build
+#   make kernels     regenerate kernels/*.ptx from kernels/*.cu with Debian's
+#                    CUDA 11.8 nvcc (fetched once into ~/.cache/batchlab)
+#   make kernels-check  fail if the committed PTX differs from what the sources
+#                    give, and validate it with ptxas for sm_80 and sm_90
+#   make emu-test    every CUDA kernel run on the host (one thread per CUDA
+#                    thread) through the conformance suite, under AddressSanitizer
+#   make gpu-test    on a GPU machine: the suite on the GPU, CPU-vs-GPU MNIST
+#                    training, benchmarks, compute-sanitizer; log in gpu-results/
+#   make bench-transfer  host→device cost per batch by batch size and transfer
+#                    strategy, the fit α + bytes/β, plots in bench-out/
+#   make bench-epoch one MNIST epoch per batch size, split into transfer /
+#                    compute / update, plot in bench-out/
+#   make bench-h2d   go test -bench H2D: the transfer benchmarks, benchstat-ready
+#   make bench-step  go test -bench Step: a training step of the reference MLP,
+#                    batchlab's CPU device beside Gorgonia's TapeMachine
+#   make compare-pytorch  train the reference MLP with PyTorch and batchlab on
+#                    this machine, same threads and batches: samples/s and ratio
 GO ?= go
 CUDA_HOME ?= /usr/local/cuda
 
 # The default (CUDA) build links gorgonia.org/cu, whose init exits the
 # program on a machine without a GPU; where no CUDA toolkit is installed we
 # build with -tags cpu instead.
-TAGS ?= $(if $(wildcard $(CUDA_HOME)/include/cuda.h),,cpu)
+#
+# Where OpenBLAS is installed (Debian: libopenblas-dev, found by pkg-config)
+# the CPU device multiplies with it (-tags openblas), else with its own Go
+# SGEMM; `go test -tags cpu ./...` always tests the Go one.
+comma := ,
+CPU_TAG := $(if $(wildcard $(CUDA_HOME)/include/cuda.h),,cpu)
+OPENBLAS_TAG := $(shell pkg-config --exists openblas 2>/dev/null && echo openblas)
+TAGS ?= $(CPU_TAG)$(if $(and $(CPU_TAG),$(OPENBLAS_TAG)),$(comma))$(OPENBLAS_TAG)
 
-# The CUDA device has no kernels yet (GEMM only), so training runs on the CPU
-# unless told otherwise: make train DEVICE=cuda ARGS='--epochs 3'.
+# Training runs on the CPU unless told otherwise: make train DEVICE=cuda
+# ARGS='--epochs 3 --graph'.
 DEVICE ?= cpu
 ARGS ?=
 
-.PHONY: build train data test cuda-check clean
+.PHONY: build train data test cuda-check kernels kernels-check emu-test gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
 
 build:
 	$(GO) build -tags '$(TAGS)' -o bin/batchlab ./cmd/batchlab
@@ -41,5 +65,36 @@ cuda-check:
 	$(GO) vet ./... && \
 	$(GO) test -c -o $$(mktemp -d) ./...
 
+kernels:
+	bash .ci/kernels.sh
+
+kernels-check:
+	bash .ci/kernels.sh check
+
+# The kernels' C++ is instrumented through CGO_CXXFLAGS: go's -asan does it
+# for C only. Out-of-bounds accesses in a kernel then fail the test.
+emu-test:
+	$(GO) vet -tags cpu,emu ./engine/...
+	CGO_CXXFLAGS='-O1 -g -fsanitize=address -fno-omit-frame-pointer' \
+	$(GO) test -asan -tags cpu,emu -run 'Emulated|Graph' ./engine/device/ ./engine/
+
+gpu-test:
+	bash .ci/gpu-test.sh
+
+bench-transfer:
+	$(GO) run -tags '$(TAGS)' ./cmd/batchlab bench transfer --device $(DEVICE) --out bench-out $(ARGS)
+
+bench-epoch: data
+	$(GO) run -tags '$(TAGS)' ./cmd/batchlab bench epoch --device $(DEVICE) --out bench-out $(ARGS)
+
+bench-h2d:
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench H2D -count 6 ./bench
+
+bench-step:
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench Step -count 6 ./bench
+
+compare-pytorch: data
+	bash bench/compare_pytorch.sh $(ARGS)
+
 clean:
-	rm -rf bin
+	rm -rf bin bench-out

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
+	"github.com/batchlab/batchlab/engine/trace"
 )
 
 // Config is what a training run is made of. Its JSON form goes into every
@@ -36,6 +38,16 @@ type Config struct {
 
 	BatchNorm  bool `json:"batch_norm,omitempty"`  // batch normalization after each hidden layer
 	GhostBatch int  `json:"ghost_batch,omitempty"` // normalize over groups of this many rows (implies BatchNorm)
+
+	// Transfer is how batches reach the device (data.ParseStrategy): pageable,
+	// pinned, pinned-async, uint8, pinned,uint8, pinned-async,uint8 or
+	// resident; "" is pageable. Every strategy trains bit-identically.
+	Transfer string `json:"transfer,omitempty"`
+
+	// Graph replays each step's forward and backward pass, and the update,
+	// as CUDA graphs (device.Grapher): one launch instead of dozens, which
+	// is what a small-batch step costs. The same calls run in the same order.
+	Graph bool `json:"graph,omitempty"`
 }
 
 // DefaultConfig is the reference run: the MLP 784-512-512-10 at batch 128.
@@ -58,6 +70,9 @@ func (c Config) Validate(n int) error {
 	}
 	if c.EvalBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("evaluation batch size must be positive, got %d", c.EvalBatch))
+	}
+	if _, err := data.ParseStrategy(c.Transfer); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if c.GhostBatch < 0 {
 		errs = append(errs, fmt.Sprintf("ghost batch must not be negative, got %d", c.GhostBatch))
@@ -118,13 +133,33 @@ type Trainer struct {
 	d      device.Device
 
 	train, test           *data.Dataset
-	trainLoader, evalLoad *data.Loader
+	trainLoader, evalLoad data.Loader
 
 	dlogits      device.Buffer
 	stepLosses   device.Buffer // one slot per step of an epoch
 	stepCorrect  device.Buffer
-	events       [4]device.Event
+	events       [6]device.Event // see Epoch
 	totalUpdates int
+	pos          position     // where the run stands (see resume.go)
+	completed    []EpochStats // the epochs done, restored ones included
+	trace        *trace.Timeline
+	params       []*Param // Model.Params(), listed once so that a step allocates nothing
+
+	// With Config.Graph: the device's graphs, the forward and backward
+	// graphs by what they bake in (nil: seen once, not captured yet), the
+	// update graphs by learning rate.
+	grapher      device.Grapher
+	stepGraphs   map[stepGraphKey]device.Graph
+	updateGraphs map[float32]device.Graph
+	lastLR       float32
+}
+
+// stepGraphKey is what a captured forward and backward pass bakes in: the
+// buffers the loader returned (a double-buffering loader alternates two) and
+// the rows (the last batch of an epoch may be short; the batch may grow).
+type stepGraphKey struct {
+	x, labels device.Buffer
+	rows      int
 }
 
 // NewTrainer builds the model and the loaders for cfg on d.
@@ -134,6 +169,10 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	}
 	if err := cfg.Validate(train.Len()); err != nil {
 		return nil, err
+	}
+	grapher, ok := d.(device.Grapher)
+	if cfg.Graph && !ok {
+		return nil, fmt.Errorf("the %s device cannot replay steps as CUDA graphs: drop --graph (it saves kernel launch costs, which only a GPU has)", d.Info().Kind)
 	}
 	if test.Features() != train.Features() || test.Classes != train.Classes {
 		return nil, fmt.Errorf("test set %s (%d features, %d classes) does not match training set %s (%d, %d)",
@@ -147,11 +186,14 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{Config: cfg, Model: model, d: d, train: train, test: test}
-	if t.trainLoader, err = data.NewLoader(d, train, maxBatch); err != nil {
+	t := &Trainer{Config: cfg, Model: model, d: d, train: train, test: test, params: model.Params()}
+	if cfg.Graph {
+		t.grapher, t.stepGraphs, t.updateGraphs = grapher, map[stepGraphKey]device.Graph{}, map[float32]device.Graph{}
+	}
+	if t.trainLoader, err = data.NewLoader(d, train, maxBatch, cfg.Transfer); err != nil {
 		return nil, err
 	}
-	if t.evalLoad, err = data.NewLoader(d, test, cfg.EvalBatch); err != nil {
+	if t.evalLoad, err = data.NewLoader(d, test, cfg.EvalBatch, cfg.Transfer); err != nil {
 		return nil, err
 	}
 	steps := t.StepsIn(1) // the batch only grows: epoch 1 has the most steps
@@ -173,6 +215,9 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	return t, nil
 }
 
+// TotalUpdates counts the parameter updates made so far.
+func (t *Trainer) TotalUpdates() int { return t.totalUpdates }
+
 // Device is the device the trainer runs on.
 func (t *Trainer) Device() device.Device { return t.d }
 
@@ -181,59 +226,60 @@ func (t *Trainer) StepsIn(epoch int) int { return t.Config.stepsIn(epoch, t.trai
 
 // Epoch trains one pass over the training set in a fresh order, then
 // evaluates on the test set. onStep, if not nil, is told after every step.
-// A cancelled ctx stops the epoch between steps.
+// A cancelled ctx stops the epoch between steps, where Checkpoint can save
+// it. An epoch that a restored checkpoint left half done goes on from there.
 func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total int)) (EpochStats, error) {
 	d, cfg := t.d, t.Config
 	order := data.Permutation(t.train.Len(), cfg.Seed, epoch)
 	steps, batchSize := t.StepsIn(epoch), cfg.BatchAt(epoch)
 	stats := EpochStats{Epoch: epoch, Samples: t.train.Len(), Batch: batchSize}
+	if t.pos.Epoch != epoch {
+		t.pos = position{Epoch: epoch}
+	}
 	t.Model.SetTraining(true)
-	trafficBefore := d.Traffic()
-	start := time.Now()
-	var transfer, compute, update time.Duration
-	for step := 0; step < steps; step++ {
+	for step := t.pos.Step; step < steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return stats, err
 		}
+		trafficBefore, start := d.Traffic(), time.Now()
 		batch := order[step*batchSize : min((step+1)*batchSize, len(order))]
 		rows := len(batch)
-		d.RecordEvent(t.events[0])
-		x, labels, err := t.trainLoader.Load(batch)
-		if err != nil {
+		var next []int32
+		if step+1 < steps {
+			next = order[(step+1)*batchSize : min((step+2)*batchSize, len(order))]
+		}
+		t.pos.LR = cfg.LRAt(epoch, step, steps)
+		if err := t.Step(step, batch, next, t.pos.LR); err != nil {
 			return stats, err
 		}
-		d.RecordEvent(t.events[1])
-		logits := t.Model.Forward(d, x, rows)
-		classes := t.train.Classes
-		// The loss is the batch mean, so its gradient carries 1/rows.
-		d.SoftmaxCrossEntropy(t.dlogits, t.stepLosses, logits, labels, step, rows, classes, 1/float32(rows))
-		d.CountCorrect(t.stepCorrect, logits, labels, step, rows, classes)
-		t.Model.Backward(d, t.dlogits, rows)
-		d.RecordEvent(t.events[2])
-		stats.LR = cfg.LRAt(epoch, step, steps)
-		for _, p := range t.Model.Params() {
-			d.MomentumSGD(p.Value, p.Grad, p.Velocity, p.Size(), float32(stats.LR), float32(cfg.Momentum), float32(cfg.WeightDecay))
-		}
-		d.RecordEvent(t.events[3])
 		if err := d.Sync(); err != nil {
 			return stats, fmt.Errorf("step %d of epoch %d: %w", step, epoch, err)
 		}
-		for i, acc := range []*time.Duration{&transfer, &compute, &update} {
+		if err := t.traceStep(epoch, step, rows); err != nil {
+			return stats, err
+		}
+		// Events: 0 load 1 forward 2 backward 3 update 4 prefetch 5.
+		for i, acc := range [...]*float64{&t.pos.TransferSeconds, &t.pos.ComputeSeconds, &t.pos.ComputeSeconds, &t.pos.UpdateSeconds, &t.pos.TransferSeconds} {
 			el, err := d.EventElapsed(t.events[i], t.events[i+1])
 			if err != nil {
 				return stats, err
 			}
-			*acc += el
+			*acc += el.Seconds()
 		}
+		traffic := d.Traffic().Sub(trafficBefore)
+		t.pos.H2DBytes += traffic.HostToDeviceBytes
+		t.pos.H2DCopies += traffic.HostToDeviceCopies
+		t.pos.Seconds += time.Since(start).Seconds()
+		t.pos.Step = step + 1
 		t.totalUpdates++
 		if onStep != nil {
 			onStep(step+1, steps)
 		}
 	}
-	stats.Seconds = time.Since(start).Seconds()
-	traffic := d.Traffic().Sub(trafficBefore)
-	stats.H2DBytes, stats.H2DCopies = traffic.HostToDeviceBytes, traffic.HostToDeviceCopies
-	stats.TransferSeconds, stats.ComputeSeconds, stats.UpdateSeconds = transfer.Seconds(), compute.Seconds(), update.Seconds()
+	p := t.pos
+	stats.Seconds, stats.LR = p.Seconds, p.LR
+	stats.H2DBytes, stats.H2DCopies = p.H2DBytes, p.H2DCopies
+	stats.TransferSeconds, stats.ComputeSeconds, stats.UpdateSeconds = p.TransferSeconds, p.ComputeSeconds, p.UpdateSeconds
 	stats.Updates, stats.TotalUpdates = steps, t.totalUpdates
 	stats.SamplesPerSec = float64(stats.Samples) / stats.Seconds
 
@@ -242,15 +288,131 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		return stats, err
 	}
 	stats.StepLosses, stats.TrainLoss, stats.TrainAccuracy = losses, loss, acc
-	for i, l := range losses {
-		if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
-			return stats, fmt.Errorf("training diverged: the loss of step %d of epoch %d is %g (try a smaller learning rate)", i, epoch, l)
+	if i := firstNonFinite(losses); i >= 0 {
+		where := ""
+		if layer := t.divergedLayer(); layer != "" {
+			where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", layer)
 		}
+		return stats, fmt.Errorf("%w: the loss of step %d of epoch %d is %g%s (try a smaller learning rate)", ErrDiverged, i, epoch, losses[i], where)
 	}
 	if stats.TestLoss, stats.TestAccuracy, err = t.Evaluate(t.test); err != nil {
 		return stats, err
 	}
+	t.completed = append(t.completed, stats)
+	t.pos = position{Epoch: epoch + 1}
 	return stats, nil
+}
+
+// Step trains on one batch, the samples at indices batch: it loads them,
+// runs the model forward and backward, writes the batch's mean loss and
+// correct count into slot of the per-step results, and updates the
+// parameters at learning rate lr. next, if not empty, is the following
+// step's batch, which a pinned-async loader starts moving. Step does not
+// wait for the device; in steady state it allocates nothing.
+func (t *Trainer) Step(slot int, batch, next []int32, lr float64) error {
+	d, cfg, rows := t.d, t.Config, len(batch)
+	d.RecordEvent(t.events[0])
+	x, labels, err := t.trainLoader.Load(batch)
+	if err != nil {
+		return err
+	}
+	d.RecordEvent(t.events[1])
+	graph, err := t.stepGraph(x, labels, rows)
+	if err != nil {
+		return err
+	}
+	if graph != nil {
+		t.grapher.Launch(graph, slot)
+		d.RecordEvent(t.events[2]) // one graph: the backward pass's time is counted in the forward's
+	} else {
+		t.forwardLoss(x, labels, slot, rows)
+		d.RecordEvent(t.events[2])
+		t.Model.Backward(d, t.dlogits, rows)
+	}
+	d.RecordEvent(t.events[3])
+	if err := t.update(float32(lr), float32(cfg.Momentum), float32(cfg.WeightDecay)); err != nil {
+		return err
+	}
+	d.RecordEvent(t.events[4])
+	// pinned-async starts moving the next batch while this step runs.
+	if len(next) > 0 {
+		if err := t.trainLoader.Prefetch(next); err != nil {
+			return err
+		}
+	}
+	d.RecordEvent(t.events[5])
+	return nil
+}
+
+// forwardLoss runs the model forward and writes the batch's mean loss and
+// correct count into slot, and the loss's gradient into dlogits.
+func (t *Trainer) forwardLoss(x, labels device.Buffer, slot, rows int) {
+	d, classes := t.d, t.train.Classes
+	logits := t.Model.Forward(d, x, rows)
+	// The loss is the batch mean, so its gradient carries 1/rows.
+	d.SoftmaxCrossEntropy(t.dlogits, t.stepLosses, logits, labels, slot, rows, classes, 1/float32(rows))
+	d.CountCorrect(t.stepCorrect, logits, labels, slot, rows, classes)
+}
+
+// stepGraph returns the graph of forward, loss and backward for these
+// buffers and rows, captured at slot 0 (Launch moves it to the step's
+// slot). It returns nil, and the step runs call by call, when graphs are off
+// and the first time the buffers and rows are seen: that first step also
+// lets cuBLAS and the driver finish their lazy setup, which a capture would
+// refuse.
+func (t *Trainer) stepGraph(x, labels device.Buffer, rows int) (device.Graph, error) {
+	if t.grapher == nil {
+		return nil, nil
+	}
+	key := stepGraphKey{x, labels, rows}
+	g, seen := t.stepGraphs[key]
+	if !seen {
+		t.stepGraphs[key] = nil
+		return nil, nil
+	}
+	if g == nil {
+		var err error
+		g, err = t.grapher.Capture(func() {
+			t.forwardLoss(x, labels, 0, rows)
+			t.Model.Backward(t.d, t.dlogits, rows)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("capturing the training step: %w", err)
+		}
+		t.stepGraphs[key] = g
+	}
+	return g, nil
+}
+
+// update applies momentum SGD at learning rate lr. With graphs it replays
+// the update once lr repeats: a graph bakes lr in, and schedules change it
+// (warmup at every step, decay now and then), so a step whose lr differs
+// from the step before runs the update call by call, and a graph is
+// captured for each rate that lasts.
+func (t *Trainer) update(lr, momentum, weightDecay float32) error {
+	if t.grapher == nil || lr != t.lastLR {
+		t.lastLR = lr
+		t.momentumSGD(lr, momentum, weightDecay)
+		return nil
+	}
+	g, ok := t.updateGraphs[lr]
+	if !ok {
+		var err error
+		// The closure is made here only: made on every step, it would
+		// allocate on every step.
+		if g, err = t.grapher.Capture(func() { t.momentumSGD(lr, momentum, weightDecay) }); err != nil {
+			return fmt.Errorf("capturing the update: %w", err)
+		}
+		t.updateGraphs[lr] = g
+	}
+	t.grapher.Launch(g, 0)
+	return nil
+}
+
+func (t *Trainer) momentumSGD(lr, momentum, weightDecay float32) {
+	for _, p := range t.params {
+		t.d.MomentumSGD(p.Value, p.Grad, p.Velocity, p.Size(), lr, momentum, weightDecay)
+	}
 }
 
 // Evaluate returns the mean loss and the accuracy of the model on ds.
@@ -258,7 +420,7 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 	t.Model.SetTraining(false)
 	loader := t.evalLoad
 	if ds != t.test {
-		if loader, err = data.NewLoader(t.d, ds, t.Config.EvalBatch); err != nil {
+		if loader, err = data.NewLoader(t.d, ds, t.Config.EvalBatch, t.Config.Transfer); err != nil {
 			return 0, 0, err
 		}
 		defer loader.Close()
@@ -307,29 +469,36 @@ func (t *Trainer) readSteps(steps, rows, n int) (losses []float32, loss, accurac
 	return losses, sumLoss / float64(n), float64(sumCorrect) / float64(n), nil
 }
 
+// ErrDiverged is wrapped by the error of a run whose loss became NaN or
+// infinite. Large batches at large learning rates do diverge: the study
+// records it as a result.
+var ErrDiverged = errors.New("training diverged")
+
 // Hooks are told about a run's progress; any of them may be nil.
 type Hooks struct {
 	Step  func(epoch, done, total int) // after every training step
 	Epoch func(EpochStats)             // after every epoch, with its stats
 }
 
-// Run trains cfg.Epochs epochs and returns each epoch's stats; on an error
+// Run trains up to cfg.Epochs epochs, from where a restored checkpoint left
+// off, and returns every epoch's stats (restored ones included); on an error
 // it returns the epochs completed before it.
 func (t *Trainer) Run(ctx context.Context, hooks Hooks) ([]EpochStats, error) {
-	var all []EpochStats
-	for e := 1; e <= t.Config.Epochs; e++ {
+	for e := max(t.pos.Epoch, 1); e <= t.Config.Epochs; e++ {
 		var onStep func(done, total int)
 		if hooks.Step != nil {
 			onStep = func(done, total int) { hooks.Step(e, done, total) }
 		}
 		s, err := t.Epoch(ctx, e, onStep)
 		if err != nil {
-			return all, err
+			return slices.Clone(t.completed), err
 		}
-		all = append(all, s)
 		if hooks.Epoch != nil {
 			hooks.Epoch(s)
 		}
 	}
-	return all, nil
+	return slices.Clone(t.completed), nil
 }
+
+// Position is the epoch under way (1-based) and the steps done in it.
+func (t *Trainer) Position() (epoch, step int) { return max(t.pos.Epoch, 1), t.pos.Step }

@@ -24,7 +24,7 @@ func main() {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	commands := []*cli.Command{trainCommand(), devicesCommand(), dataCommand()}
+	commands := []*cli.Command{trainCommand(), studyCommand(), noiseCommand(), adviseCommand(), benchCommand(), devicesCommand(), dataCommand()}
 	for _, c := range commands {
 		c.OnUsageError = usageError
 		c.HideHelpCommand = true

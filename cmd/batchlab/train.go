@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/checkpoint"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -49,7 +51,14 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
 			dataFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the run (settings, device, per-epoch metrics and per-step losses) as JSON"},
+			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file: written atomically every --checkpoint-every steps, after every epoch when this flag is given, and on Ctrl-C / SIGTERM", Value: "batchlab.ckpt"},
+			&cli.IntFlag{Name: "checkpoint-every", Usage: "also write the checkpoint every N steps (0: not within epochs)"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in --checkpoint (same settings; more epochs allowed)"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar on stderr (it is off anyway when stderr is not a terminal)"},
+			&cli.StringFlag{Name: "transfer", Usage: "how batches reach the device: " + strings.Join(data.StrategyNames(), " | "), Value: "pageable"},
+			&cli.BoolFlag{Name: "graph", Usage: "replay each training step as CUDA graphs, one launch instead of dozens (CUDA device only)"},
+			traceFlag(),
+			cpuProfileFlag(),
 		},
 		Action: runTrain,
 	}
@@ -90,16 +99,12 @@ func runTrain(c *cli.Context) error {
 		AdaptRegime:   c.Bool("adapt-regime"),
 		BatchNorm:     c.Bool("batch-norm"),
 		GhostBatch:    c.Int("ghost-batch"),
+		Transfer:      c.String("transfer"),
+		Graph:         c.Bool("graph"),
 	}
-	if n := c.Int("train-samples"); n < 0 {
-		return fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
-	}
-	train, test, err := data.LoadMNIST(c.String("data"))
+	train, test, err := loadMNIST(c)
 	if err != nil {
 		return err
-	}
-	if n := c.Int("train-samples"); n > 0 {
-		train = train.Subset(n)
 	}
 	if err := cfg.Validate(train.Len()); err != nil {
 		return err
@@ -114,6 +119,44 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	cfg = tr.Config // resolved: regime adaptation applied
+	ckptPath, every := c.String("checkpoint"), c.Int("checkpoint-every")
+	if every < 0 {
+		return fmt.Errorf("--checkpoint-every must be 0 or positive, got %d", every)
+	}
+	if c.Bool("resume") {
+		saved, err := checkpoint.Load(ckptPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no checkpoint at %s to resume from (--checkpoint names it)", ckptPath)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tr.Restore(saved); err != nil {
+			return fmt.Errorf("%s: %w", ckptPath, err)
+		}
+		epoch, step := tr.Position()
+		fmt.Fprintf(c.App.ErrWriter, "resuming from %s at epoch %d, step %d\n", ckptPath, epoch, step)
+	}
+	save := func() error {
+		ck, err := tr.Checkpoint()
+		if err != nil {
+			return err
+		}
+		return checkpoint.Save(ckptPath, ck)
+	}
+	// A failed periodic save leaves the last good checkpoint in place; the
+	// run goes on and says so.
+	saveOrWarn := func() {
+		if err := save(); err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "batchlab: checkpoint not written (the previous one is intact): %v\n", err)
+		}
+	}
+	prof, err := startProfiling(c, d)
+	if err != nil {
+		return err
+	}
+	defer prof.stop()
+	tr.SetTrace(prof.tl)
 	report := trainReport{
 		Config: cfg, Device: d.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
 		Train: train.Len(), Test: test.Len(),
@@ -132,8 +175,16 @@ func runTrain(c *cli.Context) error {
 		table = newEpochTable(out)
 	}
 	bar := newProgress(c, tr.StepsIn(1))
+	if table != nil {
+		for _, s := range tr.Completed() { // restored from the checkpoint
+			table.row(s)
+		}
+	}
 	stats, runErr := tr.Run(c.Context, engine.Hooks{
 		Step: func(epoch, done, total int) {
+			if every > 0 && tr.TotalUpdates()%every == 0 {
+				saveOrWarn()
+			}
 			if bar == nil {
 				return
 			}
@@ -148,13 +199,18 @@ func runTrain(c *cli.Context) error {
 			}
 		},
 		Epoch: func(s engine.EpochStats) {
-			if table == nil {
-				return
+			if c.IsSet("checkpoint") || every > 0 {
+				saveOrWarn()
 			}
-			table.row(s)
+			if table != nil {
+				table.row(s)
+			}
 		},
 	})
 	report.Epochs = stats
+	if err := prof.stop(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if jsonOut {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -162,8 +218,12 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 	}
-	if errors.Is(runErr, c.Context.Err()) && c.Context.Err() != nil {
-		return fmt.Errorf("interrupted after %d complete epoch(s)", len(stats))
+	if c.Context.Err() != nil && errors.Is(runErr, c.Context.Err()) {
+		epoch, step := tr.Position()
+		if err := save(); err != nil {
+			return fmt.Errorf("interrupted at epoch %d, step %d, and the checkpoint could not be written: %w", epoch, step, err)
+		}
+		return fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s; resume with: %s", epoch, step, ckptPath, resumeCommand())
 	}
 	return runErr
 }
@@ -220,4 +280,18 @@ func (t *epochTable) print(cells ...any) {
 		line[i] = fmt.Sprintf("%*v", c.width, cells[i])
 	}
 	fmt.Fprintln(t.w, strings.Join(line, "  "))
+}
+
+// resumeCommand is the command line that continues an interrupted run.
+func resumeCommand() string {
+	args := []string{"batchlab"}
+	resume := false
+	for _, a := range os.Args[1:] {
+		resume = resume || a == "--resume" || a == "-resume"
+		args = append(args, a)
+	}
+	if !resume {
+		args = append(args, "--resume")
+	}
+	return strings.Join(args, " ")
 }

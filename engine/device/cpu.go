@@ -10,19 +10,49 @@ import (
 	"time"
 	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
+	"github.com/batchlab/batchlab/engine/device/internal/vec"
 )
 
-// CPU is the reference device: plain loops that are obviously right, and
-// gonum's pure-Go SGEMM (which splits large products across goroutines).
+// CPU is the reference device: plain loops that are obviously right, split
+// across goroutines where a pass is large (cpu_pool.go), and a blocked SGEMM,
+// OpenBLAS's or our Go one (cpu_gemm.go).
 // "Host↔device" copies are real memory copies into buffers the device owns,
 // counted like any other device's, so the data-movement accounting is the
 // same code on every device.
 type CPU struct {
 	firstError
 	traffic Traffic
-	blas    gonum.Implementation
+
+	// The passes split across goroutines: each call fills its task, so
+	// that a call allocates nothing.
+	passes passes
+	tasks  struct {
+		gemm         gemmTask
+		addBias      addBiasTask
+		relu         reluTask
+		reluBackward reluBackwardTask
+		softmax      softmaxTask
+		columnSum    columnSumTask
+		momentum     momentumTask
+		normalize    normalizeTask
+	}
+	// SoftmaxCrossEntropy's per-block losses and per-part errors, kept
+	// between calls.
+	softmaxScratch struct {
+		blockLoss []float64
+		badRow    []int
+	}
+}
+
+// run runs the task *t in parts parts on the device's goroutines (see
+// cpu_pool.go), then zeroes it: the device keeps no reference to buffers
+// between calls.
+func run[T any, P interface {
+	*T
+	task
+}](d *CPU, parts int, t P) {
+	d.passes.parallel(parts, t)
+	*t = *new(T)
 }
 
 // NewCPU returns a CPU device.
@@ -43,7 +73,8 @@ func (b *cpuBuffer) Len() int {
 }
 
 func (d *CPU) Info() Info {
-	return Info{Kind: "cpu", Name: cpuModel(), TotalMemory: totalRAM(), Threads: runtime.GOMAXPROCS(0)}
+	// The SGEMM goes into the name: it is most of what the device costs.
+	return Info{Kind: "cpu", Name: cpuModel() + ", " + CPUGemm + " SGEMM", TotalMemory: totalRAM(), Threads: workers()}
 }
 
 func (d *CPU) Alloc(t DType, n int) (Buffer, error) {
@@ -147,27 +178,30 @@ func (d *CPU) WaitEvent(e Event) error {
 	return nil
 }
 
-// bufs resolves the call's buffers after validating them; ok is false when
-// the call must be skipped (an earlier or a new error).
-func (d *CPU) bufs(op string, sizes []int, args ...arg) ([]*cpuBuffer, bool) {
+// bufs resolves the call's buffers, in the order of args, after validating
+// them; ok is false when the call must be skipped (an earlier or a new
+// error). It returns an array, not a slice, so that a call allocates nothing.
+func (d *CPU) bufs(op string, sizes []int, args ...arg) (out [maxArgs]*cpuBuffer, ok bool) {
 	if d.failed() {
-		return nil, false
+		return out, false
 	}
 	if err := checkArgs(op, sizes, args...); err != nil {
 		d.fail(err)
-		return nil, false
+		return out, false
 	}
-	out := make([]*cpuBuffer, len(args))
 	for i, a := range args {
 		b, err := d.own(op, a.buf)
 		if err != nil {
 			d.fail(err)
-			return nil, false
+			return out, false
 		}
 		out[i] = b
 	}
 	return out, true
 }
+
+// maxArgs is the most buffers a primitive takes (BatchNormTrain's).
+const maxArgs = 8
 
 func (d *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer) {
 	bs, ok := d.bufs("Gemm", []int{m, n, k}, f32("A", a, m*k), f32("B", b, k*n), f32("C", c, m*n))
@@ -178,15 +212,17 @@ func (d *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer,
 		scale(bs[2].f32[:m*n], beta)
 		return
 	}
-	tA, lda := blas.NoTrans, k
+	lda, ldb := k, n
 	if transA {
-		tA, lda = blas.Trans, m
+		lda = m
 	}
-	tB, ldb := blas.NoTrans, n
 	if transB {
-		tB, ldb = blas.Trans, k
+		ldb = k
 	}
-	d.blas.Sgemm(tA, tB, m, n, k, alpha, bs[0].f32[:m*k], lda, bs[1].f32[:k*n], ldb, beta, bs[2].f32[:m*n], n)
+	gemm(&d.passes, &d.tasks.gemm, gemmArgs{
+		transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: bs[0].f32[:m*k], lda: lda, b: bs[1].f32[:k*n], ldb: ldb, c: bs[2].f32[:m*n], ldc: n,
+	})
 }
 
 func scale(x []float32, beta float32) {
@@ -199,18 +235,39 @@ func scale(x []float32, beta float32) {
 	}
 }
 
+// minPart is the least elements an elementwise pass gives one goroutine:
+// below it, waking a helper costs more than it saves.
+const minPart = 1 << 14
+
+// The elementwise passes: each is a task (see cpu_pool.go) whose parts are
+// contiguous ranges of elements or rows, so any split gives the same bits.
+
+type addBiasTask struct {
+	x, bias    []float32
+	rows, cols int
+}
+
+func (t *addBiasTask) run(part, parts int) {
+	lo, hi := span(t.rows, part, parts, 1)
+	for i := lo; i < hi; i++ {
+		vec.Add(t.x[i*t.cols:(i+1)*t.cols], t.bias)
+	}
+}
+
 func (d *CPU) AddBias(x, bias Buffer, rows, cols int) {
 	bs, ok := d.bufs("AddBias", []int{rows, cols}, f32("x", x, rows*cols), f32("bias", bias, cols))
 	if !ok {
 		return
 	}
-	xs, b := bs[0].f32, bs[1].f32
-	for i := 0; i < rows; i++ {
-		row := xs[i*cols : (i+1)*cols]
-		for j := range row {
-			row[j] += b[j]
-		}
-	}
+	d.tasks.addBias = addBiasTask{bs[0].f32, bs[1].f32, rows, cols}
+	run(d, min(rows, partsFor(rows*cols, minPart)), &d.tasks.addBias)
+}
+
+type reluTask struct{ y, x []float32 }
+
+func (t *reluTask) run(part, parts int) {
+	lo, hi := span(len(t.y), part, parts, 16)
+	vec.ReLU(t.y[lo:hi], t.x[lo:hi])
 }
 
 func (d *CPU) ReLU(y, x Buffer, n int) {
@@ -218,10 +275,15 @@ func (d *CPU) ReLU(y, x Buffer, n int) {
 	if !ok {
 		return
 	}
-	ys, xs := bs[0].f32[:n], bs[1].f32[:n]
-	for i, v := range xs {
-		ys[i] = max(v, 0)
-	}
+	d.tasks.relu = reluTask{bs[0].f32[:n], bs[1].f32[:n]}
+	run(d, partsFor(n, minPart), &d.tasks.relu)
+}
+
+type reluBackwardTask struct{ dx, dy, y []float32 }
+
+func (t *reluBackwardTask) run(part, parts int) {
+	lo, hi := span(len(t.dx), part, parts, 16)
+	vec.ReLUBackward(t.dx[lo:hi], t.dy[lo:hi], t.y[lo:hi])
 }
 
 func (d *CPU) ReLUBackward(dx, dy, y Buffer, n int) {
@@ -229,13 +291,59 @@ func (d *CPU) ReLUBackward(dx, dy, y Buffer, n int) {
 	if !ok {
 		return
 	}
-	dxs, dys, ys := bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n]
-	for i := range dxs {
-		if ys[i] > 0 {
-			dxs[i] = dys[i]
-		} else {
-			dxs[i] = 0
+	d.tasks.reluBackward = reluBackwardTask{bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n]}
+	run(d, partsFor(n, minPart), &d.tasks.reluBackward)
+}
+
+// softmaxBlock is the rows whose losses are summed together before the
+// blocks' sums are added in order: a fixed split of the batch's loss, the
+// same for any number of parts.
+const softmaxBlock = 64
+
+type softmaxTask struct {
+	grad, x    []float32 // grad is nil for the loss only
+	labels     []int32
+	rows, cols int
+	gradScale  float32
+	blockLoss  []float64 // Σ of the losses of each block of rows
+	badRow     []int     // per part: the first row with a label out of range, or -1
+}
+
+func (t *softmaxTask) run(part, parts int) {
+	blocks := len(t.blockLoss)
+	b0, b1 := span(blocks, part, parts, 1)
+	t.badRow[part] = -1
+	for blk := b0; blk < b1; blk++ {
+		var total float64
+		for i := blk * softmaxBlock; i < min((blk+1)*softmaxBlock, t.rows); i++ {
+			row := t.x[i*t.cols : (i+1)*t.cols]
+			label := int(t.labels[i])
+			if label < 0 || label >= t.cols {
+				t.badRow[part] = i
+				return
+			}
+			m := row[0]
+			for _, v := range row {
+				m = max(m, v)
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v - m))
+			}
+			logSum := math.Log(sum)
+			total += logSum - float64(row[label]-m)
+			if t.grad != nil {
+				g := t.grad[i*t.cols : (i+1)*t.cols]
+				for j, v := range row {
+					p := math.Exp(float64(v-m) - logSum)
+					if j == label {
+						p--
+					}
+					g[j] = t.gradScale * float32(p)
+				}
+			}
 		}
+		t.blockLoss[blk] = total
 	}
 }
 
@@ -247,48 +355,58 @@ func (d *CPU) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, row
 		d.fail(err)
 		return
 	}
-	args := []arg{f32("losses", losses, slot+1), f32("logits", logits, rows*cols), i32("labels", labels, rows)}
+	op, sizes := "SoftmaxCrossEntropy", []int{rows, cols}
+	lossArg, logitsArg, labelsArg := f32("losses", losses, slot+1), f32("logits", logits, rows*cols), i32("labels", labels, rows)
+	var bs [maxArgs]*cpuBuffer
+	var ok bool
 	if grad != nil {
-		args = append(args, f32("grad", grad, rows*cols))
+		bs, ok = d.bufs(op, sizes, lossArg, logitsArg, labelsArg, f32("grad", grad, rows*cols))
+	} else {
+		bs, ok = d.bufs(op, sizes, lossArg, logitsArg, labelsArg)
 	}
-	bs, ok := d.bufs("SoftmaxCrossEntropy", []int{rows, cols}, args...)
 	if !ok {
 		return
 	}
-	out, x, lab := bs[0].f32, bs[1].f32, bs[2].i32
-	var total float64
-	for i := 0; i < rows; i++ {
-		row := x[i*cols : (i+1)*cols]
-		label := int(lab[i])
-		if label < 0 || label >= cols {
-			d.fail(fmt.Errorf("SoftmaxCrossEntropy: label %d of row %d outside [0,%d)", label, i, cols))
+	blocks := (rows + softmaxBlock - 1) / softmaxBlock
+	parts := min(blocks, partsFor(rows*cols, minPart/4)) // two exps per element: heavier than the other passes
+	sc := &d.softmaxScratch
+	sc.blockLoss, sc.badRow = growFloat64(sc.blockLoss, blocks), growInt(sc.badRow, parts)
+	d.tasks.softmax = softmaxTask{
+		x: bs[1].f32, labels: bs[2].i32, rows: rows, cols: cols, gradScale: gradScale,
+		blockLoss: sc.blockLoss, badRow: sc.badRow,
+	}
+	if grad != nil {
+		d.tasks.softmax.grad = bs[3].f32
+	}
+	run(d, parts, &d.tasks.softmax)
+	for _, i := range sc.badRow {
+		if i >= 0 { // parts cover rows in order: the first bad row is in the first failing part
+			d.fail(fmt.Errorf("SoftmaxCrossEntropy: label %d of row %d outside [0,%d)", bs[2].i32[i], i, cols))
 			return
 		}
-		m := row[0]
-		for _, v := range row {
-			m = max(m, v)
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v - m))
-		}
-		logSum := math.Log(sum)
-		total += logSum - float64(row[label]-m)
-		if grad != nil {
-			g := bs[3].f32[i*cols : (i+1)*cols]
-			for j, v := range row {
-				p := math.Exp(float64(v-m) - logSum)
-				if j == label {
-					p--
-				}
-				g[j] = gradScale * float32(p)
-			}
-		}
+	}
+	var total float64
+	for _, l := range sc.blockLoss {
+		total += l
 	}
 	if rows > 0 {
 		total /= float64(rows)
 	}
-	out[slot] = float32(total)
+	bs[0].f32[slot] = float32(total)
+}
+
+func growFloat64(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+func growInt(s []int, n int) []int {
+	if cap(s) < n {
+		return make([]int, n)
+	}
+	return s[:n]
 }
 
 func (d *CPU) CountCorrect(counts, logits, labels Buffer, slot, rows, cols int) {
@@ -320,18 +438,40 @@ func (d *CPU) CountCorrect(counts, logits, labels Buffer, slot, rows, cols int) 
 	bs[0].i32[slot] = correct
 }
 
+// columnSumTask splits the columns: each output is summed over all rows, in
+// row order, by one part.
+type columnSumTask struct {
+	dst, src   []float32
+	rows, cols int
+	beta       float32
+}
+
+func (t *columnSumTask) run(part, parts int) {
+	lo, hi := span(t.cols, part, parts, 16)
+	out := t.dst[lo:hi]
+	scale(out, t.beta)
+	for i := range t.rows {
+		vec.Add(out, t.src[i*t.cols+lo:i*t.cols+hi])
+	}
+}
+
 func (d *CPU) ColumnSum(dst, src Buffer, rows, cols int, beta float32) {
 	bs, ok := d.bufs("ColumnSum", []int{rows, cols}, f32("dst", dst, cols), f32("src", src, rows*cols))
 	if !ok {
 		return
 	}
-	out, x := bs[0].f32[:cols], bs[1].f32
-	scale(out, beta)
-	for i := 0; i < rows; i++ {
-		for j, v := range x[i*cols : (i+1)*cols] {
-			out[j] += v
-		}
-	}
+	d.tasks.columnSum = columnSumTask{bs[0].f32[:cols], bs[1].f32, rows, cols, beta}
+	run(d, min(cols/16, partsFor(rows*cols, minPart)), &d.tasks.columnSum)
+}
+
+type momentumTask struct {
+	w, g, v                   []float32
+	lr, momentum, weightDecay float32
+}
+
+func (t *momentumTask) run(part, parts int) {
+	lo, hi := span(len(t.w), part, parts, 16)
+	vec.MomentumSGD(t.w[lo:hi], t.g[lo:hi], t.v[lo:hi], t.lr, t.momentum, t.weightDecay)
 }
 
 func (d *CPU) MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightDecay float32) {
@@ -339,11 +479,19 @@ func (d *CPU) MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightD
 	if !ok {
 		return
 	}
-	ws, gs, vs := bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n]
-	for i := range ws {
-		vs[i] = momentum*vs[i] + (gs[i] + weightDecay*ws[i])
-		ws[i] -= lr * vs[i]
-	}
+	d.tasks.momentum = momentumTask{bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n], lr, momentum, weightDecay}
+	run(d, partsFor(n, minPart), &d.tasks.momentum)
+}
+
+type normalizeTask struct {
+	dst          []float32
+	src          []uint8
+	scale, shift float32
+}
+
+func (t *normalizeTask) run(part, parts int) {
+	lo, hi := span(len(t.dst), part, parts, 64)
+	vec.Normalize(t.dst[lo:hi], t.src[lo:hi], t.scale, t.shift)
 }
 
 func (d *CPU) NormalizeBytes(dst, src Buffer, n int, scale, shift float32) {
@@ -351,10 +499,8 @@ func (d *CPU) NormalizeBytes(dst, src Buffer, n int, scale, shift float32) {
 	if !ok {
 		return
 	}
-	out, in := bs[0].f32[:n], bs[1].u8[:n]
-	for i, v := range in {
-		out[i] = scale*float32(v) + shift
-	}
+	d.tasks.normalize = normalizeTask{bs[0].f32[:n], bs[1].u8[:n], scale, shift}
+	run(d, partsFor(n, minPart), &d.tasks.normalize)
 }
 
 func (d *CPU) GatherRows(dst, src, idx Buffer, rows, rowLen int) {

@@ -31,7 +31,8 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"ReLUBackward", ReLUBackward}, {"SoftmaxCrossEntropy", SoftmaxCrossEntropy},
 		{"CountCorrect", CountCorrect}, {"ColumnSum", ColumnSum}, {"MomentumSGD", MomentumSGD},
 		{"NormalizeBytes", NormalizeBytes}, {"GatherRows", GatherRows}, {"Zero", Zero},
-		{"Events", Events}, {"AsyncCopy", AsyncCopy}, {"BatchNorm", BatchNorm}, {"BadArguments", BadArguments},
+		{"Events", Events}, {"AsyncCopy", AsyncCopy}, {"BatchNorm", BatchNorm}, {"Graphs", Graphs},
+		{"BadArguments", BadArguments},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDevice) })
@@ -575,6 +576,20 @@ func BadArguments(t *testing.T, newDevice NewDevice) {
 		{"AddBias", func(d device.Device, f10, f4, _ device.Buffer) { d.AddBias(f4, f10, 2, 3) }},
 		{"SoftmaxCrossEntropy", func(d device.Device, f10, f4, i4 device.Buffer) {
 			d.SoftmaxCrossEntropy(nil, f4, f10, i4, 4, 2, 5, 1)
+		}},
+		// Bad values inside buffers: a GPU finds them in its kernels and
+		// reports them at Sync.
+		{"SoftmaxCrossEntropy", func(d device.Device, f10, f4, i4 device.Buffer) {
+			device.Upload(d, i4, []int32{1, 5}) // 5 classes: label 5 is outside
+			d.SoftmaxCrossEntropy(nil, f4, f10, i4, 0, 2, 5, 1)
+		}},
+		{"GatherRows", func(d device.Device, f10, f4, i4 device.Buffer) {
+			device.Upload(d, i4, []int32{0, -1}) // rows of 2: f10 has rows 0 to 4
+			d.GatherRows(f4, f10, i4, 2, 2)
+		}},
+		{"GatherRows", func(d device.Device, f10, f4, i4 device.Buffer) {
+			device.Upload(d, i4, []int32{5, 0})
+			d.GatherRows(f4, f10, i4, 2, 2)
 		}},
 	}
 	for _, c := range cases {

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Train the reference MLP 784-512-512-10 (ReLU, softmax cross-entropy,
+# momentum SGD, float32) on MNIST with PyTorch and with batchlab's CPU device
+# (OpenBLAS build) on this machine, with the same thread count and batch
+# sizes, and print samples/s per batch size — the median over RUNS runs —
+# and batchlab's ratio to PyTorch.
+#
+# PyTorch runs twice per round: as installed (torch.set_num_threads and
+# OPENBLAS_NUM_THREADS = THREADS) and with OMP_WAIT_POLICY=PASSIVE, which on
+# a 2-core machine keeps its idle OpenMP threads from spinning against
+# OpenBLAS's. The ratio is taken against the faster of the two. batchlab runs
+# with GOMAXPROCS = THREADS (its GEMMs split across that many goroutines),
+# twice as well: with --transfer uint8, the same data path as the PyTorch
+# script's (gather the batch's bytes, convert them to float32 on the
+# device), and with the default pageable transfer (normalize on the host,
+# copy float32). The runs are interleaved, in an order that rotates each
+# round, so that a noisy machine slows them alike.
+#
+# Each run trains EPOCHS epochs and times the last one's training pass.
+# With GEMM=1 it first times the GEMMs of a step alone (GFLOP/s): PyTorch's
+# torch.matmul, batchlab's device Gemm with OpenBLAS and with its Go SGEMM,
+# and gonum's Sgemm (engine/device BenchmarkGemm).
+#
+#   bash bench/compare_pytorch.sh            (or: make compare-pytorch)
+#   RUNS=3 BATCHES="32 2048" GEMM=1 bash bench/compare_pytorch.sh
+#
+# Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on
+# the reference BLAS), libopenblas-dev for batchlab, and MNIST (make data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-5}
+BATCHES=${BATCHES:-"32 128 512 2048"}
+THREADS=${THREADS:-2}
+EPOCHS=${EPOCHS:-2}
+PYTHON=${PYTHON:-/usr/bin/python3}
+DATA=${BATCHLAB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist}
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+go build -tags cpu,openblas -o "$out/batchlab" ./cmd/batchlab
+"$PYTHON" -c 'import torch' 2>/dev/null || {
+	echo "compare-pytorch: $PYTHON has no torch (Debian: apt-get install python3-torch libopenblas0-pthread)" >&2
+	exit 1
+}
+
+run_batchlab() { # batch, transfer strategy → one JSON line
+	env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
+		"$out/batchlab" train --data "$DATA" --batch "$1" --transfer "$2" --epochs "$EPOCHS" --json --no-progress |
+		"$PYTHON" -c 'import json, sys
+r = json.load(sys.stdin); e = r["epochs"][-1]
+print(json.dumps({"engine": "batchlab-" + sys.argv[1], "batch": e["batch"], "samples_per_sec": e["samples_per_sec"], "test_accuracy": e["test_accuracy"]}))' "$2"
+}
+
+run_torch() { # batch, engine name, extra environment → one JSON line
+	env OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" "${@:3}" \
+		"$PYTHON" bench/torch_mlp.py --data "$DATA" --batch "$1" --threads "$THREADS" --epochs "$EPOCHS" |
+		"$PYTHON" -c 'import json, sys; r = json.loads(sys.stdin.read()); r["engine"] = sys.argv[1]; print(json.dumps(r))' "$2"
+}
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d)"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
+
+if [ "${GEMM:-0}" = 1 ]; then
+	echo "GEMM GFLOP/s on a step's products, $THREADS threads (PyTorch: median of 5; Go: mean of 5 runs)"
+	for b in $BATCHES; do
+		OPENBLAS_NUM_THREADS="$THREADS" "$PYTHON" bench/torch_mlp.py --data "$DATA" --gemm --batch "$b" --threads "$THREADS"
+	done | "$PYTHON" -c 'import json, sys
+for l in sys.stdin:
+    r = json.loads(l); print("  batch=%d/op=%s/impl=pytorch  %.1f GFLOP/s" % (r["batch"], r["op"], r["gflops"]))'
+	batches="($(echo $BATCHES | tr ' ' '|'))"
+	for run in "cpu,openblas openblas" "cpu (go|gonum)"; do
+		set -- $run
+		env -u OPENBLAS_NUM_THREADS GOMAXPROCS="$THREADS" go test -tags "$1" -run '^$' -bench "Gemm/batch=$batches//impl=$2\$" -count 5 ./engine/device |
+			awk '/^Benchmark/ { name = $1; sub(/^BenchmarkGemm\//, "", name); sub(/-[0-9]+$/, "", name); s[name] += $5; n[name]++ }
+				END { for (k in s) printf "  %s  %.1f GFLOP/s\n", k, s[k] / n[k] }' | sort -V
+	done
+	echo
+fi
+echo "threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
+for run in $(seq "$RUNS"); do
+	for b in $BATCHES; do
+		engines=(uint8 pytorch pageable pytorch-passive)
+		for i in 0 1 2 3; do
+			case ${engines[$(((i + run) % 4))]} in
+			uint8 | pageable) run_batchlab "$b" "${engines[$(((i + run) % 4))]}" ;;
+			pytorch) run_torch "$b" pytorch ;;
+			pytorch-passive) run_torch "$b" pytorch-passive OMP_WAIT_POLICY=PASSIVE ;;
+			esac
+		done | tee -a "$out/runs.jsonl" | sed "s/^/run $run: /" >&2
+	done
+done
+
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$PYTHON" - "$out/runs.jsonl" <<'EOF'
+import collections, json, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[(r["batch"], r["engine"])].append(r["samples_per_sec"])
+med = {k: statistics.median(v) for k, v in runs.items()}
+print()
+print("median samples/s over %d runs" % max(len(v) for v in runs.values()))
+print("%6s  %8s  %16s  %15s  %18s  %s" % ("batch", "pytorch", "pytorch passive", "batchlab uint8", "batchlab pageable",
+                                           "batchlab / best pytorch (uint8, pageable)"))
+for b in sorted({k[0] for k in med}):
+    t, p = med.get((b, "pytorch"), 0), med.get((b, "pytorch-passive"), 0)
+    u, g = med.get((b, "batchlab-uint8"), 0), med.get((b, "batchlab-pageable"), 0)
+    best = max(t, p) or float("nan")
+    print("%6d  %8.0f  %16.0f  %15.0f  %18.0f  %.2fx, %.2fx" % (b, t, p, u, g, u / best, g / best))
+EOF

@@ -1,0 +1,22 @@
+package vec
+
+import "golang.org/x/sys/cpu"
+
+var haveAVX2 = cpu.X86.HasAVX2
+
+// The assembly loops of vec_amd64.s; n is a positive multiple of 8.
+
+//go:noescape
+func momentumAVX2(w, grad, v *float32, n int, lr, momentum, weightDecay float32)
+
+//go:noescape
+func reluAVX2(y, x *float32, n int)
+
+//go:noescape
+func reluBackwardAVX2(dx, dy, y *float32, n int)
+
+//go:noescape
+func addAVX2(dst, src *float32, n int)
+
+//go:noescape
+func normalizeAVX2(dst *float32, src *uint8, n int, scale, shift float32)

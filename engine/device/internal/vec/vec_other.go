@@ -1,0 +1,15 @@
+//go:build !amd64
+
+package vec
+
+var haveAVX2 = false // a variable, so that the tests read the same on every architecture
+
+func momentumAVX2(w, grad, v *float32, n int, lr, momentum, weightDecay float32) {
+	panic("unreachable")
+}
+func reluAVX2(y, x *float32, n int)              { panic("unreachable") }
+func reluBackwardAVX2(dx, dy, y *float32, n int) { panic("unreachable") }
+func addAVX2(dst, src *float32, n int)           { panic("unreachable") }
+func normalizeAVX2(dst *float32, src *uint8, n int, scale, shift float32) {
+	panic("unreachable")
+}
