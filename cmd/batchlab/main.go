@@ -40,10 +40,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands:  commands,
 		// Usage mistakes get one line, not the whole help page.
 		OnUsageError: usageError,
-		// A bad command name is an error, not a help page and exit 0.
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "batchlab: no command %q (see batchlab --help)\n", name)
-			os.Exit(1)
+		// A bad command name is an error, not a help page and exit 0. (Not
+		// CommandNotFound: it cannot return an error, only exit.)
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("no command %q (see batchlab --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
 		},
 		HideHelpCommand: true,
 	}

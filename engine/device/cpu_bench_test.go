@@ -7,8 +7,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
-
-	"github.com/batchlab/batchlab/engine/device/internal/sgemm"
 )
 
 // BenchmarkGemm times the CPU device's Gemm (both cores) on the products of
@@ -69,45 +67,4 @@ func upload32(b *testing.B, d *CPU, x []float32) Buffer {
 		b.Fatal(err)
 	}
 	return buf
-}
-
-// BenchmarkSplit times passes in 1 and 2 parts over growing sizes: where
-// the split starts to pay is what minPart (elementwise) and gemmMinFlops
-// (GEMM) are set from.
-//
-//	go test -tags cpu -run '^$' -bench Split ./engine/device
-func BenchmarkSplit(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	var ps passes
-	for _, n := range []int{1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 18} {
-		w, g, v := randSlice(r, n), randSlice(r, n), randSlice(r, n)
-		for parts := 1; parts <= 2; parts++ {
-			b.Run(fmt.Sprintf("op=momentum/n=%d/parts=%d", n, parts), func(b *testing.B) {
-				t := &momentumTask{w, g, v, 0.01, 0.9, 0}
-				for b.Loop() {
-					ps.parallel(parts, t)
-				}
-			})
-			b.Run(fmt.Sprintf("op=relu/n=%d/parts=%d", n, parts), func(b *testing.B) {
-				t := &reluTask{w, g}
-				for b.Loop() {
-					ps.parallel(parts, t)
-				}
-			})
-		}
-	}
-	// Products of the MLP's last layer and of small batches: m×n×k.
-	for _, s := range [][3]int{{32, 10, 512}, {128, 10, 512}, {32, 64, 512}, {32, 128, 512}, {32, 512, 512}} {
-		m, n, k := s[0], s[1], s[2]
-		a, bm, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
-		for parts := 1; parts <= 2; parts++ {
-			b.Run(fmt.Sprintf("op=gemm/flops=%d/parts=%d", 2*m*n*k, parts), func(b *testing.B) {
-				t := &gemmTask{work: make([]sgemm.Work, 2), byRows: m > n,
-					g: gemmArgs{m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: bm, ldb: n, c: c, ldc: n}}
-				for b.Loop() {
-					ps.parallel(parts, t)
-				}
-			})
-		}
-	}
 }

@@ -22,6 +22,9 @@ import (
 // split product of a small batch takes. A helper polls for the next job
 // for helperPoll after its last one, so it stays awake through a training
 // step, then blocks; OpenBLAS's and OpenMP's threads spin the same way.
+// A blocked helper that a job wakes starts on the caller's P, behind the
+// caller, until the scheduler moves one of them; meanwhile the caller runs
+// the parts itself, so the first passes after a pause may use one core.
 
 // Which goroutine runs a part does not matter: the parts are a function of
 // the sizes and of GOMAXPROCS only, never of timing, and every part writes
