@@ -57,9 +57,6 @@ func benchLoad(b *testing.B, d device.Device, s data.Strategy, batch int, step f
 	ds := h2dData()
 	l, err := data.NewLoader(d, ds, batch, s.String())
 	if err != nil {
-		if len(device.Missing(d)) > 0 {
-			b.Skip(err)
-		}
 		b.Fatal(err)
 	}
 	defer l.Close()

@@ -164,9 +164,6 @@ type stepGraphKey struct {
 
 // NewTrainer builds the model and the loaders for cfg on d.
 func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Trainer, error) {
-	if missing := device.Missing(d); len(missing) > 0 {
-		return nil, fmt.Errorf("the %s device cannot train yet: it lacks %s", d.Info().Kind, strings.Join(missing, ", "))
-	}
 	if err := cfg.Validate(train.Len()); err != nil {
 		return nil, err
 	}

@@ -105,18 +105,6 @@ func NewLoader(d device.Device, ds *Dataset, maxRows int, strategy string) (Load
 	if maxRows <= 0 {
 		return nil, fmt.Errorf("loader: batch size must be positive, got %d", maxRows)
 	}
-	needs := []string{}
-	if s.DType == device.Uint8 {
-		needs = append(needs, "NormalizeBytes")
-	}
-	if s.Mode == Resident {
-		needs = append(needs, "GatherRows")
-	}
-	for _, m := range device.Missing(d) {
-		if slices.Contains(needs, m) {
-			return nil, fmt.Errorf("loader: the %s transfer strategy needs %s, which the %s device lacks", s, m, d.Info().Kind)
-		}
-	}
 	l := &loader{d: d, ds: ds, s: s, maxRows: maxRows}
 	if err := l.alloc(); err != nil {
 		l.Close()

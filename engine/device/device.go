@@ -240,22 +240,3 @@ func Open(name string) (Device, error) {
 	}
 	return openAccelerator(name)
 }
-
-// ErrUnsupported is wrapped by errors from devices that lack a primitive.
-var ErrUnsupported = fmt.Errorf("not supported by this device")
-
-// Partial is implemented by a device that cannot run every primitive yet.
-// The trainer asks before it starts, so that a missing kernel is a clear
-// error up front, not a failure half-way through an epoch.
-type Partial interface {
-	// MissingPrimitives lists the Device methods this device cannot run.
-	MissingPrimitives() []string
-}
-
-// Missing lists the primitives d lacks; nil for a complete device.
-func Missing(d Device) []string {
-	if p, ok := d.(Partial); ok {
-		return p.MissingPrimitives()
-	}
-	return nil
-}
