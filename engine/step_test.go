@@ -80,7 +80,10 @@ func TestEpochAllocationsDoNotGrowWithSteps(t *testing.T) {
 			}
 		})
 	}
-	if short, long := allocs(640), allocs(1280); long != short {
+	// Twice the steps must not mean more allocations: a per-step allocation
+	// would add ten. The per-epoch count itself was seen to vary by one
+	// between runs (7 or 8), hence the slack of two.
+	if short, long := allocs(640), allocs(1280); long > short+2 {
 		t.Errorf("an epoch of 10 steps allocates %v times, one of 20 steps %v", short, long)
 	}
 }
