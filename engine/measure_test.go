@@ -83,12 +83,10 @@ func TestNoiseMeter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	for range 8 {
-		if err := m.Measure(); err != nil {
-			t.Fatal(err)
-		}
+	e, err := m.Sample(8)
+	if err != nil {
+		t.Fatal(err)
 	}
-	e := m.Estimate()
 	t.Logf("|G|² %.4g, tr Σ %.4g, B_simple %.1f over %d measurements", e.GradSq(), e.TraceSigma(), e.BSimple(), e.Count())
 	if !(e.TraceSigma() > 0) || !(e.BSimple() > 0) || math.IsInf(e.BSimple(), 0) {
 		t.Errorf("tr Σ %g, B_simple %g: want positive and finite", e.TraceSigma(), e.BSimple())

@@ -76,9 +76,9 @@ func NewNoiseMeter(t *Trainer, small, big int, seed uint64) (*NoiseMeter, error)
 	return &NoiseMeter{probe: p, est: NoiseEstimate{Small: small, Big: big}, seed: seed}, nil
 }
 
-// Measure adds one measurement at the current weights: the gradient of a
+// measure adds one measurement at the current weights: the gradient of a
 // random small batch and, independently drawn, of a random big batch.
-func (m *NoiseMeter) Measure() error {
+func (m *NoiseMeter) measure() error {
 	var sq [2]float64
 	for i, n := range []int{m.est.Small, m.est.Big} {
 		m.draws++
@@ -93,7 +93,17 @@ func (m *NoiseMeter) Measure() error {
 	return nil
 }
 
-// Estimate is the running estimate; Reset starts a new one.
-func (m *NoiseMeter) Estimate() NoiseEstimate { return m.est }
-func (m *NoiseMeter) Reset()                  { m.est = NoiseEstimate{Small: m.est.Small, Big: m.est.Big} }
-func (m *NoiseMeter) Close()                  { m.probe.Close() }
+// Close frees the meter's buffers.
+func (m *NoiseMeter) Close() { m.probe.Close() }
+
+// Sample starts a new estimate at the current weights from pairs
+// measurements and returns it.
+func (m *NoiseMeter) Sample(pairs int) (NoiseEstimate, error) {
+	m.est = NoiseEstimate{Small: m.est.Small, Big: m.est.Big}
+	for range pairs {
+		if err := m.measure(); err != nil {
+			return m.est, err
+		}
+	}
+	return m.est, nil
+}

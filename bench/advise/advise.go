@@ -253,12 +253,11 @@ func noiseScale(ctx context.Context, o Options) (float64, int, error) {
 		return 0, 0, err
 	}
 	defer m.Close()
-	for range o.NoisePairs {
-		if err := m.Measure(); err != nil {
-			return 0, 0, err
-		}
+	e, err := m.Sample(o.NoisePairs)
+	if err != nil {
+		return 0, 0, err
 	}
-	return m.Estimate().BSimple(), o.NoiseSteps, nil
+	return e.BSimple(), o.NoiseSteps, nil
 }
 
 // recommend picks the batch: the power of two nearest the noise scale (the

@@ -243,13 +243,10 @@ func execute(ctx context.Context, spec Spec, p Preset, deviceName string, train,
 			if measureErr != nil {
 				return
 			}
-			meter.Reset()
-			for range p.NoiseSamples {
-				if measureErr = meter.Measure(); measureErr != nil {
-					return
-				}
+			var e engine.NoiseEstimate
+			if e, measureErr = meter.Sample(p.NoiseSamples); measureErr != nil {
+				return
 			}
-			e := meter.Estimate()
 			run.Noise = append(run.Noise, NoisePoint{Epoch: epoch, Updates: tr.TotalUpdates(), GradSq: e.GradSq(),
 				TraceSigma: e.TraceSigma(), BSimple: e.BSimple(), Measurements: e.Count()})
 		}

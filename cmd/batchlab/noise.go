@@ -71,13 +71,10 @@ func runNoise(c *cli.Context) error {
 		if measureErr != nil {
 			return
 		}
-		meter.Reset()
-		for range measurements {
-			if measureErr = meter.Measure(); measureErr != nil {
-				return
-			}
+		var e engine.NoiseEstimate
+		if e, measureErr = meter.Sample(measurements); measureErr != nil {
+			return
 		}
-		e := meter.Estimate()
 		p := noisePoint{epoch, tr.TotalUpdates(), e.GradSq(), e.TraceSigma(), e.BSimple()}
 		all = append(all, p)
 		if !jsonOut {
