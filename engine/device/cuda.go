@@ -91,6 +91,9 @@ var errClosed = errors.New("the device is closed")
 // NewCUDA opens CUDA device ordinal: it creates a context on it and a cuBLAS
 // handle in that context.
 func NewCUDA(ordinal int) (*CUDA, error) {
+	if _, err := cublasLib(); err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
 	n, err := cu.NumDevices()
 	if err != nil {
 		return nil, fmt.Errorf("cuda: cuDeviceGetCount: %w", err)
@@ -232,7 +235,22 @@ func cudaInfo(ordinal int) (Info, error) {
 		Ordinal:           ordinal,
 		ComputeCapability: fmt.Sprintf("%d.%d", major, minor),
 		TotalMemory:       total,
+		Driver:            driverInfo(),
 	}, nil
+}
+
+// driverInfo names the CUDA driver's version and the cuBLAS found, or why
+// none was.
+func driverInfo() string {
+	s := "CUDA driver unknown version"
+	if v := cu.Version(); v > 0 { // cuDriverGetVersion: 1000·major + 10·minor
+		s = fmt.Sprintf("CUDA driver %d.%d", v/1000, v%1000/10)
+	}
+	lib, err := cublasLib()
+	if err != nil {
+		return s + ", " + err.Error()
+	}
+	return fmt.Sprintf("%s, cuBLAS %s (%s)", s, lib.version, lib.file)
 }
 
 // do runs fn on the context's thread.

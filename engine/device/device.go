@@ -70,6 +70,9 @@ type Info struct {
 	TotalMemory       int64  // bytes
 	FreeMemory        int64  // bytes, when the device reports it
 	Threads           int    // CPU worker threads; 0 on a GPU
+	// Driver names the driver and libraries the device runs on, e.g.
+	// "CUDA driver 13.0, cuBLAS 13.0.2 (libcublas.so.13)"; empty on the CPU.
+	Driver string
 }
 
 func (i Info) String() string {
@@ -82,6 +85,9 @@ func (i Info) String() string {
 	}
 	if i.Threads > 0 {
 		s += fmt.Sprintf(", %d threads", i.Threads)
+	}
+	if i.Driver != "" {
+		s += ", " + i.Driver
 	}
 	return s
 }
