@@ -13,6 +13,7 @@ package kernels
 import (
 	"embed"
 	"fmt"
+	"slices"
 )
 
 //go:embed *.ptx
@@ -50,8 +51,7 @@ func Modules() []Module {
 	return mods
 }
 
-// Kind is the type of a kernel parameter, as the launch packs it: each
-// parameter takes one 8-byte slot, its value in the low bytes.
+// Kind is the type of a kernel parameter.
 type Kind uint8
 
 const (
@@ -72,6 +72,16 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
+// Size is the bytes the parameter takes in a kernel's parameter buffer,
+// which is also its alignment there: 8 for a pointer, 4 for an int or a
+// float.
+func (k Kind) Size() int {
+	if k == Ptr {
+		return 8
+	}
+	return 4
+}
+
 // Kernel is one kernel's entry point and parameter list.
 type Kernel struct {
 	Name   string
@@ -79,8 +89,9 @@ type Kernel struct {
 	Params []Kind
 }
 
-// Table lists every kernel, with its parameters in order.
-var Table = []Kernel{
+// table lists every kernel, with its parameters in order. Unexported, so
+// that no caller can change the contract: Kernels and Lookup hand out copies.
+var table = []Kernel{
 	{"add_bias", "elementwise", []Kind{Ptr, Ptr, Int, Int}},
 	{"relu", "elementwise", []Kind{Ptr, Ptr, Int}},
 	{"relu_backward", "elementwise", []Kind{Ptr, Ptr, Ptr, Int}},
@@ -96,12 +107,26 @@ var Table = []Kernel{
 	{"bn_backward", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Int, Int}},
 }
 
-// Lookup returns the table's entry for a kernel name.
+// Kernels returns every kernel, with its parameters in order.
+func Kernels() []Kernel {
+	out := make([]Kernel, len(table))
+	for i, k := range table {
+		out[i] = k.clone()
+	}
+	return out
+}
+
+// Lookup returns the entry for a kernel name.
 func Lookup(name string) (Kernel, bool) {
-	for _, k := range Table {
+	for _, k := range table {
 		if k.Name == name {
-			return k, true
+			return k.clone(), true
 		}
 	}
 	return Kernel{}, false
+}
+
+func (k Kernel) clone() Kernel {
+	k.Params = slices.Clone(k.Params)
+	return k
 }

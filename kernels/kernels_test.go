@@ -58,7 +58,7 @@ func TestTableMatchesPTX(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range Table {
+	for _, k := range Kernels() {
 		if !seen[k.Name] {
 			t.Errorf("the table lists %s, which no PTX module has", k.Name)
 		}
@@ -76,5 +76,21 @@ func TestSourcesHavePTX(t *testing.T) {
 		if _, err := os.Stat(strings.TrimSuffix(src, ".cu") + ".ptx"); err != nil {
 			t.Errorf("%s has no PTX: run make kernels", src)
 		}
+	}
+}
+
+// TestTableIsImmutable checks that callers get copies of the table.
+func TestTableIsImmutable(t *testing.T) {
+	ks := Kernels()
+	want := slices.Clone(ks[0].Params)
+	ks[0].Params[0], ks[0].Name = Float, "changed"
+	name := table[0].Name
+	if k, ok := Lookup(name); !ok || !slices.Equal(k.Params, want) {
+		t.Errorf("changing what Kernels returned changed the table: %v", k)
+	}
+	k, _ := Lookup(name)
+	k.Params[0] = Float
+	if k, _ := Lookup(name); !slices.Equal(k.Params, want) {
+		t.Errorf("changing what Lookup returned changed the table: %v", k)
 	}
 }

@@ -5,7 +5,7 @@ package device
 // cuBLAS, loaded at run time. The binary is built against the CUDA 11.8
 // headers (the oldest driver API we support; gorgonia.org/cu does not compile
 // against 13's), but linking -lcublas would tie it to libcublas.so.11, which
-// a CUDA 12 or 13 machine does not have. The seven calls we make kept their
+// a CUDA 12 or 13 machine does not have. The calls we make kept their
 // signatures and enum values from 11 to 13, so dlopen finds whichever major
 // version the machine has, and one binary runs on all of them. The calls are
 // declared here with plain C types (a handle is a pointer, a status an int),
@@ -30,6 +30,7 @@ static struct {
 	int (*create)(bl_handle *);
 	int (*destroy)(bl_handle);
 	int (*set_stream)(bl_handle, CUstream);
+	int (*set_workspace)(bl_handle, void *, size_t);
 	int (*sgemm)(bl_handle, int, int, int, int, int, const float *, const float *, int,
 		const float *, int, const float *, float *, int);
 	int (*sscal)(bl_handle, int, const float *, float *, int);
@@ -50,6 +51,7 @@ static const char *bl_load(const char *path) {
 	SYM(create, "cublasCreate_v2")
 	SYM(destroy, "cublasDestroy_v2")
 	SYM(set_stream, "cublasSetStream_v2")
+	SYM(set_workspace, "cublasSetWorkspace_v2")
 	SYM(sgemm, "cublasSgemm_v2")
 	SYM(sscal, "cublasSscal_v2")
 	SYM(status_name, "cublasGetStatusName")
@@ -70,6 +72,9 @@ static int bl_version(int *major, int *minor, int *patch) {
 static int bl_create(bl_handle *h) { return bl.create(h); }
 static int bl_destroy(bl_handle h) { return bl.destroy(h); }
 static int bl_set_stream(bl_handle h, CUstream s) { return bl.set_stream(h, s); }
+static int bl_set_workspace(bl_handle h, CUdeviceptr p, size_t n) {
+	return bl.set_workspace(h, (void *)(uintptr_t)p, n);
+}
 static const char *bl_status_name(int s) { return bl.status_name(s); }
 static const char *bl_status_string(int s) { return bl.status_string(s); }
 
@@ -169,6 +174,16 @@ func newCublas() (*cublasHandle, error) {
 // legacy default stream, unordered with the device's compute stream).
 func (h *cublasHandle) setStream(s cu.Stream) error {
 	return cublasError("cublasSetStream", C.bl_set_stream(h.h, C.CUstream(unsafe.Pointer(s.C()))))
+}
+
+// setWorkspace gives the handle n bytes at p as its only workspace. Without
+// one, cuBLAS allocates its own on first use, which a stream capture
+// forbids, and inside a capture it picks algorithms that need none: a
+// replayed graph would then round differently from the same calls run
+// directly. With a workspace of ours it allocates nothing and chooses the
+// same algorithm either way.
+func (h *cublasHandle) setWorkspace(p cu.DevicePtr, n int64) error {
+	return cublasError("cublasSetWorkspace", C.bl_set_workspace(h.h, C.CUdeviceptr(p), C.size_t(n)))
 }
 
 func (h *cublasHandle) destroy() error {

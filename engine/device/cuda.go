@@ -50,8 +50,9 @@ type CUDA struct {
 	blas    *cublasHandle
 	compute cu.Stream
 	copies  cu.Stream
-	modules map[string]cu.Module
-	funcs   map[string]cu.Function
+	modules map[string]cuModule
+	funcs   map[string]cuFunction
+	blasWS  cu.DevicePtr         // cuBLAS's workspace (cublasHandle.setWorkspace)
 	errDev  cu.DevicePtr         // the kernels' error block (kernelOps.errBlock)
 	errHost *[errBlockInts]int32 // its copy, in pinned memory, made by Sync
 	info    Info
@@ -60,6 +61,7 @@ type CUDA struct {
 	events  []*cudaEvent                // destroyed by Close
 	pinned  map[unsafe.Pointer]struct{} // AllocHost's memory, freed by FreeHost or Close
 	graphs  []*cudaGraph                // destroyed by Close
+	warming map[string]bool             // the kernels launched, during warmUp only
 }
 
 var (
@@ -86,6 +88,8 @@ type cudaEvent struct {
 	recorded bool
 }
 
+func (*cudaEvent) deviceEvent() {}
+
 var errClosed = errors.New("the device is closed")
 
 // NewCUDA opens CUDA device ordinal: it creates a context on it and a cuBLAS
@@ -110,11 +114,15 @@ func NewCUDA(ordinal int) (*CUDA, error) {
 		return nil, err
 	}
 	d := &CUDA{
-		ctx: ctx, info: info, modules: map[string]cu.Module{}, funcs: map[string]cu.Function{},
+		ctx: ctx, info: info, modules: map[string]cuModule{}, funcs: map[string]cuFunction{},
 		buffers: map[*cudaBuffer]struct{}{}, pinned: map[unsafe.Pointer]struct{}{},
 	}
 	d.runner = d
-	if err := ctx.Do(func() error { return d.setup(cu.Device(ordinal)) }); err != nil {
+	err = ctx.Do(func() error { return d.setup(cu.Device(ordinal)) })
+	if err == nil {
+		err = d.warmUp()
+	}
+	if err != nil {
 		d.Close() // releases what setup made
 		return nil, fmt.Errorf("cuda:%d: %w", ordinal, err)
 	}
@@ -122,8 +130,8 @@ func NewCUDA(ordinal int) (*CUDA, error) {
 }
 
 // setup makes what the device runs with, on the context's thread: the
-// cuBLAS handle, the two streams, the kernels, the error block and the grid
-// cap.
+// cuBLAS handle with its workspace, the two streams, the kernels, the error
+// block and the grid cap.
 func (d *CUDA) setup(dev cu.Device) error {
 	var err error
 	if d.blas, err = newCublas(); err != nil {
@@ -138,18 +146,30 @@ func (d *CUDA) setup(dev cu.Device) error {
 	if err := d.blas.setStream(d.compute); err != nil {
 		return err
 	}
+	// NVIDIA's recommended cuBLAS workspace: 32 MiB on Hopper and newer,
+	// 4 MiB before.
+	wsBytes := int64(4 << 20)
+	if major, err := dev.Attribute(cu.ComputeCapabilityMajor); err == nil && major >= 9 {
+		wsBytes = 32 << 20
+	}
+	if d.blasWS, err = cu.MemAlloc(wsBytes); err != nil {
+		return call("cuMemAlloc", err)
+	}
+	if err := d.blas.setWorkspace(d.blasWS, wsBytes); err != nil {
+		return err
+	}
 	for _, m := range kernels.Modules() {
 		// The driver JIT-compiles the compute_80 PTX for this GPU here.
-		mod, err := cu.LoadData(m.PTX)
+		mod, err := moduleLoad(m.PTX)
 		if err != nil {
-			return fmt.Errorf("cuModuleLoadData(%s.ptx; PTX ISA 7.8 needs a CUDA 11.8 or newer driver): %w", m.Name, err)
+			return fmt.Errorf("%s.ptx (PTX ISA 7.8 needs a CUDA 11.8 or newer driver): %w", m.Name, err)
 		}
 		d.modules[m.Name] = mod
 	}
-	for _, k := range kernels.Table {
-		fn, err := d.modules[k.Module].Function(k.Name)
+	for _, k := range kernels.Kernels() {
+		fn, err := d.modules[k.Module].function(k.Name)
 		if err != nil {
-			return fmt.Errorf("cuModuleGetFunction(%s): %w", k.Name, err)
+			return err
 		}
 		d.funcs[k.Name] = fn
 	}
@@ -207,6 +227,61 @@ func newCtx(dev cu.Device) (*cu.Ctx, error) {
 	return ctx, nil
 }
 
+// warmUp runs every primitive once on tiny zeroed buffers, so that the
+// work a first use does happens here, outside any stream capture: cuBLAS's
+// first call sets itself up and the driver loads each kernel on its first
+// launch (lazy loading, the default since CUDA 12.2), and neither may
+// happen while a graph is captured. It checks that every kernel ran, so a
+// kernel added without a call here fails every NewCUDA.
+func (d *CUDA) warmUp() error {
+	const n = 4 // a 2×2 matrix, a 4-vector
+	var bufs []Buffer
+	alloc := func(t DType) Buffer {
+		b, err := d.Alloc(t, n)
+		if err != nil {
+			d.fail(fmt.Errorf("warm-up: %w", err))
+			return nil
+		}
+		bufs = append(bufs, b)
+		return b
+	}
+	a, b, c, e := alloc(Float32), alloc(Float32), alloc(Float32), alloc(Float32)
+	labels, counts, bytes := alloc(Int32), alloc(Int32), alloc(Uint8) // zero: valid labels and indices
+	if d.failed() {
+		return d.err
+	}
+	d.warming = map[string]bool{}
+	d.Gemm(false, false, 2, 2, 2, 1, a, b, 0, c)
+	d.Gemm(false, false, 2, 2, 0, 1, a, b, 0.5, c) // k = 0: cublasSscal
+	d.AddBias(a, b, 2, 2)
+	d.ReLU(a, b, n)
+	d.ReLUBackward(a, b, c, n)
+	d.SoftmaxCrossEntropy(a, b, c, labels, 0, 2, 2, 1)
+	d.CountCorrect(counts, c, labels, 0, 2, 2)
+	d.ColumnSum(a, b, 2, 2, 0)
+	d.MomentumSGD(a, b, c, n, 0.1, 0.9, 0)
+	d.NormalizeBytes(a, bytes, n, 1, 0)
+	d.GatherRows(a, b, labels, 2, 2)
+	d.GatherRows(bytes, bytes, labels, 1, 3) // odd rows: byte by byte
+	d.BatchNormTrain(a, b, c, e, c, e, c, e, 2, 2, 0, 0.1, 1e-5)
+	d.BatchNormInfer(a, b, c, e, c, e, 2, 2, 1e-5)
+	d.BatchNormBackward(a, b, c, e, a, b, c, e, 2, 2, 0)
+	err := d.Sync()
+	for _, k := range kernels.Kernels() {
+		if err == nil && !d.warming[k.Name] {
+			err = fmt.Errorf("warm-up: kernel %s was not launched (add a call of it to warmUp)", k.Name)
+		}
+	}
+	d.warming = nil
+	for _, b := range bufs {
+		d.Free(b)
+	}
+	if err == nil {
+		err = d.Err()
+	}
+	return err
+}
+
 // cudaInfo describes a device without making a context on it.
 func cudaInfo(ordinal int) (Info, error) {
 	dev := cu.Device(ordinal)
@@ -242,10 +317,11 @@ func cudaInfo(ordinal int) (Info, error) {
 // driverInfo names the CUDA driver's version and the cuBLAS found, or why
 // none was.
 func driverInfo() string {
-	s := "CUDA driver unknown version"
-	if v := cu.Version(); v > 0 { // cuDriverGetVersion: 1000·major + 10·minor
-		s = fmt.Sprintf("CUDA driver %d.%d", v/1000, v%1000/10)
+	v, err := driverVersion()
+	if err != nil {
+		v = "of unknown version (" + err.Error() + ")"
 	}
+	s := "CUDA driver " + v
 	lib, err := cublasLib()
 	if err != nil {
 		return s + ", " + err.Error()
@@ -261,18 +337,23 @@ func (d *CUDA) do(fn func() error) error {
 	return d.ctx.Do(fn)
 }
 
-// call names the driver or cuBLAS call in its error.
+// call names the driver call of gorgonia.org/cu in its error, with the
+// driver's description; it runs where the call ran, on the context's thread.
 func call(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	return cuResultErr(name, err)
 }
 
-// Info describes the device, with the memory free now (0 once closed or if
-// the driver cannot tell).
+// Info describes the device, with the memory free now (0 once closed, in a
+// capture, or if the driver cannot tell).
 func (d *CUDA) Info() Info {
 	info := d.info
+	if err := d.notCapturing("Info"); err != nil {
+		d.fail(err)
+		return info
+	}
 	d.do(func() error {
 		free, _, err := cu.MemInfo()
 		if err == nil {
@@ -301,12 +382,13 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 		size := b.bytes()
 		err := d.do(func() error {
 			ptr, err := cu.MemAlloc(size)
-			if errors.Is(err, cu.OutOfMemory) {
+			err = call("cuMemAlloc", err)
+			if isOutOfMemory(err) {
 				free, total, _ := cu.MemInfo()
-				return fmt.Errorf("%d bytes asked, %d of %d bytes free: cuMemAlloc: %w (%w)", size, free, total, err, ErrOutOfMemory)
+				return fmt.Errorf("%d bytes asked, %d of %d bytes free: %w (%w)", size, free, total, err, ErrOutOfMemory)
 			}
 			if err != nil {
-				return call("cuMemAlloc", err)
+				return err
 			}
 			// Waited for, so that a copy on the other stream cannot race it.
 			err = call("cuMemsetD8Async", cu.MemsetD8Async(ptr, 0, size, d.compute))
@@ -427,6 +509,9 @@ func (d *CUDA) Traffic() Traffic { return d.traffic }
 // AllocHost returns page-locked host memory (cuMemHostAlloc): the GPU's DMA
 // engine reads it directly, and CopyInAsync from it returns at once.
 func (d *CUDA) AllocHost(nbytes int) ([]byte, error) {
+	if err := d.notCapturing("AllocHost"); err != nil {
+		return nil, err
+	}
 	if nbytes < 0 {
 		return nil, fmt.Errorf("AllocHost: negative size %d", nbytes)
 	}
@@ -449,6 +534,10 @@ func (d *CUDA) AllocHost(nbytes int) ([]byte, error) {
 func (d *CUDA) FreeHost(b []byte) {
 	p := unsafe.Pointer(unsafe.SliceData(b))
 	if _, ok := d.pinned[p]; !ok || len(b) == 0 {
+		return
+	}
+	if err := d.notCapturing("FreeHost"); err != nil {
+		d.fail(err)
 		return
 	}
 	delete(d.pinned, p)
@@ -501,6 +590,9 @@ func (d *CUDA) CopyInAsync(dst Buffer, src []byte, done Event) error {
 
 // WaitEvent blocks until e has happened (cuEventSynchronize).
 func (d *CUDA) WaitEvent(e Event) error {
+	if err := d.notCapturing("WaitEvent"); err != nil {
+		return err
+	}
 	ev, err := d.event("WaitEvent", e)
 	if err != nil {
 		return err
@@ -585,14 +677,11 @@ func (d *CUDA) launch(l launch) error {
 	if !ok {
 		return fmt.Errorf("no kernel %q is loaded", l.kernel)
 	}
-	slots := l.slots()
-	params := make([]unsafe.Pointer, len(slots))
-	for i := range slots {
-		params[i] = unsafe.Pointer(&slots[i])
+	if d.warming != nil {
+		d.warming[l.kernel] = true
 	}
-	return d.do(func() error {
-		return call("cuLaunchKernel", fn.Launch(l.grid, 1, 1, blockSize, 1, 1, 0, d.compute, params))
-	})
+	params := l.params()
+	return d.do(func() error { return fn.launch(l.grid, blockSize, d.compute, params) })
 }
 
 func (d *CUDA) Zero(b Buffer) {
@@ -648,6 +737,9 @@ func (d *CUDA) RecordEvent(e Event) {
 
 // EventElapsed waits for to and returns the GPU time from from to to.
 func (d *CUDA) EventElapsed(from, to Event) (time.Duration, error) {
+	if err := d.notCapturing("EventElapsed"); err != nil {
+		return 0, err
+	}
 	a, err := d.event("EventElapsed", from)
 	if err != nil {
 		return 0, err
@@ -729,20 +821,25 @@ func (d *CUDA) Close() error {
 			errs = append(errs, call("cuMemFree", cu.MemFree(d.errDev)))
 		}
 		for _, m := range d.modules {
-			errs = append(errs, call("cuModuleUnload", m.Unload()))
+			errs = append(errs, m.unload())
+		}
+		// The handle is bound to the compute stream and uses the
+		// workspace: it goes first.
+		if d.blas != nil {
+			errs = append(errs, d.blas.destroy())
+		}
+		if d.blasWS != 0 {
+			errs = append(errs, call("cuMemFree", cu.MemFree(d.blasWS)))
 		}
 		for _, s := range []*cu.Stream{&d.compute, &d.copies} {
 			if *s != (cu.Stream{}) {
 				errs = append(errs, call("cuStreamDestroy", s.Destroy()))
 			}
 		}
-		if d.blas != nil {
-			errs = append(errs, d.blas.destroy())
-		}
 		return errors.Join(errs...)
 	})
 	err = errors.Join(err, call("cuCtxDestroy", d.ctx.Close()))
-	d.ctx, d.blas, d.buffers, d.events, d.pinned, d.graphs, d.errHost, d.errDev = nil, nil, nil, nil, nil, nil, nil, 0
+	d.ctx, d.blas, d.buffers, d.events, d.pinned, d.graphs, d.errHost, d.errDev, d.blasWS = nil, nil, nil, nil, nil, nil, nil, 0, 0
 	if err != nil {
 		return fmt.Errorf("cuda: Close: %w", err)
 	}

@@ -21,6 +21,8 @@ type cudaGraph struct {
 	slots []slotUse
 }
 
+func (*cudaGraph) deviceGraph() {}
+
 // destroy releases the graph; it runs on the context's thread.
 func (g *cudaGraph) destroy() error {
 	var errs []error

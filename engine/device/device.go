@@ -110,8 +110,10 @@ func (t Traffic) Sub(u Traffic) Traffic {
 	}
 }
 
-// Event is a point in a device's stream of work, used to time it.
-type Event interface{}
+// Event is a point in a device's stream of work, used to time it. Only the
+// devices of this package make events: the unexported method keeps any
+// other value from passing for one.
+type Event interface{ deviceEvent() }
 
 // Device is a place where tensors live and primitives run. All matrices are
 // row-major and contiguous; rows/cols/n arguments say how much of a buffer a

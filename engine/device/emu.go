@@ -320,6 +320,8 @@ func (e *Emulated) Zero(b Buffer) {
 
 type emuEvent struct{ at time.Time }
 
+func (*emuEvent) deviceEvent() {}
+
 func (e *Emulated) NewEvent() (Event, error) {
 	if err := e.notCapturing("NewEvent"); err != nil {
 		return nil, err
@@ -388,6 +390,8 @@ type emuGraph struct {
 	base  *int32 // C memory
 	slots []slotUse
 }
+
+func (*emuGraph) deviceGraph() {}
 
 func (e *Emulated) Capture(fn func()) (Graph, error) {
 	if e.failed() {

@@ -35,7 +35,7 @@ func TestEmulatedConformance(t *testing.T) {
 // TestEmulatedKernels checks that every kernel of the table is compiled into
 // the emulation with the table's parameter count.
 func TestEmulatedKernels(t *testing.T) {
-	for _, k := range kernels.Table {
+	for _, k := range kernels.Kernels() {
 		if got := device.EmulatedKernelArity(k.Name); got != len(k.Params) {
 			t.Errorf("%s: the emulation has %d parameters, the table %d", k.Name, got, len(k.Params))
 		}

@@ -23,7 +23,9 @@ type Grapher interface {
 }
 
 // Graph is a captured sequence of calls. It lives as long as its device.
-type Graph interface{}
+// Only a Grapher makes graphs: the unexported method keeps any other value
+// from passing for one.
+type Graph interface{ deviceGraph() }
 
 // capture is the state of a graph capture, kept by kernelOps: per-step
 // results go to slot + *base, and the slots used are checked at each replay.

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -37,10 +38,30 @@ func ptrArg(p uint64) launchArg { return launchArg{kernels.Ptr, p} }
 func intArg(v int) launchArg       { return launchArg{kernels.Int, uint64(uint32(int32(v)))} }
 func floatArg(v float32) launchArg { return launchArg{kernels.Float, uint64(math.Float32bits(v))} }
 
-// slots packs the arguments as cuLaunchKernel reads them through
-// gorgonia.org/cu (and as the emulation unpacks them): one 8-byte slot per
-// parameter, the value in its low bytes (little-endian), so the kernel reads
-// 4 bytes of an int or a float and 8 of a pointer from the slot's start.
+// params packs the arguments the way the kernel's parameter list lies in
+// memory, for cuLaunchKernel's CU_LAUNCH_PARAM_BUFFER_POINTER: each at its
+// own size and alignment (kernels.Kind.Size), little-endian, the buffer as
+// long as the last one's end. The driver checks that length against the
+// kernel's parameters, so a missing or wrong-size argument fails the launch
+// instead of feeding the kernel garbage.
+func (l launch) params() []byte {
+	var buf []byte
+	for _, a := range l.args {
+		size := a.kind.Size()
+		for len(buf)%size != 0 {
+			buf = append(buf, 0)
+		}
+		if size == 8 {
+			buf = binary.LittleEndian.AppendUint64(buf, a.bits)
+		} else {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(a.bits))
+		}
+	}
+	return buf
+}
+
+// slots packs the arguments as the emulation unpacks them: one 8-byte slot
+// per parameter, the value in its low bytes (little-endian).
 func (l launch) slots() []uint64 {
 	s := make([]uint64, len(l.args))
 	for i, a := range l.args {

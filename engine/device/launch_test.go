@@ -75,7 +75,7 @@ func TestLaunchesMatchTable(t *testing.T) {
 			t.Errorf("%s: grid %d outside [1, %d]", l.kernel, l.grid, gridCap)
 		}
 	}
-	for _, k := range kernels.Table {
+	for _, k := range kernels.Kernels() {
 		if !used[k.Name] {
 			t.Errorf("no launch of %s", k.Name)
 		}
@@ -89,6 +89,31 @@ func TestSlots(t *testing.T) {
 	want := []uint64{0x1122334455667788, 2, 3, 0xfffffffb, 0x3f000000, 0xc0000000, 0}
 	if got := l.slots(); !slices.Equal(got, want) {
 		t.Errorf("slots = %#x, want %#x", got, want)
+	}
+}
+
+// TestParams checks the parameter buffer cuLaunchKernel reads: a pointer in
+// 8 bytes aligned to 8, an int or a float in 4 aligned to 4, little-endian,
+// with padding only where a pointer follows an odd number of 4-byte values.
+func TestParams(t *testing.T) {
+	l := softmaxLaunch(0x1122334455667788, 2, 3, 4, -5, 6, 7, 8, 0.5, 9)
+	want := []byte{
+		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // grad
+		2, 0, 0, 0, 0, 0, 0, 0, // losses
+		3, 0, 0, 0, 0, 0, 0, 0, // logits
+		4, 0, 0, 0, 0, 0, 0, 0, // labels
+		0xfb, 0xff, 0xff, 0xff, 0, 0, 0, 0, // slot -5, then padding to 8
+		6, 0, 0, 0, 0, 0, 0, 0, // slotBase
+		7, 0, 0, 0, 8, 0, 0, 0, // rows, cols
+		0, 0, 0, 0x3f, 0, 0, 0, 0, // gradScale 0.5, then padding to 8
+		9, 0, 0, 0, 0, 0, 0, 0, // errBlock
+	}
+	if got := l.params(); !slices.Equal(got, want) {
+		t.Errorf("params =\n% x\nwant\n% x", got, want)
+	}
+	// No padding at the end: the buffer ends where the last argument does.
+	if got := len(reluLaunch(1, 2, 3, 100).params()); got != 20 {
+		t.Errorf("relu's parameters take %d bytes, want 20", got)
 	}
 }
 
