@@ -546,6 +546,8 @@ func (d *CPU) Zero(b Buffer) {
 
 type cpuEvent struct{ at time.Time }
 
+func (*cpuEvent) deviceEvent() {}
+
 func (d *CPU) NewEvent() (Event, error) { return &cpuEvent{}, nil }
 
 func (d *CPU) RecordEvent(e Event) {
