@@ -8,7 +8,8 @@
 // Geijn, as in BLIS): op(B) is packed in panels of kc rows, op(A) in blocks
 // of mc×kc, both into slivers laid out in the order the micro-kernel reads
 // them, and the micro-kernel computes a 6×16 tile of C in registers, in
-// AVX2+FMA assembly on amd64 (kernel_amd64.s) or plain Go elsewhere. Each
+// AVX2+FMA assembly on amd64 (kernel_amd64.s) or plain Go elsewhere, where
+// the CPU lacks AVX2 or FMA, or in a build with -tags purego. Each
 // element of C is summed over k in the same order whatever its position,
 // so a product split into blocks of C gives the same bits.
 package sgemm

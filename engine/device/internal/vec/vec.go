@@ -1,8 +1,10 @@
 // Package vec is the CPU device's elementwise loops over float32 slices,
-// in AVX2 assembly on amd64 (vec_amd64.s) and plain Go elsewhere (or where
-// the CPU lacks AVX2). Both give the same bits: the assembly does the Go
-// code's operations, in the same order, eight elements at a time, without
-// fusing a multiply and an add.
+// in AVX2 assembly on amd64 (vec_amd64.s) and plain Go elsewhere, where
+// the CPU lacks AVX2, or in a build with -tags purego. Both give the same
+// bits: the assembly does the Go code's operations, in the same order,
+// eight elements at a time, without fusing a multiply and an add; each
+// function runs the assembly on the longest multiple of eight elements and
+// its Go loop (the ...Go functions) on the rest.
 //
 // Go does not vectorize loops, and these passes run over every activation
 // and parameter at every step: in plain Go they were a third of a batch-32
@@ -29,18 +31,22 @@ func MomentumSGD(w, g, v []float32, lr, momentum, weightDecay float32) {
 			momentumAVX2(&w[0], &g[0], &v[0], n, lr, momentum, weightDecay)
 		}
 	}
-	for i := n; i < len(w); i++ {
+	momentumGo(w[n:], g[n:], v[n:], lr, momentum, weightDecay)
+}
+
+func momentumGo(w, g, v []float32, lr, momentum, weightDecay float32) {
+	for i := range w {
 		// The conversions round each product, as the assembly does: without
 		// them the compiler may fuse a multiply and an add (GOAMD64=v3).
 		wi := w[i]
-		vi := FTZ(float32(momentum*v[i]) + (g[i] + float32(weightDecay*wi)))
+		vi := ftz(float32(momentum*v[i]) + (g[i] + float32(weightDecay*wi)))
 		v[i] = vi
-		w[i] = wi - FTZ(float32(lr*vi))
+		w[i] = wi - ftz(float32(lr*vi))
 	}
 }
 
-// FTZ flushes a subnormal x to zero, keeping its sign.
-func FTZ(x float32) float32 {
+// ftz flushes a subnormal x to zero, keeping its sign.
+func ftz(x float32) float32 {
 	if b := math.Float32bits(x); b&0x7f800000 == 0 {
 		return math.Float32frombits(b & 0x80000000)
 	}
@@ -58,7 +64,11 @@ func ReLU(y, x []float32) {
 			reluAVX2(&y[0], &x[0], n)
 		}
 	}
-	for i := n; i < len(y); i++ {
+	reluGo(y[n:], x[n:])
+}
+
+func reluGo(y, x []float32) {
+	for i := range y {
 		y[i] = max(x[i], 0)
 	}
 }
@@ -74,7 +84,11 @@ func ReLUBackward(dx, dy, y []float32) {
 			reluBackwardAVX2(&dx[0], &dy[0], &y[0], n)
 		}
 	}
-	for i := n; i < len(dx); i++ {
+	reluBackwardGo(dx[n:], dy[n:], y[n:])
+}
+
+func reluBackwardGo(dx, dy, y []float32) {
+	for i := range dx {
 		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & positiveMask(y[i]))
 	}
 }
@@ -99,7 +113,11 @@ func Add(dst, src []float32) {
 			addAVX2(&dst[0], &src[0], n)
 		}
 	}
-	for i := n; i < len(dst); i++ {
+	addGo(dst[n:], src[n:])
+}
+
+func addGo(dst, src []float32) {
+	for i := range dst {
 		dst[i] += src[i]
 	}
 }
@@ -115,7 +133,11 @@ func Normalize(dst []float32, src []uint8, scale, shift float32) {
 			normalizeAVX2(&dst[0], &src[0], n, scale, shift)
 		}
 	}
-	for i := n; i < len(dst); i++ {
+	normalizeGo(dst[n:], src[n:], scale, shift)
+}
+
+func normalizeGo(dst []float32, src []uint8, scale, shift float32) {
+	for i := range dst {
 		dst[i] = float32(scale*float32(src[i])) + shift
 	}
 }

@@ -1,7 +1,10 @@
+//go:build amd64 && !purego
+
 package vec
 
 import "golang.org/x/sys/cpu"
 
+// haveAVX2 selects the assembly loops.
 var haveAVX2 = cpu.X86.HasAVX2
 
 // The assembly loops of vec_amd64.s; n is a positive multiple of 8.

@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // The loops of vec.go, eight floats at a time; n is a positive multiple of 8.

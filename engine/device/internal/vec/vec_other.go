@@ -1,8 +1,10 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package vec
 
-var haveAVX2 = false // a variable, so that the tests read the same on every architecture
+// Without the assembly (another architecture, or -tags purego) only the Go
+// loops run; the stubs let vec.go compile and are never called.
+const haveAVX2 = false
 
 func momentumAVX2(w, grad, v *float32, n int, lr, momentum, weightDecay float32) {
 	panic("unreachable")

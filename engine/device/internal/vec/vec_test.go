@@ -36,50 +36,6 @@ func same(a, b []float32) bool {
 	})
 }
 
-// withAndWithoutAVX2 runs f with the assembly (where the CPU has it) and
-// with the Go loops, and reports whether the outputs agree bit for bit.
-func agree(t *testing.T, name string, f func() []float32) {
-	t.Helper()
-	fast := f()
-	defer func(h bool) { haveAVX2 = h }(haveAVX2)
-	haveAVX2 = false
-	if slow := f(); !same(fast, slow) {
-		t.Errorf("%s: the assembly and the Go loop disagree", name)
-	}
-}
-
-func TestAgree(t *testing.T) {
-	if !haveAVX2 {
-		t.Skip("no AVX2: only the Go loops run")
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 7, 8, 9, 31, 1000} {
-		w, g, v, x := inputs(r, n), inputs(r, n), inputs(r, n), inputs(r, n)
-		agree(t, "MomentumSGD", func() []float32 {
-			w2, v2 := slices.Clone(w), slices.Clone(v)
-			MomentumSGD(w2, g, v2, 0.1, 0.9, 0.01)
-			return append(w2, v2...)
-		})
-		agree(t, "MomentumSGD tiny lr", func() []float32 { // lr·v subnormal
-			w2, v2 := slices.Clone(w), slices.Clone(v)
-			MomentumSGD(w2, g, v2, 1e-30, 0.9, 0)
-			return append(w2, v2...)
-		})
-		agree(t, "ReLU", func() []float32 { y := make([]float32, n); ReLU(y, x); return y })
-		agree(t, "ReLUBackward", func() []float32 { dx := make([]float32, n); ReLUBackward(dx, g, x); return dx })
-		agree(t, "Add", func() []float32 { d := slices.Clone(w); Add(d, x); return d })
-		agree(t, "Normalize", func() []float32 {
-			src := make([]uint8, n)
-			for i := range src {
-				src[i] = uint8(i * 7)
-			}
-			d := make([]float32, n)
-			Normalize(d, src, 1.0/255, -0.5)
-			return d
-		})
-	}
-}
-
 func TestSemantics(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	x, dy := inputs(r, 100), inputs(r, 100)
@@ -113,12 +69,12 @@ func TestFTZ(t *testing.T) {
 		{0x1p-126, 0x1p-126}, // the smallest normal stays
 		{math.SmallestNonzeroFloat32, 0}, {0x1p-127, 0}, {-0x1p-127, float32(math.Copysign(0, -1))},
 	} {
-		if got := FTZ(c.in); math.Float32bits(got) != math.Float32bits(c.want) {
-			t.Errorf("FTZ(%g) = %g, want %g", c.in, got, c.want)
+		if got := ftz(c.in); math.Float32bits(got) != math.Float32bits(c.want) {
+			t.Errorf("ftz(%g) = %g, want %g", c.in, got, c.want)
 		}
 	}
-	if inf := float32(math.Inf(1)); FTZ(inf) != inf || !math.IsNaN(float64(FTZ(float32(math.NaN())))) {
-		t.Error("FTZ changed Inf or NaN")
+	if inf := float32(math.Inf(1)); ftz(inf) != inf || !math.IsNaN(float64(ftz(float32(math.NaN())))) {
+		t.Error("ftz changed Inf or NaN")
 	}
 }
 
