@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -59,17 +60,11 @@ func run[T any, P interface {
 func NewCPU() *CPU { return &CPU{} }
 
 type cpuBuffer struct {
-	dtype DType
+	bufferBase
 	bytes []byte // the storage, 8-byte aligned
 	f32   []float32
 	u8    []uint8
 	i32   []int32
-	freed bool
-}
-
-func (b *cpuBuffer) DType() DType { return b.dtype }
-func (b *cpuBuffer) Len() int {
-	return len(b.bytes) / b.dtype.Size()
 }
 
 func (d *CPU) Info() Info {
@@ -78,16 +73,19 @@ func (d *CPU) Info() Info {
 }
 
 func (d *CPU) Alloc(t DType, n int) (Buffer, error) {
-	if n < 0 {
-		return nil, fmt.Errorf("Alloc: negative length %d", n)
+	size, err := allocBytes(t, n)
+	if err != nil {
+		return nil, err
 	}
-	if t > Int32 {
-		return nil, fmt.Errorf("Alloc: unknown dtype %v", t)
+	// Go's runtime ends the program when it cannot allocate: what cannot
+	// fit in RAM is refused here instead.
+	if ram := machineRAM(); ram > 0 && size > ram {
+		return nil, fmt.Errorf("Alloc: %d bytes asked, more than the machine's %d bytes of RAM: %w", size, ram, ErrOutOfMemory)
 	}
-	words := make([]uint64, (n*t.Size()+7)/8) // uint64 backing keeps float32 views aligned
-	b := &cpuBuffer{dtype: t}
+	words := make([]uint64, (size+7)/8) // uint64 backing keeps float32 views aligned
+	b := &cpuBuffer{bufferBase: bufferBase{owner: d, dtype: t, n: n}}
 	if len(words) > 0 {
-		b.bytes = unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), n*t.Size())
+		b.bytes = unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), size)
 	}
 	switch t {
 	case Float32:
@@ -100,49 +98,34 @@ func (d *CPU) Alloc(t DType, n int) (Buffer, error) {
 	return b, nil
 }
 
+// Free releases b, dropping the device's hold on its memory; it ignores a
+// buffer that is not one of this device's live buffers.
 func (d *CPU) Free(b Buffer) {
-	if cb, ok := b.(*cpuBuffer); ok {
-		*cb = cpuBuffer{dtype: cb.dtype, freed: true}
+	if cb, err := own[*cpuBuffer]("Free", "CPU", d, b); err == nil {
+		cb.bytes, cb.f32, cb.u8, cb.i32, cb.freed = nil, nil, nil, nil, true
 	}
 }
 
-// own returns b as this device's buffer, or records an error.
-func (d *CPU) own(op string, b Buffer) (*cpuBuffer, error) {
-	cb, ok := b.(*cpuBuffer)
-	if !ok {
-		return nil, fmt.Errorf("%s: buffer %T does not belong to the CPU device", op, b)
-	}
-	if cb.freed {
-		return nil, fmt.Errorf("%s: buffer used after Free", op)
-	}
-	return cb, nil
-}
+// own returns b as this device's live buffer.
+func (d *CPU) own(op string, b Buffer) (*cpuBuffer, error) { return own[*cpuBuffer](op, "CPU", d, b) }
 
 func (d *CPU) CopyIn(dst Buffer, src []byte) error {
-	if err := checkCopy("CopyIn", dst, len(src)); err != nil {
-		return err
-	}
-	b, err := d.own("CopyIn", dst)
+	b, err := ownCopy[*cpuBuffer]("CopyIn", "CPU", d, dst, len(src))
 	if err != nil {
 		return err
 	}
 	copy(b.bytes, src)
-	d.traffic.HostToDeviceBytes += int64(len(src))
-	d.traffic.HostToDeviceCopies++
+	d.traffic.copiedIn(len(src))
 	return nil
 }
 
 func (d *CPU) CopyOut(dst []byte, src Buffer) error {
-	if err := checkCopy("CopyOut", src, len(dst)); err != nil {
-		return err
-	}
-	b, err := d.own("CopyOut", src)
+	b, err := ownCopy[*cpuBuffer]("CopyOut", "CPU", d, src, len(dst))
 	if err != nil {
 		return err
 	}
 	copy(dst, b.bytes)
-	d.traffic.DeviceToHostBytes += int64(len(dst))
-	d.traffic.DeviceToHostCopies++
+	d.traffic.copiedOut(len(dst))
 	return nil
 }
 
@@ -588,6 +571,9 @@ func cpuModel() string {
 }
 
 // totalRAM reads MemTotal from /proc/meminfo; 0 if unknown.
+// machineRAM is totalRAM, read once.
+var machineRAM = sync.OnceValue(totalRAM)
+
 func totalRAM() int64 {
 	data, err := os.ReadFile("/proc/meminfo")
 	if err != nil {

@@ -71,16 +71,9 @@ var (
 )
 
 type cudaBuffer struct {
-	dev   *CUDA
-	dtype DType
-	n     int
-	ptr   cu.DevicePtr // 0 for an empty buffer
-	freed bool
+	bufferBase
+	ptr cu.DevicePtr // 0 for an empty buffer
 }
-
-func (b *cudaBuffer) DType() DType { return b.dtype }
-func (b *cudaBuffer) Len() int     { return b.n }
-func (b *cudaBuffer) bytes() int64 { return int64(b.n) * int64(b.dtype.Size()) }
 
 type cudaEvent struct {
 	dev      *CUDA
@@ -371,15 +364,12 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 	if err := d.notCapturing("Alloc"); err != nil {
 		return nil, err
 	}
-	if n < 0 {
-		return nil, fmt.Errorf("Alloc: negative length %d", n)
+	size, err := allocBytes(t, n)
+	if err != nil {
+		return nil, err
 	}
-	if t > Int32 {
-		return nil, fmt.Errorf("Alloc: unknown dtype %v", t)
-	}
-	b := &cudaBuffer{dev: d, dtype: t, n: n}
+	b := &cudaBuffer{bufferBase: bufferBase{owner: d, dtype: t, n: n}}
 	if n > 0 { // cuMemAlloc refuses 0 bytes
-		size := b.bytes()
 		err := d.do(func() error {
 			ptr, err := cu.MemAlloc(size)
 			err = call("cuMemAlloc", err)
@@ -413,8 +403,8 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 // Free releases b. Like the CPU device's, it ignores a buffer that is not
 // one of this device's live buffers.
 func (d *CUDA) Free(b Buffer) {
-	cb, ok := b.(*cudaBuffer)
-	if !ok || cb.dev != d || cb.freed {
+	cb, err := d.own("Free", b)
+	if err != nil {
 		return
 	}
 	if err := d.notCapturing("Free"); err != nil {
@@ -433,16 +423,7 @@ func (d *CUDA) Free(b Buffer) {
 }
 
 // own returns b as this device's live buffer.
-func (d *CUDA) own(op string, b Buffer) (*cudaBuffer, error) {
-	cb, ok := b.(*cudaBuffer)
-	if !ok || cb.dev != d {
-		return nil, fmt.Errorf("%s: buffer %T does not belong to this CUDA device", op, b)
-	}
-	if cb.freed {
-		return nil, fmt.Errorf("%s: buffer used after Free", op)
-	}
-	return cb, nil
-}
+func (d *CUDA) own(op string, b Buffer) (*cudaBuffer, error) { return own[*cudaBuffer](op, "CUDA", d, b) }
 
 // CopyIn is a synchronous host→device copy on the compute stream, after
 // the work issued before it: src may be reused on return.
@@ -450,10 +431,7 @@ func (d *CUDA) CopyIn(dst Buffer, src []byte) error {
 	if err := d.notCapturing("CopyIn"); err != nil {
 		return err
 	}
-	if err := checkCopy("CopyIn", dst, len(src)); err != nil {
-		return err
-	}
-	b, err := d.own("CopyIn", dst)
+	b, err := ownCopy[*cudaBuffer]("CopyIn", "CUDA", d, dst, len(src))
 	if err != nil {
 		return err
 	}
@@ -469,8 +447,7 @@ func (d *CUDA) CopyIn(dst Buffer, src []byte) error {
 			return fmt.Errorf("cuda: CopyIn: %w", err)
 		}
 	}
-	d.traffic.HostToDeviceBytes += int64(len(src))
-	d.traffic.HostToDeviceCopies++
+	d.traffic.copiedIn(len(src))
 	return nil
 }
 
@@ -480,10 +457,7 @@ func (d *CUDA) CopyOut(dst []byte, src Buffer) error {
 	if err := d.notCapturing("CopyOut"); err != nil {
 		return err
 	}
-	if err := checkCopy("CopyOut", src, len(dst)); err != nil {
-		return err
-	}
-	b, err := d.own("CopyOut", src)
+	b, err := ownCopy[*cudaBuffer]("CopyOut", "CUDA", d, src, len(dst))
 	if err != nil {
 		return err
 	}
@@ -499,8 +473,7 @@ func (d *CUDA) CopyOut(dst []byte, src Buffer) error {
 			return fmt.Errorf("cuda: CopyOut: %w", err)
 		}
 	}
-	d.traffic.DeviceToHostBytes += int64(len(dst))
-	d.traffic.DeviceToHostCopies++
+	d.traffic.copiedOut(len(dst))
 	return nil
 }
 
@@ -556,10 +529,7 @@ func (d *CUDA) CopyInAsync(dst Buffer, src []byte, done Event) error {
 	if err := d.notCapturing("CopyInAsync"); err != nil {
 		return err
 	}
-	if err := checkCopy("CopyInAsync", dst, len(src)); err != nil {
-		return err
-	}
-	b, err := d.own("CopyInAsync", dst)
+	b, err := ownCopy[*cudaBuffer]("CopyInAsync", "CUDA", d, dst, len(src))
 	if err != nil {
 		return err
 	}
@@ -583,8 +553,7 @@ func (d *CUDA) CopyInAsync(dst Buffer, src []byte, done Event) error {
 		return fmt.Errorf("cuda: CopyInAsync: %w", err)
 	}
 	ev.recorded = true
-	d.traffic.HostToDeviceBytes += int64(len(src))
-	d.traffic.HostToDeviceCopies++
+	d.traffic.copiedIn(len(src))
 	return nil
 }
 
@@ -694,7 +663,7 @@ func (d *CUDA) Zero(b Buffer) {
 		return
 	}
 	if cb.ptr != 0 {
-		d.run("Zero", func() error { return call("cuMemsetD8Async", cu.MemsetD8Async(cb.ptr, 0, cb.bytes(), d.compute)) })
+		d.run("Zero", func() error { return call("cuMemsetD8Async", cu.MemsetD8Async(cb.ptr, 0, cb.sizeBytes(), d.compute)) })
 	}
 }
 

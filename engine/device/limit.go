@@ -25,7 +25,10 @@ type limited struct {
 }
 
 func (l *limited) Alloc(t DType, n int) (Buffer, error) {
-	need := int64(n) * int64(t.Size())
+	need, err := allocBytes(t, n)
+	if err != nil {
+		return nil, err
+	}
 	if l.used+need > l.limit {
 		return nil, fmt.Errorf("Alloc: %d bytes asked, %d of the %d-byte budget free: %w", need, l.limit-l.used, l.limit, ErrOutOfMemory)
 	}
