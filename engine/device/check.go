@@ -88,10 +88,10 @@ type bufferBase struct {
 	freed bool
 }
 
-func (b *bufferBase) DType() DType        { return b.dtype }
-func (b *bufferBase) Len() int            { return b.n }
-func (b *bufferBase) base() *bufferBase   { return b }
-func (b *bufferBase) sizeBytes() int64    { return int64(b.n) * int64(b.dtype.Size()) }
+func (b *bufferBase) DType() DType      { return b.dtype }
+func (b *bufferBase) Len() int          { return b.n }
+func (b *bufferBase) base() *bufferBase { return b }
+func (b *bufferBase) sizeBytes() int64  { return int64(b.n) * int64(b.dtype.Size()) }
 
 // deviceBuffer is a buffer type of this package.
 type deviceBuffer interface {

@@ -423,7 +423,9 @@ func (d *CUDA) Free(b Buffer) {
 }
 
 // own returns b as this device's live buffer.
-func (d *CUDA) own(op string, b Buffer) (*cudaBuffer, error) { return own[*cudaBuffer](op, "CUDA", d, b) }
+func (d *CUDA) own(op string, b Buffer) (*cudaBuffer, error) {
+	return own[*cudaBuffer](op, "CUDA", d, b)
+}
 
 // CopyIn is a synchronous host→device copy on the compute stream, after
 // the work issued before it: src may be reused on return.
