@@ -343,8 +343,7 @@ func call(name string, err error) error {
 // capture, or if the driver cannot tell).
 func (d *CUDA) Info() Info {
 	info := d.info
-	if err := d.notCapturing("Info"); err != nil {
-		d.fail(err)
+	if d.notCapturing("Info") != nil {
 		return info
 	}
 	d.do(func() error {
@@ -407,8 +406,7 @@ func (d *CUDA) Free(b Buffer) {
 	if err != nil {
 		return
 	}
-	if err := d.notCapturing("Free"); err != nil {
-		d.fail(err)
+	if d.notCapturing("Free") != nil {
 		return
 	}
 	cb.freed = true
@@ -511,8 +509,7 @@ func (d *CUDA) FreeHost(b []byte) {
 	if _, ok := d.pinned[p]; !ok || len(b) == 0 {
 		return
 	}
-	if err := d.notCapturing("FreeHost"); err != nil {
-		d.fail(err)
+	if d.notCapturing("FreeHost") != nil {
 		return
 	}
 	delete(d.pinned, p)
@@ -741,8 +738,7 @@ func (d *CUDA) EventElapsed(from, to Event) (time.Duration, error) {
 // (a fault in a kernel, say) or bad input a kernel reported becomes the
 // device's error if it has none yet.
 func (d *CUDA) Sync() error {
-	if err := d.notCapturing("Sync"); err != nil {
-		d.fail(err)
+	if d.notCapturing("Sync") != nil {
 		return d.err
 	}
 	d.run("Sync", func() error {

@@ -92,8 +92,7 @@ func (d *CUDA) Launch(g Graph, base int) {
 		d.fail(fmt.Errorf("Launch: graph %T does not belong to this CUDA device", g))
 		return
 	}
-	if err := d.notCapturing("Launch"); err != nil {
-		d.fail(err)
+	if d.notCapturing("Launch") != nil {
 		return
 	}
 	if err := checkReplay(cg.slots, base); err != nil {

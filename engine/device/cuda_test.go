@@ -1,7 +1,9 @@
 //go:build !cpu
 
-// These tests need a CUDA GPU: without one, gorgonia.org/cu exits while the
-// test binary starts. CI without a GPU only compiles them (go test -c).
+// These tests run the CUDA device on a GPU, or on the fake driver of
+// kernels/fakecuda, which CI builds and loads through LD_LIBRARY_PATH
+// (make fake-gpu-test). With neither, gorgonia.org/cu exits while the test
+// binary starts.
 
 package device_test
 
@@ -9,6 +11,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -137,6 +141,10 @@ func TestCUDAOpen(t *testing.T) {
 		info.TotalMemory <= 0 || info.FreeMemory <= 0 || info.FreeMemory > info.TotalMemory {
 		t.Errorf("Info() = %+v", info)
 	}
+	if !strings.Contains(info.Driver, "CUDA driver ") || !strings.Contains(info.Driver, "cuBLAS ") ||
+		!strings.Contains(info.Driver, "libcublas.so") || !strings.Contains(info.String(), info.Driver) {
+		t.Errorf("Info().Driver = %q does not name the driver and cuBLAS versions and library", info.Driver)
+	}
 	for _, name := range []string{"cuda:x", "cuda:-1", "cuda:1000", "gpu"} {
 		if d, err := device.Open(name); err == nil {
 			d.Close()
@@ -223,5 +231,40 @@ func TestCUDAClosed(t *testing.T) {
 	d.Zero(b)
 	if err := d.Sync(); err == nil {
 		t.Error("Sync on a closed device did not fail")
+	}
+}
+
+// TestCUDANoCublas checks that a machine without a usable cuBLAS gets a
+// one-line error naming what was tried, not a crash. cuBLAS is loaded once
+// per process, so the check runs in a child process of this test binary.
+func TestCUDANoCublas(t *testing.T) {
+	if os.Getenv("CUDADEV_CHILD") == "1" {
+		_, err := device.Open("cuda")
+		if err == nil {
+			t.Fatal("Open(cuda) without cuBLAS did not fail")
+		}
+		os.Stdout.WriteString("OPEN: " + err.Error() + "\n")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCUDANoCublas$")
+	cmd.Env = append(os.Environ(), "CUDADEV_CHILD=1", "BATCHLAB_CUBLAS=/nonexistent/libcublas.so.99")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	want := "OPEN: cuda: no usable cuBLAS (/nonexistent/libcublas.so.99: cannot open shared object file"
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "BATCHLAB_CUBLAS") {
+		t.Errorf("without cuBLAS, Open said\n%s\nwant a line starting %q that names BATCHLAB_CUBLAS", out, want)
+	}
+}
+
+// TestCUDAAllocTooLarge checks that sizes whose bytes overflow are errors.
+func TestCUDAAllocTooLarge(t *testing.T) {
+	d := newCUDA(t)
+	for _, n := range []int{1 << 52, math.MaxInt} {
+		_, err := d.Alloc(device.Float32, n)
+		if err == nil || !strings.Contains(err.Error(), "more bytes than") || !errors.Is(err, device.ErrOutOfMemory) {
+			t.Errorf("Alloc(float32, %d) gave %v", n, err)
+		}
 	}
 }

@@ -76,12 +76,15 @@ func (k *kernelOps) slotBase(op string, b Buffer, slot int) uint64 {
 	return k.capture.base
 }
 
-// notCapturing is the error of a call that cannot be part of a graph.
+// notCapturing is the error of a call that cannot be part of a graph. It
+// is also the device's error: the capture it was made in is broken.
 func (k *kernelOps) notCapturing(op string) error {
-	if k.capture != nil {
-		return fmt.Errorf("%s: not allowed while capturing a graph (only compute calls are)", op)
+	if k.capture == nil {
+		return nil
 	}
-	return nil
+	err := fmt.Errorf("%s: not allowed while capturing a graph (only compute calls are)", op)
+	k.fail(err)
+	return err
 }
 
 func (k *kernelOps) AddBias(x, bias Buffer, rows, cols int) {

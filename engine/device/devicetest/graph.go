@@ -103,12 +103,58 @@ func Graphs(t *testing.T, newDevice NewDevice) {
 		t.Errorf("a replay with its slot outside the buffer gave %v, want an error naming Launch", err)
 	}
 
-	d = newDevice(t)
-	g = d.(device.Grapher)
-	if _, err := g.Capture(func() { d.Sync() }); err == nil || !strings.Contains(err.Error(), "Sync:") {
-		t.Errorf("Sync inside a capture gave %v, want an error naming Sync", err)
+	captureRefuses(t, newDevice)
+}
+
+// captureRefuses checks that each call that cannot be part of a graph
+// fails the capture it is made in, with an error naming the call, and
+// leaves that error as the device's.
+func captureRefuses(t *testing.T, newDevice NewDevice) {
+	type resources struct {
+		buf      device.Buffer
+		host     []byte
+		from, to device.Event
 	}
-	if err := d.Sync(); err == nil {
-		t.Errorf("after a failed capture the device's error is %v", err)
+	for _, c := range []struct {
+		name string
+		call func(d device.Device, r resources)
+	}{
+		{"Alloc", func(d device.Device, r resources) { d.Alloc(device.Float32, 4) }},
+		{"Free", func(d device.Device, r resources) { d.Free(r.buf) }},
+		{"CopyIn", func(d device.Device, r resources) { d.CopyIn(r.buf, r.host) }},
+		{"CopyOut", func(d device.Device, r resources) { d.CopyOut(r.host, r.buf) }},
+		{"CopyInAsync", func(d device.Device, r resources) { d.CopyInAsync(r.buf, r.host, r.from) }},
+		{"AllocHost", func(d device.Device, r resources) { d.AllocHost(16) }},
+		{"FreeHost", func(d device.Device, r resources) { d.FreeHost(r.host) }},
+		{"NewEvent", func(d device.Device, r resources) { d.NewEvent() }},
+		{"RecordEvent", func(d device.Device, r resources) { d.RecordEvent(r.from) }},
+		{"WaitEvent", func(d device.Device, r resources) { d.WaitEvent(r.from) }},
+		{"EventElapsed", func(d device.Device, r resources) { d.EventElapsed(r.from, r.to) }},
+		{"Info", func(d device.Device, r resources) { d.Info() }},
+		{"Sync", func(d device.Device, r resources) { d.Sync() }},
+	} {
+		d := newDevice(t)
+		var r resources
+		var err error
+		r.buf = upload(t, d, device.Float32, []float32{1, 2, 3, 4})
+		if r.host, err = d.AllocHost(16); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*device.Event{&r.from, &r.to} {
+			if *e, err = d.NewEvent(); err != nil {
+				t.Fatal(err)
+			}
+			d.RecordEvent(*e)
+		}
+		if err := d.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = d.(device.Grapher).Capture(func() { c.call(d, r) })
+		if err == nil || !strings.Contains(err.Error(), c.name+":") {
+			t.Errorf("%s inside a capture gave %v, want an error naming %s", c.name, err, c.name)
+		}
+		if err := d.Sync(); err == nil {
+			t.Errorf("after %s failed a capture the device has no error", c.name)
+		}
 	}
 }

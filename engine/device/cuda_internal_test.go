@@ -1,0 +1,30 @@
+//go:build !cpu
+
+package device
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestModuleLoadLog checks that PTX the driver rejects gives an error with
+// the JIT's log, which names the line.
+func TestModuleLoadLog(t *testing.T) {
+	d, err := NewCUDA(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	const bad = ".version 7.8\n.target sm_80\n.address_size 64\n\n.visible .entry broken(\n\t.param .u64 p\n)\n{\n\tnot_an_instruction %r1;\n\tret;\n}\n"
+	err = d.do(func() error {
+		m, err := moduleLoad(bad)
+		if err == nil {
+			m.unload()
+		}
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "CUDA_ERROR_INVALID_PTX") || !strings.Contains(err.Error(), "JIT log: ") ||
+		!strings.Contains(err.Error(), "line 9") {
+		t.Errorf("loading bad PTX gave %v, want CUDA_ERROR_INVALID_PTX with the JIT log naming line 9", err)
+	}
+}
