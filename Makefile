@@ -21,6 +21,10 @@
 #   make bench-h2d   go test -bench H2D: the transfer benchmarks, benchstat-ready
 #   make bench-step  go test -bench Step: a training step of the reference MLP,
 #                    batchlab's CPU device beside Gorgonia's TapeMachine
+#   make fake-cuda   the fake CUDA driver and cuBLAS (kernels/fakecuda) in
+#                    .build/fake-cuda: run a default-build binary without a
+#                    GPU with LD_LIBRARY_PATH=$PWD/.build/fake-cuda
+#   make fake-cuda-test  the fake's own tests of its strictness rules
 #   make compare-pytorch  train the reference MLP with PyTorch and batchlab on
 #                    this machine, same threads and batches: samples/s and ratio
 GO ?= go
@@ -43,7 +47,7 @@ TAGS ?= $(CPU_TAG)$(if $(and $(CPU_TAG),$(OPENBLAS_TAG)),$(comma))$(OPENBLAS_TAG
 DEVICE ?= cpu
 ARGS ?=
 
-.PHONY: build train data test cuda-check kernels kernels-check emu-test gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
+.PHONY: fake-cuda fake-cuda-test build train data test cuda-check kernels kernels-check emu-test gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
 
 build:
 	$(GO) build -tags '$(TAGS)' -o bin/batchlab ./cmd/batchlab
@@ -98,3 +102,9 @@ compare-pytorch: data
 
 clean:
 	rm -rf bin bench-out
+
+fake-cuda:
+	$(MAKE) -f kernels/fakecuda/fake.mk all
+
+fake-cuda-test:
+	$(MAKE) -f kernels/fakecuda/fake.mk test
