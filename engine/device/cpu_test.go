@@ -1,6 +1,7 @@
 package device_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/batchlab/batchlab/engine/device"
@@ -21,12 +22,57 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-func TestCPUBufferFromElsewhere(t *testing.T) {
+// requireError checks that d's first error names the call and says why.
+func requireError(t *testing.T, d device.Device, what, call, why string) {
+	t.Helper()
+	err := d.Sync()
+	if err == nil {
+		t.Fatalf("%s did not fail", what)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, call+":") || !strings.Contains(msg, why) {
+		t.Errorf("%s: error %q, want %q naming %s", what, msg, why, call)
+	}
+}
+
+func TestCPUUseAfterFree(t *testing.T) {
 	d := device.NewCPU()
 	b, _ := d.Alloc(device.Float32, 4)
 	d.Free(b)
-	d.ReLU(b, b, 4)
-	if err := d.Sync(); err == nil {
-		t.Error("using a freed buffer did not fail")
+	if err := device.Upload(d, b, []float32{1}); err == nil || !strings.Contains(err.Error(), "after Free") {
+		t.Errorf("copying into a freed buffer gave %v", err)
 	}
+	d.ReLU(b, b, 4)
+	requireError(t, d, "ReLU on a freed buffer", "ReLU", "after Free")
+}
+
+// otherBuffer is a buffer of some other kind of device.
+type otherBuffer struct{}
+
+func (otherBuffer) DType() device.DType { return device.Float32 }
+func (otherBuffer) Len() int            { return 4 }
+
+// TestCPUBufferOfAnotherDevice: a buffer belongs to the device that made
+// it, even another CPU device.
+func TestCPUBufferOfAnotherDevice(t *testing.T) {
+	for _, c := range []struct {
+		what  string
+		other device.Buffer
+	}{{"another kind of device", otherBuffer{}}, {"another CPU device", mustAlloc(t, device.NewCPU())}} {
+		d := device.NewCPU()
+		if err := device.Upload(d, c.other, []float32{1}); err == nil || !strings.Contains(err.Error(), "does not belong") {
+			t.Errorf("copying into a buffer of %s gave %v", c.what, err)
+		}
+		b := mustAlloc(t, d)
+		d.ReLU(b, c.other, 4)
+		requireError(t, d, "ReLU on a buffer of "+c.what, "ReLU", "does not belong to this CPU device")
+	}
+}
+
+func mustAlloc(t *testing.T, d device.Device) device.Buffer {
+	t.Helper()
+	b, err := d.Alloc(device.Float32, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -45,10 +45,10 @@ func widen(x []float32) []float64 {
 	return out
 }
 
-// BatchNorm checks ghost batch normalization, forward and backward, on a
+// checkBatchNorm checks ghost batch normalization, forward and backward, on a
 // device that implements device.BatchNormer. The backward pass is checked
 // against central differences of the float64 reference forward pass.
-func BatchNorm(t *testing.T, newDevice NewDevice) {
+func checkBatchNorm(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	bn, ok := d.(device.BatchNormer)
 	if !ok {
@@ -63,16 +63,19 @@ func BatchNorm(t *testing.T, newDevice NewDevice) {
 		x, gamma, beta, dy := randFloats(r, rows*cols), randFloats(r, cols), randFloats(r, cols), randFloats(r, rows*cols)
 		wantY, wantMean, wantInv := bnRef(widen(x), widen(gamma), widen(beta), rows, cols, ghost, eps)
 
-		xb, gb, bb, dyb := upload(t, d, device.Float32, x), upload(t, d, device.Float32, gamma), upload(t, d, device.Float32, beta), upload(t, d, device.Float32, dy)
-		yb, _ := d.Alloc(device.Float32, rows*cols)
-		meanB, _ := d.Alloc(device.Float32, groups*cols)
-		invB, _ := d.Alloc(device.Float32, groups*cols)
-		rmB, _ := d.Alloc(device.Float32, cols)
-		rvB := upload(t, d, device.Float32, ones(cols))
+		xb, gb, bb, dyb := guarded(t, d, x), guarded(t, d, gamma), guarded(t, d, beta), guarded(t, d, dy)
+		yb := output[float32](t, d, rows*cols)
+		meanB, invB := output[float32](t, d, groups*cols), output[float32](t, d, groups*cols)
+		rmB, rvB := guarded(t, d, make([]float32, cols)), guarded(t, d, ones(cols))
 		bn.BatchNormTrain(yb, xb, gb, bb, meanB, invB, rmB, rvB, rows, cols, ghost, momentum, eps)
-		closeEnough(t, what+" y", download[float32](t, d, yb, rows*cols), wantY, 1e-4, 1e-4)
-		closeEnough(t, what+" mean", download[float32](t, d, meanB, groups*cols), wantMean, 1e-5, 1e-5)
-		closeEnough(t, what+" invStd", download[float32](t, d, invB, groups*cols), wantInv, 1e-4, 1e-4)
+		train := what + " BatchNormTrain"
+		closeEnough(t, train+" y", result[float32](t, d, train+" y", yb, rows*cols), wantY, 1e-4, 1e-4)
+		mean, invStd := result[float32](t, d, train+" mean", meanB, groups*cols), result[float32](t, d, train+" invStd", invB, groups*cols)
+		closeEnough(t, train+" mean", mean, wantMean, 1e-5, 1e-5)
+		closeEnough(t, train+" invStd", invStd, wantInv, 1e-4, 1e-4)
+		unchanged(t, d, train+" x", xb, x)
+		unchanged(t, d, train+" gamma", gb, gamma)
+		unchanged(t, d, train+" beta", bb, beta)
 
 		// Running statistics: one momentum update per group, in order.
 		size := groupSize(rows, ghost)
@@ -90,25 +93,33 @@ func BatchNorm(t *testing.T, newDevice NewDevice) {
 				wantRV[j] = (1-momentum)*wantRV[j] + momentum*sq/math.Max(n-1, 1)
 			}
 		}
-		closeEnough(t, what+" running mean", download[float32](t, d, rmB, cols), wantRM, 1e-5, 1e-4)
-		closeEnough(t, what+" running var", download[float32](t, d, rvB, cols), wantRV, 1e-5, 1e-4)
+		rm, rv := result[float32](t, d, train+" runMean", rmB, cols), result[float32](t, d, train+" runVar", rvB, cols)
+		closeEnough(t, train+" runMean", rm, wantRM, 1e-5, 1e-4)
+		closeEnough(t, train+" runVar", rv, wantRV, 1e-5, 1e-4)
 
 		// Inference uses the running statistics.
+		yb = output[float32](t, d, rows*cols)
 		bn.BatchNormInfer(yb, xb, gb, bb, rmB, rvB, rows, cols, eps)
-		rm, rv := download[float32](t, d, rmB, cols), download[float32](t, d, rvB, cols)
+		infer := what + " BatchNormInfer"
 		wantInfer := make([]float64, rows*cols)
 		for i := range rows {
 			for j := range cols {
 				wantInfer[i*cols+j] = float64(gamma[j])*(float64(x[i*cols+j])-float64(rm[j]))/math.Sqrt(float64(rv[j])+eps) + float64(beta[j])
 			}
 		}
-		closeEnough(t, what+" inference", download[float32](t, d, yb, rows*cols), wantInfer, 1e-4, 1e-4)
+		closeEnough(t, infer+" y", result[float32](t, d, infer+" y", yb, rows*cols), wantInfer, 1e-4, 1e-4)
+		for _, in := range []struct {
+			name string
+			b    device.Buffer
+			host []float32
+		}{{"x", xb, x}, {"gamma", gb, gamma}, {"beta", bb, beta}, {"runMean", rmB, rm}, {"runVar", rvB, rv}} {
+			unchanged(t, d, infer+" "+in.name, in.b, in.host)
+		}
 
 		// Backward: L = Σ dy·y, so dL/dx, dL/dγ, dL/dβ by central differences.
-		dxb, _ := d.Alloc(device.Float32, rows*cols)
-		dgb, _ := d.Alloc(device.Float32, cols)
-		dbb, _ := d.Alloc(device.Float32, cols)
+		dxb, dgb, dbb := output[float32](t, d, rows*cols), output[float32](t, d, cols), output[float32](t, d, cols)
 		bn.BatchNormBackward(dxb, dgb, dbb, dyb, xb, gb, meanB, invB, rows, cols, ghost)
+		backward := what + " BatchNormBackward"
 		loss := func(x, gamma, beta []float64) float64 {
 			y, _, _ := bnRef(x, gamma, beta, rows, cols, ghost, eps)
 			var s float64
@@ -132,9 +143,16 @@ func BatchNorm(t *testing.T, newDevice NewDevice) {
 			}
 			return g
 		}
-		closeEnough(t, what+" dx", download[float32](t, d, dxb, rows*cols), fd(xs), 1e-3, 1e-3)
-		closeEnough(t, what+" dgamma", download[float32](t, d, dgb, cols), fd(gs), 1e-3, 1e-3)
-		closeEnough(t, what+" dbeta", download[float32](t, d, dbb, cols), fd(bs), 1e-3, 1e-3)
+		closeEnough(t, backward+" dx", result[float32](t, d, backward+" dx", dxb, rows*cols), fd(xs), 1e-3, 1e-3)
+		closeEnough(t, backward+" dgamma", result[float32](t, d, backward+" dgamma", dgb, cols), fd(gs), 1e-3, 1e-3)
+		closeEnough(t, backward+" dbeta", result[float32](t, d, backward+" dbeta", dbb, cols), fd(bs), 1e-3, 1e-3)
+		for _, in := range []struct {
+			name string
+			b    device.Buffer
+			host []float32
+		}{{"dy", dyb, dy}, {"x", xb, x}, {"gamma", gb, gamma}, {"mean", meanB, mean}, {"invStd", invB, invStd}} {
+			unchanged(t, d, backward+" "+in.name, in.b, in.host)
+		}
 	}
 }
 

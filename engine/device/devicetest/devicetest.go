@@ -1,11 +1,19 @@
 // Package devicetest is the conformance suite every Device must pass, in the
-// manner of gonum's blas/testblas: one exported function per primitive, each
-// checking a device against references computed here, independently of any
-// device, in float64 with plain loops. The CPU device's tests call it, and so
-// do the CUDA device's, on inputs of awkward sizes.
+// manner of gonum's blas/testblas: one check per primitive, each checking a
+// device against references computed here, independently of any device, in
+// float64 with plain loops. These loops, not the CPU device, are the oracle:
+// the CPU device's tests run the suite, and so do the CUDA device's, on
+// inputs of awkward sizes.
+//
+// Every check of a primitive fills its buffers with known data and keeps a
+// host copy. Each buffer is longer than the call uses, its tail filled with
+// a sentinel; outputs start as sentinels throughout, so an element the call
+// fails to write shows. After the call every buffer is read back: inputs
+// must be unchanged, and no tail may be touched.
 package devicetest
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -26,24 +34,24 @@ func Run(t *testing.T, newDevice NewDevice) {
 		name string
 		fn   func(*testing.T, NewDevice)
 	}{
-		{"Copy", Copy}, {"Gemm", Gemm}, {"AddBias", AddBias}, {"ReLU", ReLU},
-		{"ReLUBackward", ReLUBackward}, {"SoftmaxCrossEntropy", SoftmaxCrossEntropy},
-		{"CountCorrect", CountCorrect}, {"ColumnSum", ColumnSum}, {"MomentumSGD", MomentumSGD},
-		{"NormalizeBytes", NormalizeBytes}, {"GatherRows", GatherRows}, {"Zero", Zero},
-		{"Events", Events}, {"AsyncCopy", AsyncCopy}, {"BatchNorm", BatchNorm}, {"Graphs", Graphs},
-		{"BadArguments", BadArguments},
+		{"Copy", checkCopy}, {"Gemm", checkGemm}, {"AddBias", checkAddBias}, {"ReLU", checkReLU},
+		{"ReLUBackward", checkReLUBackward}, {"SoftmaxCrossEntropy", checkSoftmaxCrossEntropy},
+		{"CountCorrect", checkCountCorrect}, {"ColumnSum", checkColumnSum}, {"MomentumSGD", checkMomentumSGD},
+		{"NormalizeBytes", checkNormalizeBytes}, {"GatherRows", checkGatherRows}, {"Zero", checkZero},
+		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Graphs", Graphs},
+		{"BadArguments", checkBadArguments},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDevice) })
 	}
 }
 
-// Sizes are the element counts elementwise checks run on: one element, less
+// sizes are the element counts elementwise checks run on: one element, less
 // than a warp, not a multiple of any block size, and one past a power of two.
-var Sizes = []int{1, 31, 1000, 4097}
+func sizes() []int { return []int{1, 31, 1000, 4097} }
 
-// Shapes are (rows, cols) pairs for row-wise checks.
-var Shapes = [][2]int{{1, 1}, {1, 10}, {31, 10}, {7, 1000}, {1000, 3}, {257, 33}}
+// shapes are (rows, cols) pairs for row-wise checks.
+func shapes() [][2]int { return [][2]int{{1, 1}, {1, 10}, {31, 10}, {7, 1000}, {1000, 3}, {257, 33}} }
 
 func rng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
 
@@ -89,6 +97,99 @@ func download[T device.Element](t *testing.T, d device.Device, b device.Buffer, 
 	return out
 }
 
+// guard is the number of elements past what a call uses in each buffer a
+// check gives it: a device that writes past n overwrites them.
+const guard = 7
+
+// sentinel is what fills the guard, and outputs before a call: values the
+// checks' data never holds. For float32 a negative number far from them,
+// not a NaN: a NaN comes out of max(NaN, 0) or NaN + bias unchanged, bit
+// for bit, so a ReLU or AddBias writing past n would leave it as it was,
+// where this one is zeroed or changed.
+func sentinel[T device.Element]() T {
+	var s T
+	switch p := any(&s).(type) {
+	case *float32:
+		*p = -12345.5
+	case *uint8:
+		*p = 0xa5
+	case *int32:
+		*p = -0x5a5a5a5b
+	}
+	return s
+}
+
+func dtypeOf[T device.Element]() device.DType {
+	var zero T
+	switch any(zero).(type) {
+	case uint8:
+		return device.Uint8
+	case int32:
+		return device.Int32
+	}
+	return device.Float32
+}
+
+// guarded allocates a buffer on d of len(host)+guard elements, holding host
+// then the sentinel.
+func guarded[T device.Element](t *testing.T, d device.Device, host []T) device.Buffer {
+	t.Helper()
+	full := make([]T, len(host)+guard)
+	copy(full, host)
+	for i := len(host); i < len(full); i++ {
+		full[i] = sentinel[T]()
+	}
+	return upload(t, d, dtypeOf[T](), full)
+}
+
+// output is a guarded buffer for n elements a call writes: sentinels
+// throughout, so that an element left unwritten fails the comparison.
+func output[T device.Element](t *testing.T, d device.Device, n int) device.Buffer {
+	t.Helper()
+	host := make([]T, n)
+	for i := range host {
+		host[i] = sentinel[T]()
+	}
+	return guarded(t, d, host)
+}
+
+// unchanged checks that b, made by guarded from host, still holds host and
+// its guard: what checks require of a call's inputs.
+func unchanged[T device.Element](t *testing.T, d device.Device, what string, b device.Buffer, host []T) {
+	t.Helper()
+	got := download[T](t, d, b, len(host)+guard)
+	for i := range host {
+		if !sameBits(got[i], host[i]) {
+			t.Errorf("%s: input element %d changed from %v to %v", what, i, host[i], got[i])
+			return
+		}
+	}
+	guardIntact(t, what, got[len(host):], len(host))
+}
+
+// result reads the first n elements of b, a guarded buffer of n elements,
+// after checking that the guard past them is intact.
+func result[T device.Element](t *testing.T, d device.Device, what string, b device.Buffer, n int) []T {
+	t.Helper()
+	got := download[T](t, d, b, n+guard)
+	guardIntact(t, what, got[n:], n)
+	return got[:n]
+}
+
+func guardIntact[T device.Element](t *testing.T, what string, g []T, n int) {
+	t.Helper()
+	for i, v := range g {
+		if !sameBits(v, sentinel[T]()) {
+			t.Errorf("%s: wrote %v to element %d, past the %d the call uses", what, v, n+i, n)
+			return
+		}
+	}
+}
+
+func sameBits[T device.Element](a, b T) bool {
+	return bytes.Equal(device.Bytes([]T{a}), device.Bytes([]T{b}))
+}
+
 // closeEnough compares float32 results with float64 references: each
 // element within atol + rtol·|want|.
 func closeEnough(t *testing.T, what string, got []float32, want []float64, atol, rtol float64) {
@@ -111,11 +212,11 @@ func closeEnough(t *testing.T, what string, got []float32, want []float64, atol,
 	}
 }
 
-// Copy checks host↔device round trips of every dtype and the traffic count.
-func Copy(t *testing.T, newDevice NewDevice) {
+// checkCopy checks host↔device round trips of every dtype and the traffic count.
+func checkCopy(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(1)
-	for _, n := range Sizes {
+	for _, n := range sizes() {
 		before := d.Traffic()
 		f := randFloats(r, n)
 		fb := upload(t, d, device.Float32, f)
@@ -172,15 +273,15 @@ func Copy(t *testing.T, newDevice NewDevice) {
 	}
 }
 
-// AsyncCopy checks CopyInAsync from host memory of AllocHost: compute
+// checkAsyncCopy checks CopyInAsync from host memory of AllocHost: compute
 // issued after the copy sees the data, and the traffic is counted.
-func AsyncCopy(t *testing.T, newDevice NewDevice) {
+func checkAsyncCopy(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	done, err := d.NewEvent()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range Sizes {
+	for _, n := range sizes() {
 		host, err := d.AllocHost(4 * n)
 		if err != nil {
 			t.Fatalf("AllocHost(%d): %v", 4*n, err)
@@ -240,9 +341,9 @@ func gemmRef(tA, tB bool, m, n, k int, alpha float64, a, b []float32, beta float
 	return out
 }
 
-// Gemm checks every transpose combination on awkward shapes, with beta 0
-// (C's old contents, even NaN, must not leak in) and beta ≠ 0.
-func Gemm(t *testing.T, newDevice NewDevice) {
+// checkGemm checks every transpose combination on awkward shapes, with beta
+// 0 (C's old contents, even NaN, must not leak in) and beta ≠ 0.
+func checkGemm(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(2)
 	shapes := [][3]int{{1, 1, 1}, {31, 17, 5}, {3, 1000, 7}, {64, 10, 512}, {129, 65, 33}}
@@ -259,11 +360,13 @@ func Gemm(t *testing.T, newDevice NewDevice) {
 					if beta == 0 {
 						want = gemmRef(tA, tB, m, n, k, 1.5, a, b, 0, make([]float32, m*n))
 					}
-					ab, bb, cb := upload(t, d, device.Float32, a), upload(t, d, device.Float32, b), upload(t, d, device.Float32, c)
+					ab, bb, cb := guarded(t, d, a), guarded(t, d, b), guarded(t, d, c)
 					d.Gemm(tA, tB, m, n, k, 1.5, ab, bb, beta, cb)
-					got := download[float32](t, d, cb, m*n)
+					what := fmt.Sprintf("Gemm(tA=%v,tB=%v,m=%d,n=%d,k=%d,beta=%g)", tA, tB, m, n, k, beta)
 					tol := 1e-5 * math.Sqrt(float64(k)) * 4
-					closeEnough(t, fmt.Sprintf("Gemm(tA=%v,tB=%v,m=%d,n=%d,k=%d,beta=%g)", tA, tB, m, n, k, beta), got, want, tol, tol)
+					closeEnough(t, what+" C", result[float32](t, d, what+" C", cb, m*n), want, tol, tol)
+					unchanged(t, d, what+" A", ab, a)
+					unchanged(t, d, what+" B", bb, b)
 					d.Free(ab)
 					d.Free(bb)
 					d.Free(cb)
@@ -273,47 +376,52 @@ func Gemm(t *testing.T, newDevice NewDevice) {
 	}
 }
 
-// AddBias checks x[i,j] += bias[j].
-func AddBias(t *testing.T, newDevice NewDevice) {
+// checkAddBias checks x[i,j] += bias[j].
+func checkAddBias(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(3)
-	for _, s := range Shapes {
+	for _, s := range shapes() {
 		rows, cols := s[0], s[1]
 		x, bias := randFloats(r, rows*cols), randFloats(r, cols)
 		want := make([]float64, rows*cols)
 		for i := range want {
 			want[i] = float64(x[i]) + float64(bias[i%cols])
 		}
-		xb, bb := upload(t, d, device.Float32, x), upload(t, d, device.Float32, bias)
+		xb, bb := guarded(t, d, x), guarded(t, d, bias)
 		d.AddBias(xb, bb, rows, cols)
-		closeEnough(t, fmt.Sprintf("AddBias %dx%d", rows, cols), download[float32](t, d, xb, rows*cols), want, 1e-6, 1e-6)
+		what := fmt.Sprintf("AddBias %dx%d", rows, cols)
+		closeEnough(t, what+" x", result[float32](t, d, what+" x", xb, rows*cols), want, 1e-6, 1e-6)
+		unchanged(t, d, what+" bias", bb, bias)
 	}
 }
 
-// ReLU checks y = max(x, 0), out of place and in place.
-func ReLU(t *testing.T, newDevice NewDevice) {
+// checkReLU checks y = max(x, 0), out of place and in place.
+func checkReLU(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(4)
-	for _, n := range Sizes {
+	for _, n := range sizes() {
 		x := randFloats(r, n)
 		want := make([]float64, n)
 		for i, v := range x {
 			want[i] = math.Max(float64(v), 0)
 		}
-		xb := upload(t, d, device.Float32, x)
-		yb, _ := d.Alloc(device.Float32, n)
+		xb, yb := guarded(t, d, x), output[float32](t, d, n)
 		d.ReLU(yb, xb, n)
-		closeEnough(t, fmt.Sprintf("ReLU n=%d", n), download[float32](t, d, yb, n), want, 0, 0)
+		what := fmt.Sprintf("ReLU n=%d", n)
+		closeEnough(t, what+" y", result[float32](t, d, what+" y", yb, n), want, 0, 0)
+		unchanged(t, d, what+" x", xb, x)
 		d.ReLU(xb, xb, n)
-		closeEnough(t, fmt.Sprintf("ReLU in place n=%d", n), download[float32](t, d, xb, n), want, 0, 0)
+		what = fmt.Sprintf("ReLU in place n=%d", n)
+		closeEnough(t, what+" x", result[float32](t, d, what+" x", xb, n), want, 0, 0)
 	}
 }
 
-// ReLUBackward checks dx = dy·[y > 0], including y = 0 exactly.
-func ReLUBackward(t *testing.T, newDevice NewDevice) {
+// checkReLUBackward checks dx = dy·[y > 0], including y = 0 exactly, out of
+// place and in place (dx = dy).
+func checkReLUBackward(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(5)
-	for _, n := range Sizes {
+	for _, n := range sizes() {
 		dy, y := randFloats(r, n), randFloats(r, n)
 		y[0] = 0
 		want := make([]float64, n)
@@ -322,19 +430,25 @@ func ReLUBackward(t *testing.T, newDevice NewDevice) {
 				want[i] = float64(dy[i])
 			}
 		}
-		dyb, yb := upload(t, d, device.Float32, dy), upload(t, d, device.Float32, y)
-		dxb, _ := d.Alloc(device.Float32, n)
+		dyb, yb, dxb := guarded(t, d, dy), guarded(t, d, y), output[float32](t, d, n)
 		d.ReLUBackward(dxb, dyb, yb, n)
-		closeEnough(t, fmt.Sprintf("ReLUBackward n=%d", n), download[float32](t, d, dxb, n), want, 0, 0)
+		what := fmt.Sprintf("ReLUBackward n=%d", n)
+		closeEnough(t, what+" dx", result[float32](t, d, what+" dx", dxb, n), want, 0, 0)
+		unchanged(t, d, what+" dy", dyb, dy)
+		unchanged(t, d, what+" y", yb, y)
+		d.ReLUBackward(dyb, dyb, yb, n)
+		what = fmt.Sprintf("ReLUBackward in place n=%d", n)
+		closeEnough(t, what+" dy", result[float32](t, d, what+" dy", dyb, n), want, 0, 0)
+		unchanged(t, d, what+" y", yb, y)
 	}
 }
 
-// SoftmaxCrossEntropy checks the mean loss in its slot and the gradient,
-// with large logits that overflow a naive exp.
-func SoftmaxCrossEntropy(t *testing.T, newDevice NewDevice) {
+// checkSoftmaxCrossEntropy checks the mean loss in its slot and the
+// gradient, with large logits that overflow a naive exp.
+func checkSoftmaxCrossEntropy(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(6)
-	for _, s := range Shapes {
+	for _, s := range shapes() {
 		rows, cols := s[0], s[1]
 		x := randFloats(r, rows*cols)
 		x[0] = 100 // exp(100) overflows float32: the kernel must subtract the max
@@ -362,24 +476,30 @@ func SoftmaxCrossEntropy(t *testing.T, newDevice NewDevice) {
 			}
 		}
 		loss /= float64(rows)
-		xb, lb := upload(t, d, device.Float32, x), upload(t, d, device.Int32, labels)
-		gb, _ := d.Alloc(device.Float32, rows*cols)
-		losses := upload(t, d, device.Float32, []float32{-1, -1, -1})
+		xb, lb := guarded(t, d, x), guarded(t, d, labels)
+		gb := output[float32](t, d, rows*cols)
+		losses := guarded(t, d, []float32{-1, -1, -1})
 		d.SoftmaxCrossEntropy(gb, losses, xb, lb, 1, rows, cols, scale)
 		what := fmt.Sprintf("SoftmaxCrossEntropy %dx%d", rows, cols)
-		closeEnough(t, what+" losses", download[float32](t, d, losses, 3), []float64{-1, loss, -1}, 1e-5, 1e-5)
-		closeEnough(t, what+" grad", download[float32](t, d, gb, rows*cols), grad, 1e-6, 1e-5)
+		closeEnough(t, what+" losses", result[float32](t, d, what+" losses", losses, 3), []float64{-1, loss, -1}, 1e-5, 1e-5)
+		closeEnough(t, what+" grad", result[float32](t, d, what+" grad", gb, rows*cols), grad, 1e-6, 1e-5)
+		unchanged(t, d, what+" logits", xb, x)
+		unchanged(t, d, what+" labels", lb, labels)
 		// Without a gradient buffer only the loss is written.
 		d.SoftmaxCrossEntropy(nil, losses, xb, lb, 2, rows, cols, scale)
-		closeEnough(t, what+" loss only", download[float32](t, d, losses, 3), []float64{-1, loss, loss}, 1e-5, 1e-5)
+		what += " loss only"
+		closeEnough(t, what+" losses", result[float32](t, d, what+" losses", losses, 3), []float64{-1, loss, loss}, 1e-5, 1e-5)
+		unchanged(t, d, what+" logits", xb, x)
+		unchanged(t, d, what+" labels", lb, labels)
 	}
 }
 
-// CountCorrect checks the argmax count, with ties going to the first index.
-func CountCorrect(t *testing.T, newDevice NewDevice) {
+// checkCountCorrect checks the argmax count, with ties going to the first
+// index.
+func checkCountCorrect(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(7)
-	for _, s := range Shapes {
+	for _, s := range shapes() {
 		rows, cols := s[0], s[1]
 		x := randFloats(r, rows*cols)
 		labels := randLabels(r, rows, cols)
@@ -401,20 +521,23 @@ func CountCorrect(t *testing.T, newDevice NewDevice) {
 				want++
 			}
 		}
-		xb, lb := upload(t, d, device.Float32, x), upload(t, d, device.Int32, labels)
-		counts := upload(t, d, device.Int32, []int32{-1, -1})
+		xb, lb := guarded(t, d, x), guarded(t, d, labels)
+		counts := guarded(t, d, []int32{-1, -1})
 		d.CountCorrect(counts, xb, lb, 1, rows, cols)
-		if got := download[int32](t, d, counts, 2); got[0] != -1 || int(got[1]) != want {
-			t.Errorf("CountCorrect %dx%d = %v, want [-1 %d]", rows, cols, got, want)
+		what := fmt.Sprintf("CountCorrect %dx%d", rows, cols)
+		if got := result[int32](t, d, what+" counts", counts, 2); got[0] != -1 || int(got[1]) != want {
+			t.Errorf("%s = %v, want [-1 %d]", what, got, want)
 		}
+		unchanged(t, d, what+" logits", xb, x)
+		unchanged(t, d, what+" labels", lb, labels)
 	}
 }
 
-// ColumnSum checks dst = beta·dst + column sums, for beta 0 and 1.
-func ColumnSum(t *testing.T, newDevice NewDevice) {
+// checkColumnSum checks dst = beta·dst + column sums, for beta 0 and 1.
+func checkColumnSum(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(8)
-	for _, s := range Shapes {
+	for _, s := range shapes() {
 		rows, cols := s[0], s[1]
 		for _, beta := range []float32{0, 1} {
 			x, dst := randFloats(r, rows*cols), randFloats(r, cols)
@@ -425,20 +548,22 @@ func ColumnSum(t *testing.T, newDevice NewDevice) {
 					want[j] += float64(x[i*cols+j])
 				}
 			}
-			xb, db := upload(t, d, device.Float32, x), upload(t, d, device.Float32, dst)
+			xb, db := guarded(t, d, x), guarded(t, d, dst)
 			d.ColumnSum(db, xb, rows, cols, beta)
+			what := fmt.Sprintf("ColumnSum %dx%d beta=%g", rows, cols, beta)
 			tol := 1e-5 * math.Sqrt(float64(rows)) * 4
-			closeEnough(t, fmt.Sprintf("ColumnSum %dx%d beta=%g", rows, cols, beta), download[float32](t, d, db, cols), want, tol, tol)
+			closeEnough(t, what+" dst", result[float32](t, d, what+" dst", db, cols), want, tol, tol)
+			unchanged(t, d, what+" src", xb, x)
 		}
 	}
 }
 
-// MomentumSGD checks two steps of the PyTorch update rule.
-func MomentumSGD(t *testing.T, newDevice NewDevice) {
+// checkMomentumSGD checks two steps of the PyTorch update rule.
+func checkMomentumSGD(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(9)
 	const lr, mom, wd = 0.1, 0.9, 0.01
-	for _, n := range Sizes {
+	for _, n := range sizes() {
 		w, g := randFloats(r, n), randFloats(r, n)
 		wantW, wantV := make([]float64, n), make([]float64, n)
 		for i := range w {
@@ -450,38 +575,40 @@ func MomentumSGD(t *testing.T, newDevice NewDevice) {
 				wantW[i] -= lr * wantV[i]
 			}
 		}
-		wb, gb := upload(t, d, device.Float32, w), upload(t, d, device.Float32, g)
-		vb, _ := d.Alloc(device.Float32, n)
+		wb, gb, vb := guarded(t, d, w), guarded(t, d, g), guarded(t, d, make([]float32, n))
 		d.MomentumSGD(wb, gb, vb, n, lr, mom, wd)
 		d.MomentumSGD(wb, gb, vb, n, lr, mom, wd)
-		closeEnough(t, fmt.Sprintf("MomentumSGD w n=%d", n), download[float32](t, d, wb, n), wantW, 1e-6, 1e-5)
-		closeEnough(t, fmt.Sprintf("MomentumSGD v n=%d", n), download[float32](t, d, vb, n), wantV, 1e-6, 1e-5)
+		what := fmt.Sprintf("MomentumSGD n=%d", n)
+		closeEnough(t, what+" w", result[float32](t, d, what+" w", wb, n), wantW, 1e-6, 1e-5)
+		closeEnough(t, what+" velocity", result[float32](t, d, what+" velocity", vb, n), wantV, 1e-6, 1e-5)
+		unchanged(t, d, what+" grad", gb, g)
 	}
 }
 
-// NormalizeBytes checks dst = scale·src + shift over every byte value.
-func NormalizeBytes(t *testing.T, newDevice NewDevice) {
+// checkNormalizeBytes checks dst = scale·src + shift over every byte value.
+func checkNormalizeBytes(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
-	for _, n := range Sizes {
+	for _, n := range sizes() {
 		src := make([]uint8, n)
 		want := make([]float64, n)
 		for i := range src {
 			src[i] = uint8(i * 7)
 			want[i] = float64(float32(1.0/255)*float32(src[i])) - 0.5
 		}
-		sb := upload(t, d, device.Uint8, src)
-		db, _ := d.Alloc(device.Float32, n)
+		sb, db := guarded(t, d, src), output[float32](t, d, n)
 		d.NormalizeBytes(db, sb, n, 1.0/255, -0.5)
-		closeEnough(t, fmt.Sprintf("NormalizeBytes n=%d", n), download[float32](t, d, db, n), want, 1e-6, 1e-6)
+		what := fmt.Sprintf("NormalizeBytes n=%d", n)
+		closeEnough(t, what+" dst", result[float32](t, d, what+" dst", db, n), want, 1e-6, 1e-6)
+		unchanged(t, d, what+" src", sb, src)
 	}
 }
 
-// GatherRows checks dst[i,:] = src[idx[i],:] for float32 and uint8 rows,
-// with repeated and out-of-order indices.
-func GatherRows(t *testing.T, newDevice NewDevice) {
+// checkGatherRows checks dst[i,:] = src[idx[i],:] for float32 and uint8
+// rows, with repeated and out-of-order indices.
+func checkGatherRows(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(10)
-	for _, s := range Shapes {
+	for _, s := range shapes() {
 		srcRows, rowLen := s[0]+2, s[1]
 		rows := s[0]
 		idx := make([]int32, rows)
@@ -502,40 +629,63 @@ func GatherRows(t *testing.T, newDevice NewDevice) {
 				wantU[i*rowLen+j] = srcU[int(k)*rowLen+j]
 			}
 		}
-		ib := upload(t, d, device.Int32, idx)
-		sb, sub := upload(t, d, device.Float32, src), upload(t, d, device.Uint8, srcU)
-		db, _ := d.Alloc(device.Float32, rows*rowLen)
-		dub, _ := d.Alloc(device.Uint8, rows*rowLen)
+		ib := guarded(t, d, idx)
+		sb, sub := guarded(t, d, src), guarded(t, d, srcU)
+		db, dub := output[float32](t, d, rows*rowLen), output[uint8](t, d, rows*rowLen)
 		d.GatherRows(db, sb, ib, rows, rowLen)
 		d.GatherRows(dub, sub, ib, rows, rowLen)
-		closeEnough(t, fmt.Sprintf("GatherRows float32 %dx%d", rows, rowLen), download[float32](t, d, db, rows*rowLen), want, 0, 0)
-		gotU := download[uint8](t, d, dub, rows*rowLen)
+		what := fmt.Sprintf("GatherRows float32 %dx%d", rows, rowLen)
+		closeEnough(t, what+" dst", result[float32](t, d, what+" dst", db, rows*rowLen), want, 0, 0)
+		unchanged(t, d, what+" src", sb, src)
+		what = fmt.Sprintf("GatherRows uint8 %dx%d", rows, rowLen)
+		gotU := result[uint8](t, d, what+" dst", dub, rows*rowLen)
 		for i := range gotU {
 			if gotU[i] != wantU[i] {
-				t.Fatalf("GatherRows uint8 %dx%d: element %d = %d, want %d", rows, rowLen, i, gotU[i], wantU[i])
+				t.Fatalf("%s: element %d = %d, want %d", what, i, gotU[i], wantU[i])
 			}
 		}
+		unchanged(t, d, what+" src", sub, srcU)
+		unchanged(t, d, fmt.Sprintf("GatherRows %dx%d idx", rows, rowLen), ib, idx)
 	}
 }
 
-// Zero checks that every dtype is cleared.
-func Zero(t *testing.T, newDevice NewDevice) {
+// checkZero checks that Zero clears every element of a buffer of each
+// dtype, and nothing else: a buffer allocated after it keeps its contents.
+func checkZero(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
-	for _, n := range Sizes {
-		fb := upload(t, d, device.Float32, randFloats(rng(11), n))
-		ub := upload(t, d, device.Uint8, make([]uint8, n))
-		d.Zero(fb)
-		d.Zero(ub)
-		for i, v := range download[float32](t, d, fb, n) {
-			if v != 0 {
-				t.Fatalf("Zero n=%d: element %d is %g", n, i, v)
-			}
+	r := rng(11)
+	for _, n := range sizes() {
+		f := randFloats(r, n)
+		u, l := make([]uint8, n), make([]int32, n)
+		for i := range u {
+			u[i], l[i] = uint8(1+r.IntN(255)), int32(1+r.IntN(1<<30))
 		}
+		zeroed(t, d, fmt.Sprintf("Zero float32 n=%d", n), f)
+		zeroed(t, d, fmt.Sprintf("Zero uint8 n=%d", n), u)
+		zeroed(t, d, fmt.Sprintf("Zero int32 n=%d", n), l)
 	}
 }
 
-// Events checks that the time between two events brackets real work.
-func Events(t *testing.T, newDevice NewDevice) {
+// zeroed uploads host, and a neighbour after it, zeroes the first and
+// checks both.
+func zeroed[T device.Element](t *testing.T, d device.Device, what string, host []T) {
+	t.Helper()
+	b := upload(t, d, dtypeOf[T](), host)
+	next := guarded(t, d, host)
+	d.Zero(b)
+	for i, v := range download[T](t, d, b, len(host)) {
+		if v != 0 {
+			t.Errorf("%s: element %d is %v", what, i, v)
+			break
+		}
+	}
+	unchanged(t, d, what+", the next buffer", next, host)
+	d.Free(b)
+	d.Free(next)
+}
+
+// checkEvents checks that the time between two events brackets real work.
+func checkEvents(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	start, err := d.NewEvent()
 	if err != nil {
@@ -563,9 +713,9 @@ func Events(t *testing.T, newDevice NewDevice) {
 	}
 }
 
-// BadArguments checks that a wrong shape or dtype becomes the device's
+// checkBadArguments checks that a wrong shape or dtype becomes the device's
 // error, naming the call, and that later calls are skipped, not run.
-func BadArguments(t *testing.T, newDevice NewDevice) {
+func checkBadArguments(t *testing.T, newDevice NewDevice) {
 	cases := []struct {
 		name string
 		call func(d device.Device, f10, f4 device.Buffer, i4 device.Buffer)
