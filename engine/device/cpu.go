@@ -14,9 +14,18 @@ import (
 	"github.com/batchlab/batchlab/engine/device/internal/vec"
 )
 
-// CPU is the reference device: plain loops that are obviously right, split
-// across goroutines where a pass is large (cpu_pool.go), and a blocked SGEMM,
-// OpenBLAS's or our Go one (cpu_gemm.go).
+// CPU is the device that is always there, and the one training on other
+// devices is compared with. It is built for speed on a few cores: a blocked
+// SGEMM, OpenBLAS's with -tags openblas or else package sgemm's
+// with an AVX2+FMA micro-kernel (cpu_gemm.go); elementwise passes in AVX2
+// assembly (package vec); large passes split across a fork-join pool of
+// helper goroutines (cpu_pool.go); subnormals flushed to zero in the
+// momentum update. The split depends on the shapes and GOMAXPROCS only, so
+// a run repeats bit for bit, and training on it is deterministic for a
+// seed. It is checked like every other device against package devicetest,
+// whose float64 loops are the oracle; -tags purego swaps the assembly for
+// plain Go.
+//
 // "Host↔device" copies are real memory copies into buffers the device owns,
 // counted like any other device's, so the data-movement accounting is the
 // same code on every device.
