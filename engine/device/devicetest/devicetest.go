@@ -38,7 +38,7 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"ReLUBackward", checkReLUBackward}, {"SoftmaxCrossEntropy", checkSoftmaxCrossEntropy},
 		{"CountCorrect", checkCountCorrect}, {"ColumnSum", checkColumnSum}, {"MomentumSGD", checkMomentumSGD},
 		{"NormalizeBytes", checkNormalizeBytes}, {"GatherRows", checkGatherRows}, {"Zero", checkZero},
-		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Graphs", Graphs},
+		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Graphs", checkGraphs},
 		{"BadArguments", checkBadArguments},
 	}
 	for _, c := range checks {

@@ -48,13 +48,13 @@ func (s *graphStep) run(d device.Device, slot int) {
 	d.MomentumSGD(s.w, s.gw, s.v, graphCols*graphCols, 0.5, 0.9, 0.01)
 }
 
-// Graphs checks a device that implements device.Grapher (others skip it):
+// checkGraphs checks a device that implements device.Grapher (others skip it):
 // capturing runs nothing; each replay computes what the same calls issued
 // directly compute, on the buffers' contents at replay time, with its
 // per-step results at base + slot; a replay whose slots fall outside their
 // buffer is an error, and so is a call inside a capture that cannot be part
 // of a graph.
-func Graphs(t *testing.T, newDevice NewDevice) {
+func checkGraphs(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	g, ok := d.(device.Grapher)
 	if !ok {
