@@ -5,8 +5,9 @@
 // handful of elementwise and row-wise primitives an MLP needs. Layers are
 // written once, against this interface.
 //
-// The CPU device is always compiled: it is the reference every other device is
-// checked against (see package devicetest). The CUDA device is compiled in the
+// The CPU device is always compiled: it is the reference other devices'
+// training is compared with. Every device, the CPU included, is checked
+// against the float64 loops of package devicetest. The CUDA device is compiled in the
 // default build only (files tagged //go:build !cpu); `-tags cpu` leaves it out.
 //
 // Error model. A GPU runs work asynchronously, so a failing kernel is only
