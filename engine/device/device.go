@@ -7,8 +7,9 @@
 //
 // The CPU device is always compiled: it is the reference other devices'
 // training is compared with. Every device, the CPU included, is checked
-// against the float64 loops of package devicetest. The CUDA device is compiled in the
-// default build only (files tagged //go:build !cpu); `-tags cpu` leaves it out.
+// against the float64 loops of package devicetest. The CUDA device is
+// compiled in the default build only (files tagged //go:build !cpu);
+// `-tags cpu` leaves it out.
 //
 // Error model. A GPU runs work asynchronously, so a failing kernel is only
 // noticed later. Every device therefore keeps the first error it meets (a
