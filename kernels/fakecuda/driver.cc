@@ -268,6 +268,18 @@ CUresult enter_unsafe(const char *call, CUcontext *out) {
 	return CUDA_SUCCESS;
 }
 
+// queued_use names work issued on a stream of ctx and not yet finished
+// that touches [lo, hi), or returns "". Call with mu held.
+std::string queued_use(CUctx_st *ctx, std::uint64_t lo, std::uint64_t hi) {
+	for (CUstream_st *s : ctx->streams)
+		for (const Item &it : s->queue)
+			for (const Op &op : it.ops)
+				for (const Access &a : op.access)
+					if (a.ptr >= lo && a.ptr < hi)
+						return op.what + " on stream " + std::to_string(s->id);
+	return "";
+}
+
 // execute runs op as work of ctx at clock c on stream (0: the host or the
 // legacy stream); called without mu.
 static Fault execute(CUctx_st *ctx, const Op &op, int stream, const Clock &c) {

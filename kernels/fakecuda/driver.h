@@ -128,6 +128,9 @@ struct CUfunc_st {
 
 namespace fake {
 
+// queued_use (driver.cc) names unfinished work that touches [lo, hi).
+std::string queued_use(CUctx_st *ctx, std::uint64_t lo, std::uint64_t hi);
+
 // The memory side (memory.cc), called with mu held.
 void install_fault_handler();
 // check_access validates one access of work of ctx run at clock c on

@@ -64,7 +64,7 @@ $(OUT)/libcublas.so.%: $(OUT)/cublas-%.o $(OUT)/stubs-cublas-%.o $(OUT)/libcubla
 		-Wl,--no-undefined $(OUT)/cublas-$*.o $(OUT)/stubs-cublas-$*.o -L$(OUT) -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN'
 
 $(OUT)/test_fake: $(SRC)/test_fake.cc $(HEADERS) all
-	$(CXX) $(CXXFLAGS) -o $@ $< -L$(OUT) -l:libcuda.so.1 -l:libcublas.so.13 -Wl,-rpath,'$$ORIGIN' -lpthread
+	$(CXX) $(CXXFLAGS) -DKERNELS_DIR='"$(CURDIR)/kernels"' -o $@ $< -L$(OUT) -l:libcuda.so.1 -l:libcublas.so.13 -Wl,-rpath,'$$ORIGIN' -lpthread
 
 test: $(OUT)/test_fake
 	$(OUT)/test_fake

@@ -15,7 +15,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cinttypes>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -321,10 +323,25 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
 	std::uint64_t bad;
 	if (!guards_ok(a, &bad))
 		return fail(__func__, CUDA_ERROR_ILLEGAL_ADDRESS, "the guard zone of " + name(a) + " was overwritten at " + hex(bad));
+	// Real drivers happen to wait for the device in cuMemFree; the fake
+	// requires the host to have synchronized with every use (stream order
+	// alone does not free memory safely on a stream-ordered allocator).
+	std::string use = queued_use(ctx, a->start, a->start + a->size);
+	if (use.empty() && a->has_write && unordered(a->write, 0, ctx->host))
+		use = a->write.what + " on " + where(a->write.stream);
+	for (const Use &u : a->reads)
+		if (use.empty() && unordered(u, 0, ctx->host))
+			use = u.what + " on " + where(u.stream);
 	a->live = false;
 	madvise((void *)a->base, a->end_of_pages - a->base, MADV_DONTNEED);
 	mprotect((void *)a->base, a->end_of_pages - a->base, PROT_NONE);
 	used -= a->end_of_pages - a->base;
+	if (!use.empty())
+		return fail(__func__, CUDA_ERROR_ILLEGAL_STATE,
+		            name(a) + " was freed while " + use +
+		                " uses it and the host has not synchronized with that work (cuStreamSynchronize, "
+		                "cuEventSynchronize, cuCtxSynchronize): the work now fails if it runs; real drivers happen to "
+		                "wait here, the fake does not");
 	return CUDA_SUCCESS;
 }
 
