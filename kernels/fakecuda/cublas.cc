@@ -18,7 +18,8 @@ struct cublasContext {
 	CUcontext ctx;
 	CUstream stream = nullptr;
 	bool destroyed = false;
-	bool gemm_ran = false; // the first GEMM is where real cuBLAS may allocate its workspace
+	bool gemm_ran = false;  // the first GEMM is where real cuBLAS may allocate its workspace,
+	bool workspace = false; // unless it was given one
 };
 
 namespace {
@@ -160,6 +161,24 @@ cublasStatus_t cublasGetStream_v2(cublasHandle_t h, cudaStream_t *s) {
 	return CUBLAS_STATUS_SUCCESS;
 }
 
+// cublasSetWorkspace_v2 gives the handle device memory of the caller's for
+// its workspace: then no GEMM allocates, inside a capture or out.
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t h, void *workspace, size_t size) {
+	if (cublasStatus_t st = enter(__func__, h))
+		return st;
+	if (size > 0) {
+		CUdeviceptr base;
+		size_t n;
+		if (CUresult r = cuMemGetAddressRange_v2(&base, &n, (CUdeviceptr)workspace))
+			return from_driver(__func__, r);
+		if ((CUdeviceptr)workspace + size > base + n)
+			return fail(__func__, CUBLAS_STATUS_INVALID_VALUE,
+			            "the workspace of " + std::to_string(size) + " bytes runs past the end of its allocation");
+	}
+	h->workspace = size > 0;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
 cublasStatus_t cublasGetVersion_v2(cublasHandle_t h, int *v) {
 	if (cublasStatus_t st = enter(__func__, h))
 		return st;
@@ -215,7 +234,7 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t transa, cublas
 		return fail(call, CUBLAS_STATUS_INVALID_VALUE, "null alpha or beta (the fake takes host pointers only)");
 	if (m == 0 || n == 0)
 		return CUBLAS_STATUS_SUCCESS;
-	if (!h->gemm_ran) {
+	if (!h->gemm_ran && !h->workspace) {
 		if (CUresult r = fake::refuse_in_capture(call, h->stream,
 		                                         "the first GEMM on a cuBLAS handle inside a stream capture (real "
 		                                         "cuBLAS may allocate its workspace then): run one GEMM before capturing"))
