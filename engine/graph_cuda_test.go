@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -80,5 +81,91 @@ func TestCUDATraining(t *testing.T) {
 				t.Errorf("epoch %d step %d: loss %g on the GPU, %g on the CPU", e+1, s, got, want)
 			}
 		}
+	}
+}
+
+// TestCUDAStrategiesTrainIdentically trains on the GPU with every transfer
+// strategy: they move the same batches, so the runs must agree. Under the
+// fake driver this also checks the pinned-async loader's ordering: a copy
+// that overwrites a staging or device buffer still in use by the other
+// stream is a race the fake reports.
+func TestCUDAStrategiesTrainIdentically(t *testing.T) {
+	train, test := loadSubset(t)
+	train, test = train.Subset(200), test.Subset(100)
+	cfg := smallConfig()
+	cfg.Epochs, cfg.Batch, cfg.EvalBatch = 1, 64, 100 // a short last batch: 200 = 3·64 + 8
+	var ref []float32
+	for _, name := range data.StrategyNames() {
+		d, err := device.Open("cuda")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Transfer = name
+		tr, err := engine.NewTrainer(d, cfg, train, test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, err := tr.Run(context.Background(), engine.Hooks{})
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		losses := stats[0].StepLosses
+		if ref == nil {
+			ref = losses
+			continue
+		}
+		for i := range ref {
+			if math.Abs(float64(losses[i]-ref[i])) > 1e-6 {
+				t.Errorf("%s: step %d loss %g, %g with %s", name, i, losses[i], ref[i], data.StrategyNames()[0])
+			}
+		}
+	}
+}
+
+// TestCUDAPinnedAsyncOrder runs the pinned-async loader the way a step
+// without a per-step Sync would: each batch read by a kernel while the next
+// one is copied in. Under the fake driver, a copy into a slot whose last
+// reader is not ordered before it (the loader's wait on the slot's release
+// event) is a race that fails the kernel and Sync.
+func TestCUDAPinnedAsyncOrder(t *testing.T) {
+	d, err := device.Open("cuda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ds := data.Random(60, 4, 4, 10, 1)
+	l, err := data.NewLoader(d, ds, 10, "pinned-async")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out, err := d.Alloc(device.Float32, 10*ds.Features())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(i int) []int32 {
+		b := make([]int32, 10)
+		for j := range b {
+			b[j] = int32(10*i + j)
+		}
+		return b
+	}
+	for i := range 6 {
+		x, _, err := l.Load(batch(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.ReLU(out, x, 10*ds.Features())
+		if i+1 < 6 {
+			if err := l.Prefetch(batch(i + 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }
