@@ -764,6 +764,27 @@ func (d *CUDA) Sync() error {
 	return d.err
 }
 
+// firstOf is the first of errs that is not nil, saying how many more
+// failed: after a fault every later call fails with the same cause, and one
+// line naming it is enough.
+func firstOf(errs []error) error {
+	var first error
+	more := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case first == nil:
+			first = err
+		default:
+			more++
+		}
+	}
+	if more > 0 {
+		return fmt.Errorf("%w (and %d more calls failed)", first, more)
+	}
+	return first
+}
+
 // Close frees every buffer and event, the cuBLAS handle and the context.
 // Buffers and events of a closed device are dead; closing twice is a no-op.
 func (d *CUDA) Close() error {
@@ -809,9 +830,9 @@ func (d *CUDA) Close() error {
 				errs = append(errs, call("cuStreamDestroy", s.Destroy()))
 			}
 		}
-		return errors.Join(errs...)
+		return firstOf(errs)
 	})
-	err = errors.Join(err, call("cuCtxDestroy", d.ctx.Close()))
+	err = firstOf([]error{err, call("cuCtxDestroy", d.ctx.Close())})
 	d.ctx, d.blas, d.buffers, d.events, d.pinned, d.graphs, d.errHost, d.errDev, d.blasWS = nil, nil, nil, nil, nil, nil, nil, 0, 0
 	if err != nil {
 		return fmt.Errorf("cuda: Close: %w", err)

@@ -3,6 +3,7 @@
 package device
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -26,5 +27,18 @@ func TestModuleLoadLog(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "CUDA_ERROR_INVALID_PTX") || !strings.Contains(err.Error(), "JIT log: ") ||
 		!strings.Contains(err.Error(), "line 6") {
 		t.Errorf("loading bad PTX gave %v, want CUDA_ERROR_INVALID_PTX with the JIT log naming line 6", err)
+	}
+}
+
+func TestFirstOf(t *testing.T) {
+	a, b := errors.New("a"), errors.New("b")
+	if err := firstOf([]error{nil, nil}); err != nil {
+		t.Errorf("no errors gave %v", err)
+	}
+	if err := firstOf([]error{nil, a}); err != a {
+		t.Errorf("one error gave %v", err)
+	}
+	if err := firstOf([]error{nil, a, b, nil, b}); !errors.Is(err, a) || err.Error() != "a (and 2 more calls failed)" {
+		t.Errorf("three errors gave %v", err)
 	}
 }
