@@ -10,8 +10,6 @@
 #                    CUDA 11.8 nvcc (fetched once into ~/.cache/batchlab)
 #   make kernels-check  fail if the committed PTX differs from what the sources
 #                    give, and validate it with ptxas for sm_80 and sm_90
-#   make emu-test    every CUDA kernel run on the host (one thread per CUDA
-#                    thread) through the conformance suite, under AddressSanitizer
 #   make gpu-test    on a GPU machine: the suite on the GPU, CPU-vs-GPU MNIST
 #                    training, benchmarks, compute-sanitizer; log in gpu-results/
 #   make bench-transfer  host→device cost per batch by batch size and transfer
@@ -47,7 +45,7 @@ TAGS ?= $(CPU_TAG)$(if $(and $(CPU_TAG),$(OPENBLAS_TAG)),$(comma))$(OPENBLAS_TAG
 DEVICE ?= cpu
 ARGS ?=
 
-.PHONY: fake-cuda fake-cuda-test build train data test cuda-check kernels kernels-check emu-test gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
+.PHONY: fake-cuda fake-cuda-test build train data test cuda-check kernels kernels-check gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
 
 build:
 	$(GO) build -tags '$(TAGS)' -o bin/batchlab ./cmd/batchlab
@@ -74,13 +72,6 @@ kernels:
 
 kernels-check:
 	bash .ci/kernels.sh check
-
-# The kernels' C++ is instrumented through CGO_CXXFLAGS: go's -asan does it
-# for C only. Out-of-bounds accesses in a kernel then fail the test.
-emu-test:
-	$(GO) vet -tags cpu,emu ./engine/...
-	CGO_CXXFLAGS='-O1 -g -fsanitize=address -fno-omit-frame-pointer' \
-	$(GO) test -asan -tags cpu,emu -run 'Emulated|Graph' ./engine/device/ ./engine/
 
 gpu-test:
 	bash .ci/gpu-test.sh

@@ -5,9 +5,8 @@
 //
 // The table is the contract between the Go side that packs a launch's
 // arguments (engine/device/launch.go) and the kernels: a test checks it
-// against the .entry declarations of the PTX, and the host emulation
-// (emu/cuda_emu.h, run by engine/device's emu tests) against the C
-// signatures.
+// against the .entry declarations of the PTX, and the fake driver
+// (kernels/fakecuda) checks every launch's parameter buffer against them.
 package kernels
 
 import (
@@ -18,15 +17,6 @@ import (
 
 //go:embed *.ptx
 var ptx embed.FS
-
-// Sources holds the CUDA C sources and the emulation header. Nothing reads
-// them at run time: embedding them puts their content into this package's
-// build, so that Go's build cache rebuilds the host emulation (engine/device
-// with the emu tag), which #includes them from outside its own directory
-// where the cache does not look, whenever they change.
-//
-//go:embed *.cu *.cuh emu/cuda_emu.h
-var Sources embed.FS
 
 // Module is one PTX module: the kernels compiled from one .cu file.
 type Module struct {

@@ -36,9 +36,18 @@ func newCUDA(t *testing.T) device.Device {
 }
 
 // TestCUDAConformance runs the whole conformance suite on the GPU, on the
-// suite's awkward sizes (1, 31, 1000, 4097 elements; rows of 1 to 1000).
+// suite's awkward sizes (1, 31, 1000, 4097 elements; rows of 1 to 1000):
+// with the device's own grid cap, and with a cap of 3 blocks, so that every
+// grid-stride loop goes round many times.
 func TestCUDAConformance(t *testing.T) {
-	devicetest.Run(t, newCUDA)
+	t.Run("gridCap=device", func(t *testing.T) { devicetest.Run(t, newCUDA) })
+	t.Run("gridCap=3", func(t *testing.T) {
+		devicetest.Run(t, func(t *testing.T) device.Device {
+			d := newCUDA(t)
+			device.SetGridCap(d.(*device.CUDA), 3)
+			return d
+		})
+	})
 }
 
 // TestCUDALarge compares the GPU with the CPU on inputs larger than one

@@ -6,8 +6,8 @@ import (
 )
 
 // kernelRunner is what kernelOps needs from a device that runs the kernels
-// of package kernels: the CUDA device, and the host emulation that tests
-// them without a GPU (emu.go).
+// of package kernels: the CUDA device (on a GPU, or on the fake driver of
+// kernels/fakecuda, which tests it without one).
 type kernelRunner interface {
 	// addr returns the address kernels use for b, a live buffer of this
 	// device, or an error naming op.

@@ -9,9 +9,9 @@ import (
 )
 
 // The host side of the CUDA kernels that needs no driver: grid sizes and
-// argument packing, one small pure function per kernel. The CUDA device and
-// the host emulation (emu.go) both launch what these return, and
-// launch_test.go checks them in the CPU build.
+// argument packing, one small pure function per kernel. The CUDA device
+// launches what these return, and launch_test.go checks them in the CPU
+// build.
 
 // blockSize is the threads of every block: a multiple of the warp size, as
 // the row kernels need, and 8 warps, enough to hide memory latency in the
@@ -58,16 +58,6 @@ func (l launch) params() []byte {
 		}
 	}
 	return buf
-}
-
-// slots packs the arguments as the emulation unpacks them: one 8-byte slot
-// per parameter, the value in its low bytes (little-endian).
-func (l launch) slots() []uint64 {
-	s := make([]uint64, len(l.args))
-	for i, a := range l.args {
-		s[i] = a.bits
-	}
-	return s
 }
 
 // gridFor is the number of blocks for n elements, one per thread, capped at

@@ -82,16 +82,6 @@ func TestLaunchesMatchTable(t *testing.T) {
 	}
 }
 
-// TestSlots checks the packing cuLaunchKernel and the emulation read: each
-// argument in its own 8-byte slot, little-endian.
-func TestSlots(t *testing.T) {
-	l := momentumSGDLaunch(0x1122334455667788, 2, 3, -5, 0.5, -2, 0, 1)
-	want := []uint64{0x1122334455667788, 2, 3, 0xfffffffb, 0x3f000000, 0xc0000000, 0}
-	if got := l.slots(); !slices.Equal(got, want) {
-		t.Errorf("slots = %#x, want %#x", got, want)
-	}
-}
-
 // TestParams checks the parameter buffer cuLaunchKernel reads: a pointer in
 // 8 bytes aligned to 8, an int or a float in 4 aligned to 4, little-endian,
 // with padding only where a pointer follows an odd number of 4-byte values.
