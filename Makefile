@@ -10,8 +10,15 @@
 #                    CUDA 11.8 nvcc (fetched once into ~/.cache/batchlab)
 #   make kernels-check  fail if the committed PTX differs from what the sources
 #                    give, and validate it with ptxas for sm_80 and sm_90
-#   make gpu-test    on a GPU machine: the suite on the GPU, CPU-vs-GPU MNIST
-#                    training, benchmarks, compute-sanitizer; log in gpu-results/
+#   make fake-gpu-test  every test of the default (CUDA) build, go test ./...,
+#                    on the fake driver (no GPU): the conformance suite on the
+#                    CUDA device, graphs, CPU-vs-GPU training, train --device
+#                    cuda for every --transfer; fails if any test skips
+#   make gpu-kit     dist/gpu-kit/ and dist/gpu-kit.tar.gz: prebuilt binaries,
+#                    test binaries, MNIST and run.sh OUTDIR, the whole GPU check
+#                    for a GPU machine without Go, compiler or network
+#   make gpu-test    on a GPU machine with Go: make gpu-kit, then its run.sh
+#                    (results in gpu-results/)
 #   make bench-transfer  host→device cost per batch by batch size and transfer
 #                    strategy, the fit α + bytes/β, plots in bench-out/
 #   make bench-epoch one MNIST epoch per batch size, split into transfer /
@@ -45,7 +52,7 @@ TAGS ?= $(CPU_TAG)$(if $(and $(CPU_TAG),$(OPENBLAS_TAG)),$(comma))$(OPENBLAS_TAG
 DEVICE ?= cpu
 ARGS ?=
 
-.PHONY: fake-cuda fake-cuda-test build train data test cuda-check kernels kernels-check gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
+.PHONY: fake-cuda fake-cuda-test fake-gpu-test gpu-kit build train data test cuda-check kernels kernels-check gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
 
 build:
 	$(GO) build -tags '$(TAGS)' -o bin/batchlab ./cmd/batchlab
@@ -73,8 +80,14 @@ kernels:
 kernels-check:
 	bash .ci/kernels.sh check
 
-gpu-test:
-	bash .ci/gpu-test.sh
+fake-gpu-test: fake-cuda data
+	bash .ci/fake-gpu-test.sh
+
+gpu-kit:
+	bash .ci/gpu-kit.sh
+
+gpu-test: gpu-kit
+	dist/gpu-kit/run.sh gpu-results
 
 bench-transfer:
 	$(GO) run -tags '$(TAGS)' ./cmd/batchlab bench transfer --device $(DEVICE) --out bench-out $(ARGS)
@@ -92,7 +105,7 @@ compare-pytorch: data
 	bash bench/compare_pytorch.sh $(ARGS)
 
 clean:
-	rm -rf bin bench-out
+	rm -rf bin bench-out dist
 
 fake-cuda:
 	$(MAKE) -f kernels/fakecuda/fake.mk all

@@ -26,6 +26,14 @@
 #
 # Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on
 # the reference BLAS), libopenblas-dev for batchlab, and MNIST (make data).
+#
+# DEVICE=cuda compares on the GPU instead: PyTorch on cuda (data resident on
+# the GPU) against batchlab --device cuda with --transfer pageable and with
+# --transfer resident --graph, the same model, batches and epochs. With
+# BATCHLAB=path a prebuilt batchlab runs and no Go is needed (the GPU kit's
+# run.sh does this):
+#
+#   DEVICE=cuda BATCHLAB=bin/batchlab BATCHES="64 1024" bash bench/compare_pytorch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,18 +43,32 @@ THREADS=${THREADS:-2}
 EPOCHS=${EPOCHS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
 DATA=${BATCHLAB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist}
+DEVICE=${DEVICE:-cpu}
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-go build -tags cpu,openblas -o "$out/batchlab" ./cmd/batchlab
+case $DEVICE in
+cpu) tags=cpu,openblas ;;
+cuda) tags= ;;
+*)
+	echo "compare-pytorch: DEVICE=$DEVICE: want cpu or cuda" >&2
+	exit 1
+	;;
+esac
+batchlab=${BATCHLAB:-$out/batchlab}
+[ -n "${BATCHLAB:-}" ] || go build -tags "$tags" -o "$batchlab" ./cmd/batchlab
 "$PYTHON" -c 'import torch' 2>/dev/null || {
 	echo "compare-pytorch: $PYTHON has no torch (Debian: apt-get install python3-torch libopenblas0-pthread)" >&2
 	exit 1
 }
+if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+	echo "compare-pytorch: DEVICE=cuda, but PyTorch in $PYTHON sees no CUDA device" >&2
+	exit 1
+fi
 
-run_batchlab() { # batch, transfer strategy → one JSON line
+run_batchlab() { # batch, engine name, train flags → one JSON line
 	env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
-		"$out/batchlab" train --data "$DATA" --batch "$1" --transfer "$2" --epochs "$EPOCHS" --json --no-progress |
+		"$batchlab" train --device "$DEVICE" --data "$DATA" --batch "$1" "${@:3}" --epochs "$EPOCHS" --json --no-progress |
 		"$PYTHON" -c 'import json, sys
 r = json.load(sys.stdin); e = r["epochs"][-1]
 print(json.dumps({"engine": "batchlab-" + sys.argv[1], "batch": e["batch"], "samples_per_sec": e["samples_per_sec"], "test_accuracy": e["test_accuracy"]}))' "$2"
@@ -54,9 +76,38 @@ print(json.dumps({"engine": "batchlab-" + sys.argv[1], "batch": e["batch"], "sam
 
 run_torch() { # batch, engine name, extra environment → one JSON line
 	env OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" "${@:3}" \
-		"$PYTHON" bench/torch_mlp.py --data "$DATA" --batch "$1" --threads "$THREADS" --epochs "$EPOCHS" |
+		"$PYTHON" bench/torch_mlp.py --device "$DEVICE" --data "$DATA" --batch "$1" --threads "$THREADS" --epochs "$EPOCHS" |
 		"$PYTHON" -c 'import json, sys; r = json.loads(sys.stdin.read()); r["engine"] = sys.argv[1]; print(json.dumps(r))' "$2"
 }
+
+if [ "$DEVICE" = cuda ]; then
+	echo "GPU: $("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name(0), "· torch", torch.__version__)'); $(date -u +%Y-%m-%d)"
+	echo "threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
+	for run in $(seq "$RUNS"); do
+		for b in $BATCHES; do
+			run_torch "$b" pytorch-cuda
+			run_batchlab "$b" pageable --transfer pageable
+			run_batchlab "$b" resident-graph --transfer resident --graph
+		done | tee -a "$out/runs.jsonl" | sed "s/^/run $run: /" >&2
+	done
+	"$PYTHON" - "$out/runs.jsonl" <<'EOF'
+import collections, json, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[(r["batch"], r["engine"])].append(r["samples_per_sec"])
+med = {k: statistics.median(v) for k, v in runs.items()}
+print()
+print("median samples/s over %d runs, on the GPU" % max(len(v) for v in runs.values()))
+print("%6s  %12s  %17s  %23s  %s" % ("batch", "pytorch", "batchlab pageable", "batchlab resident graph",
+                                     "batchlab / pytorch (pageable, resident graph)"))
+for b in sorted({k[0] for k in med}):
+    t = med.get((b, "pytorch-cuda"), 0) or float("nan")
+    g, r = med.get((b, "batchlab-pageable"), 0), med.get((b, "batchlab-resident-graph"), 0)
+    print("%6d  %12.0f  %17.0f  %23.0f  %.2fx, %.2fx" % (b, t, g, r, g / t, r / t))
+EOF
+	exit 0
+fi
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d)"
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
@@ -82,8 +133,9 @@ for run in $(seq "$RUNS"); do
 	for b in $BATCHES; do
 		engines=(uint8 pytorch pageable pytorch-passive)
 		for i in 0 1 2 3; do
-			case ${engines[$(((i + run) % 4))]} in
-			uint8 | pageable) run_batchlab "$b" "${engines[$(((i + run) % 4))]}" ;;
+			e=${engines[$(((i + run) % 4))]}
+			case $e in
+			uint8 | pageable) run_batchlab "$b" "$e" --transfer "$e" ;;
 			pytorch) run_torch "$b" pytorch ;;
 			pytorch-passive) run_torch "$b" pytorch-passive OMP_WAIT_POLICY=PASSIVE ;;
 			esac
