@@ -297,12 +297,20 @@ static Fault execute(CUctx_st *ctx, const Op &op, int stream, const Clock &c) {
 
 static bool idle(const CUstream_st *s) { return s->done == s->issued; }
 
+// host_join records that the host has seen work up to c complete, which
+// releases the pinned sources of async copies it covers.
+static void host_join(CUctx_st *ctx, const Clock &c) {
+	join(ctx->host, c);
+	release_pinned(ctx);
+}
+
 // wait_all waits until every stream of ctx is idle and joins what they did
 // into the host's clock. Call with l holding mu.
 static void wait_all(std::unique_lock<std::mutex> &l, CUctx_st *ctx) {
 	changed.wait(l, [ctx] { return std::all_of(ctx->streams.begin(), ctx->streams.end(), idle); });
 	for (CUstream_st *s : ctx->streams)
 		join(ctx->host, s->clock);
+	host_join(ctx, ctx->retired);
 }
 
 // run_on_host runs ops on the calling thread as legacy-stream work: after
@@ -343,7 +351,8 @@ static CUstream_st *capturing_in(CUctx_st *ctx) {
 	return nullptr;
 }
 
-static CUresult submit_ops(const char *call, CUctx_st *ctx, CUstream s, std::vector<Op> ops, bool graph) {
+static CUresult submit_ops(const char *call, CUctx_st *ctx, CUstream s, std::vector<Op> ops, bool graph,
+                           Issued *issued = nullptr) {
 	std::unique_lock<std::mutex> l(mu);
 	if (CUresult r = check_stream(call, ctx, s))
 		return r;
@@ -372,14 +381,17 @@ static CUresult submit_ops(const char *call, CUctx_st *ctx, CUstream s, std::vec
 			c->nodes.push_back(std::move(op));
 		return CUDA_SUCCESS;
 	}
-	push(s).ops = std::move(ops);
+	Item &it = push(s);
+	it.ops = std::move(ops);
+	if (issued)
+		*issued = Issued{s->id, it.clock[s->id]};
 	return CUDA_SUCCESS;
 }
 
-CUresult submit(const char *call, CUcontext ctx, CUstream s, Op op) {
+CUresult submit(const char *call, CUcontext ctx, CUstream s, Op op, Issued *issued) {
 	std::vector<Op> ops;
 	ops.push_back(std::move(op));
-	return submit_ops(call, ctx, s, std::move(ops), false);
+	return submit_ops(call, ctx, s, std::move(ops), false, issued);
 }
 
 // worker runs s's queue: each item after its predecessors and the event it
@@ -395,8 +407,13 @@ static void worker(CUstream_st *s) {
 			const Item &it = s->queue.front();
 			return !it.wait || it.wait->reached >= it.event_seq;
 		});
-		if (s->queue.empty())
-			return; // destroyed, and everything issued has run
+		if (s->queue.empty()) { // destroyed, and everything issued has run
+			CUctx_st *ctx = s->ctx;
+			join(ctx->retired, s->clock);
+			ctx->streams.erase(std::remove(ctx->streams.begin(), ctx->streams.end(), s), ctx->streams.end());
+			changed.notify_all();
+			return;
+		}
 		Item &it = s->queue.front(); // a deque keeps references across push_back
 		const unsigned us = delay(s->rng);
 		CUctx_st *ctx = s->ctx;
@@ -751,9 +768,7 @@ CUresult cuStreamDestroy_v2(CUstream s) {
 	if (s->capture)
 		return FAIL(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
 		            "stream " + std::to_string(s->id) + " is capturing: end the capture first");
-	join(ctx->host, s->clock); // later waits on the stream are on nothing
-	s->destroyed = true;
-	ctx->streams.erase(std::remove(ctx->streams.begin(), ctx->streams.end(), s), ctx->streams.end());
+	s->destroyed = true; // its worker drains the queue, then retires it
 	changed.notify_all();
 	return ctx->sticky ? sticky_error(__func__, ctx) : CUDA_SUCCESS;
 }
@@ -778,7 +793,7 @@ static void sync_stream(std::unique_lock<std::mutex> &l, CUctx_st *ctx, CUstream
 	const std::uint64_t target = s->issued;
 	const Clock c = s->clock;
 	changed.wait(l, [s, target] { return s->done >= target; });
-	join(ctx->host, c);
+	host_join(ctx, c);
 }
 
 CUresult cuStreamSynchronize(CUstream s) {
@@ -816,9 +831,9 @@ CUresult cuStreamQuery(CUstream s) {
 		return CUDA_ERROR_NOT_READY; // not an error: no message
 	if (is_legacy(s))
 		for (CUstream_st *o : ctx->streams)
-			join(ctx->host, o->clock);
+			host_join(ctx, o->clock);
 	else
-		join(ctx->host, s->clock);
+		host_join(ctx, s->clock);
 	return CUDA_SUCCESS;
 }
 
@@ -845,7 +860,7 @@ CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
 	if (is_legacy(s)) {
 		const std::uint64_t target = e->recorded;
 		changed.wait(l, [e, target] { return e->reached >= target; });
-		join(ctx->host, e->clock);
+		host_join(ctx, e->clock);
 		return CUDA_SUCCESS;
 	}
 	join(s->clock, e->clock); // what follows on s is ordered after the record
@@ -1010,7 +1025,7 @@ CUresult cuEventQuery(CUevent e) {
 		return sticky_error(__func__, ctx);
 	if (e->reached < e->recorded)
 		return CUDA_ERROR_NOT_READY;
-	join(ctx->host, e->clock);
+	host_join(ctx, e->clock);
 	return CUDA_SUCCESS;
 }
 
@@ -1023,7 +1038,7 @@ CUresult cuEventSynchronize(CUevent e) {
 		return r;
 	const std::uint64_t target = e->recorded;
 	changed.wait(l, [e, target] { return e->reached >= target; });
-	join(ctx->host, e->clock);
+	host_join(ctx, e->clock);
 	return ctx->sticky ? sticky_error(__func__, ctx) : CUDA_SUCCESS;
 }
 

@@ -53,6 +53,7 @@ struct CUctx_st {
 	std::vector<CUstream_st *> streams; // live ones
 	int next_stream = 1;
 	fake::Clock host{1}; // what the host has seen complete
+	fake::Clock retired; // the clocks of destroyed streams, once drained
 };
 struct CUevent_st {
 	CUctx_st *ctx;
@@ -144,6 +145,12 @@ bool in_arena(std::uint64_t p);
 // pinned_live returns the size of the live pinned allocation containing
 // [p, p+n), or 0 if there is none.
 bool is_pinned(const void *p, std::size_t n);
+// protect_pinned makes the whole pages of [p, p+n), the pinned source of an
+// async copy issued at position pos of stream, read-only until the host
+// synchronizes with the copy (release_pinned), so that a host write before
+// then faults and is named, whatever the timing.
+void protect_pinned(CUctx_st *ctx, const void *p, std::size_t n, int stream, std::uint64_t pos, const std::string &what);
+void release_pinned(CUctx_st *ctx);
 // kernel_running names the kernel the SIGSEGV handler reports.
 void set_running_kernel(const char *name);
 

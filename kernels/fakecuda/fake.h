@@ -59,7 +59,13 @@ struct Op {
 // stream, after every other stream of the context is idle; else queued on
 // the stream's worker, which runs it in stream order, after the events it
 // waits for and a seeded random delay.
-CUresult submit(const char *call, CUcontext ctx, CUstream s, Op op);
+// Issued is where submit queued the op: its stream and its position there
+// (stream 0 when it ran at once, or was captured).
+struct Issued {
+	int stream = 0;
+	std::uint64_t pos = 0;
+};
+CUresult submit(const char *call, CUcontext ctx, CUstream s, Op op, Issued *issued = nullptr);
 
 // capturing reports whether s is capturing.
 bool capturing(CUstream s);

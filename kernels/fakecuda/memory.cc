@@ -55,6 +55,16 @@ std::map<std::uint64_t, Alloc *> &allocs = *new std::map<std::uint64_t, Alloc *>
 std::map<std::uintptr_t, std::size_t> &pinned = *new std::map<std::uintptr_t, std::size_t>;
 std::uint64_t used, next_serial = 1;
 
+// Held is a pinned range made read-only while an async copy reads it.
+struct Held {
+	CUctx_st *ctx;
+	std::uintptr_t lo, hi; // whole pages
+	int stream;
+	std::uint64_t pos;
+	std::string what;
+};
+std::vector<Held> &held = *new std::vector<Held>;
+
 std::string hex(std::uint64_t p) {
 	char b[32];
 	std::snprintf(b, sizeof b, "0x%" PRIx64, p);
@@ -134,6 +144,16 @@ void on_segv(int sig, siginfo_t *info, void *uctx) {
 		             k ? k : "device work", hex(p).c_str(), what.c_str());
 		std::abort();
 	}
+	for (const Held &h : held)
+		if (p >= h.lo && p < h.hi) {
+			std::fprintf(stderr,
+			             "fakecuda: write to pinned memory at %s: CUDA_ERROR_ILLEGAL_STATE: it is the source of %s on "
+			             "stream %d, and the host has not synchronized with that copy (an async copy reads pinned "
+			             "memory when it runs: wait for its event or stream before reusing the buffer); the fake "
+			             "aborts\n",
+			             hex(p).c_str(), h.what.c_str(), h.stream);
+			std::abort();
+		}
 	if (previous.sa_flags & SA_SIGINFO) {
 		previous.sa_sigaction(sig, info, uctx);
 		return;
@@ -190,6 +210,30 @@ bool is_pinned(const void *p, std::size_t n) {
 	std::size_t size;
 	const void *h = pinned_containing(p, &size);
 	return h && (std::uintptr_t)p + n <= (std::uintptr_t)h + size;
+}
+
+void protect_pinned(CUctx_st *ctx, const void *p, std::size_t n, int stream, std::uint64_t pos, const std::string &what) {
+	const std::uintptr_t lo = round_up((std::uintptr_t)p, page), hi = ((std::uintptr_t)p + n) / page * page;
+	if (lo >= hi)
+		return; // no whole page: the copy's checksum still sees a change
+	held.push_back(Held{ctx, lo, hi, stream, pos, what});
+	mprotect((void *)lo, hi - lo, PROT_READ);
+}
+
+void release_pinned(CUctx_st *ctx) {
+	std::vector<Held> done;
+	std::erase_if(held, [&](const Held &h) {
+		bool covered = h.ctx == ctx && at(ctx->host, h.stream) >= h.pos;
+		if (covered)
+			done.push_back(h);
+		return covered;
+	});
+	for (const Held &d : done) {
+		mprotect((void *)d.lo, d.hi - d.lo, PROT_READ | PROT_WRITE);
+		for (const Held &h : held) // pages another pending copy still reads
+			if (h.lo < d.hi && d.lo < h.hi)
+				mprotect((void *)std::max(h.lo, d.lo), std::min(h.hi, d.hi) - std::max(h.lo, d.lo), PROT_READ);
+	}
 }
 
 Fault check_access(CUctx_st *ctx, const Access &acc, int stream, const Clock &c, const std::string &work) {
@@ -402,6 +446,8 @@ CUresult cuMemFreeHost(void *p) {
 	auto it = pinned.find((std::uintptr_t)p);
 	if (it == pinned.end())
 		return fail(__func__, CUDA_ERROR_INVALID_VALUE, hex((std::uint64_t)p) + " is not a block from cuMemHostAlloc");
+	const std::uintptr_t lo = it->first, hi = it->first + it->second;
+	std::erase_if(held, [&](const Held &h) { return h.lo >= lo && h.hi <= hi; });
 	munmap(p, it->second);
 	pinned.erase(it);
 	return CUDA_SUCCESS;
@@ -491,17 +537,24 @@ static CUresult copy_in(const char *call, CUdeviceptr dst, const void *src, std:
 	if (n == 0)
 		return CUDA_SUCCESS;
 	const bool cap = async && capturing(s);
-	if (cap) {
-		bool pin;
-		{
-			std::lock_guard<std::mutex> l(mu);
-			pin = is_pinned(src, n);
-		}
-		if (!pin)
-			return refuse_in_capture(call, s, "a captured copy from pageable host memory (the graph would read it at "
-			                                  "each replay; the fake allows only pinned memory there)");
+	bool pin;
+	{
+		std::lock_guard<std::mutex> l(mu);
+		pin = is_pinned(src, n);
 	}
-	return submit(call, ctx, async ? s : nullptr, htod(call, dst, src, n, async, cap));
+	if (cap && !pin)
+		return refuse_in_capture(call, s, "a captured copy from pageable host memory (the graph would read it at "
+		                                  "each replay; the fake allows only pinned memory there)");
+	Op op = htod(call, dst, src, n, async, cap);
+	const std::string what = op.what;
+	Issued at;
+	if (CUresult r = submit(call, ctx, async ? s : nullptr, std::move(op), &at))
+		return r;
+	if (async && pin && !cap && at.stream) {
+		std::lock_guard<std::mutex> l(mu);
+		protect_pinned(ctx, src, n, at.stream, at.pos, what);
+	}
+	return CUDA_SUCCESS;
 }
 
 // copy_out: a device→host copy. To pageable memory it returns only once the

@@ -304,7 +304,21 @@ void bad_ptx() {
 }
 
 // The pinned source of an async copy changed after the call, before the
-// copy ran (the stream was busy): the fake reports it.
+// host synchronized with the copy: its whole pages are read-only until then,
+// so the write faults and the fake names it (expected to abort).
+void pinned_write() {
+	Env e;
+	float *pin;
+	OK(cuMemHostAlloc((void **)&pin, 4096, 0));
+	CUdeviceptr d = e.alloc(4096);
+	OK(cuMemcpyHtoDAsync(d, pin, 4096, e.s2));
+	pin[7] = 2; // no cuStreamSynchronize or event wait first
+	std::fprintf(stderr, "FAIL: the write went through\n");
+	std::exit(1);
+}
+
+// A source of less than a page cannot be protected; the copy's checksum
+// still reports the change when the copy ran after it.
 void pinned_changed() {
 	Env e;
 	float *pin;
@@ -313,10 +327,10 @@ void pinned_changed() {
 		pin[i] = 1;
 	CUdeviceptr d = e.alloc(4096);
 	e.block(e.s2);
-	OK(cuMemcpyHtoDAsync(d, pin, 4096, e.s2));
-	pin[7] = 2; // the copy has not run yet
+	OK(cuMemcpyHtoDAsync(d, pin, 1000, e.s2));
+	pin[7] = 2; // the copy has not run yet: the stream is busy
 	expect("a pinned source changed before its copy ran", cuStreamSynchronize(e.s2), CUDA_ERROR_ILLEGAL_STATE,
-	       {"cuMemcpyHtoDAsync_v2 of 4096 bytes", "the host changed the source"});
+	       {"cuMemcpyHtoDAsync_v2 of 1000 bytes", "the host changed the source"});
 }
 
 void pinned_waited() { // waiting for the copy before reuse is fine
@@ -571,6 +585,7 @@ const Case cases[] = {
     {"capture_sync_calls", capture_sync_calls, "", false, ""},
     {"param_size", param_size, "", false, ""},
     {"bad_ptx", bad_ptx, "", false, ""},
+    {"pinned_write", pinned_write, "", true, "fakecuda: write to pinned memory"},
     {"pinned_changed", pinned_changed, "", false, ""},
     {"pinned_waited", pinned_waited, "", false, ""},
     {"missing_wait", missing_wait, "", false, ""},
