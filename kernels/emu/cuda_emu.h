@@ -1,7 +1,7 @@
 // cuda_emu.h: just enough of CUDA C++ to compile batchlab's kernels
 // (kernels/*.cu) with g++ -std=c++20 and run them on the host, so that they
-// are tested against the CPU reference on machines without a GPU (see
-// engine/device/emu.go).
+// are tested against the CPU reference on machines without a GPU (the fake
+// driver, kernels/fakecuda, launches them this way).
 //
 // The model, and what it checks:
 //   - A launch starts one std::thread per CUDA thread of a block. The same
