@@ -113,7 +113,8 @@ step() {
 	if [ $rc = 124 ] || [ $rc = 137 ]; then
 		STATUS=FAIL REASON="timed out after ${limit}s"
 	elif [ $rc != 0 ]; then
-		STATUS=FAIL REASON="exit status $rc"
+		# the first failed test, else the last line: what went wrong, in short
+		STATUS=FAIL REASON="exit status $rc: $({ grep -m1 -- '--- FAIL' "$FILE" || grep -v '^[[:space:]]*$' "$FILE" | tail -1; } | sed 's/^ *//' | cut -c1-160)"
 	elif ! grep -Eq -- "$want" "$FILE"; then
 		STATUS=FAIL REASON="no line matching '$want': the checks did not run"
 	elif grep -q -- '--- SKIP' "$FILE"; then
@@ -138,7 +139,7 @@ record() {
 	local metrics=${3:-"{}"}
 	steps_json+=("$(printf '{"id": "%s", "name": "%s", "status": "%s", "seconds": %s, "reason": "%s", "output": "steps/%s.txt", "metrics": %s}' \
 		"$1" "$(json_escape "$2")" "$STATUS" "$SECONDS_TAKEN" "$(json_escape "$REASON")" "$1" "$metrics")")
-	summary+=("$(printf '%-4s  %-58s %6ss%s' "$STATUS" "$2" "$SECONDS_TAKEN" "${REASON:+  ($REASON)}")")
+	summary+=("$(printf '%-4s  %-66s %6ss%s' "$STATUS" "$2" "$SECONDS_TAKEN" "${REASON:+  ($REASON)}")")
 	case $STATUS in
 	PASS) passed=$((passed + 1)) ;;
 	FAIL) failed=$((failed + 1)) ;;
@@ -318,7 +319,9 @@ main() {
 		printf '\n]}\n'
 	} >"$out/results.json"
 	{
-		echo "batchlab GPU kit, $started, size $size, $(grep -m1 '^  cuda:0' "$out/steps/devices.txt" | sed 's/^ *//' || echo 'no CUDA device')"
+		local gpu
+		gpu=$(grep -m1 '^  cuda:0' "$out/steps/devices.txt" | sed 's/^ *//')
+		echo "batchlab GPU kit, $started, size $size, ${gpu:-no CUDA device}"
 		printf '%s\n' "${summary[@]}"
 		echo "$passed passed, $failed failed"
 	} >"$out/summary.txt"
