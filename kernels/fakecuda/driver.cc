@@ -129,12 +129,17 @@ const char *error_name(CUresult code) {
 	return nullptr;
 }
 
-CUresult fail(const char *call, CUresult code, const std::string &msg) {
-	const char *name = error_name(code);
-	std::fprintf(stderr, "fakecuda: %s: %s: %s\n", call, name ? name : "CUDA_ERROR_UNKNOWN", msg.c_str());
+// set_last_error makes msg the calling thread's last error, for cuGetErrorString.
+static CUresult set_last_error(const char *call, CUresult code, const std::string &msg) {
 	last_code = code;
 	last_msg = std::string(call) + ": " + msg;
 	return code;
+}
+
+CUresult fail(const char *call, CUresult code, const std::string &msg) {
+	const char *name = error_name(code);
+	std::fprintf(stderr, "fakecuda: %s: %s: %s\n", call, name ? name : "CUDA_ERROR_UNKNOWN", msg.c_str());
+	return set_last_error(call, code, msg);
 }
 
 // fail_locked is fail for callers holding mu, which fail itself does not need.
@@ -150,8 +155,17 @@ static void set_sticky(CUctx_st *ctx, const Fault &f, const std::string &where) 
 	             where.c_str(), error_name(f.code), f.msg.c_str());
 }
 
+// sticky_error is what a call in a dead context returns. The first few
+// say so on stderr; after that only cuGetErrorString does, so that a
+// cleanup's dozens of calls do not bury the first error.
 static CUresult sticky_error(const char *call, CUctx_st *ctx) {
-	return fail(call, ctx->sticky.code, "the context failed earlier, in " + ctx->sticky.msg);
+	const std::string msg = "the context failed earlier, in " + ctx->sticky.msg;
+	if (++ctx->sticky_reports <= 3)
+		return fail(call, ctx->sticky.code, msg);
+	if (ctx->sticky_reports == 4)
+		std::fprintf(stderr, "fakecuda: %s: %s: ... (later calls in this dead context return it without a line here)\n",
+		             call, error_name(ctx->sticky.code));
+	return set_last_error(call, ctx->sticky.code, msg);
 }
 
 static CUresult current(const char *call, CUctx_st **out) {

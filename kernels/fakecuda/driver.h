@@ -50,6 +50,7 @@ struct CUctx_st {
 	std::uint64_t serial;
 	bool destroyed = false;
 	fake::Fault sticky;                 // the first asynchronous failure: the context is dead
+	int sticky_reports = 0;             // calls that returned it
 	std::vector<CUstream_st *> streams; // live ones
 	int next_stream = 1;
 	fake::Clock host{1}; // what the host has seen complete

@@ -309,7 +309,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 			return r;
 	}
 	const std::string sig = param_list(f);
-	auto bad = [&](CUresult code, const std::string &why) { return fail(__func__, code, sig + ": " + why); };
+	auto bad = [&](CUresult code, const std::string &why) { return fail("cuLaunchKernel", code, sig + ": " + why); };
 	const std::string dims = "grid (" + std::to_string(gx) + "," + std::to_string(gy) + "," + std::to_string(gz) +
 	                         "), block (" + std::to_string(bx) + "," + std::to_string(by) + "," + std::to_string(bz) + ")";
 	if (!gx || !gy || !gz || !bx || !by || !bz)
@@ -339,13 +339,10 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 		}
 		if (!ptr || !size)
 			return bad(CUDA_ERROR_INVALID_VALUE, "extra lacks CU_LAUNCH_PARAM_BUFFER_POINTER or _SIZE");
-		// The layout's size, or that rounded up to its largest alignment
-		// (a C struct's sizeof): either is the layout exactly.
-		std::size_t maxalign = 1;
-		for (const Param &p : f->params)
-			maxalign = std::max(maxalign, p.align);
-		const std::size_t padded = (f->param_bytes + maxalign - 1) / maxalign * maxalign;
-		if (*size != f->param_bytes && *size != padded)
+		// Exactly the layout's size, without trailing padding: a padded
+		// size would let a u32 passed as 8 bytes through for relu's
+		// (u64, u64, u32), 20 bytes, against (u64, u64, u64), 24.
+		if (*size != f->param_bytes)
 			return bad(CUDA_ERROR_INVALID_VALUE, "the parameter buffer holds " + std::to_string(*size) +
 			                                         " bytes, but the PTX parameters take " +
 			                                         std::to_string(f->param_bytes) +

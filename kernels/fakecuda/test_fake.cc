@@ -276,7 +276,9 @@ void param_size() {
 	CUdeviceptr p = e.alloc(4096);
 	expect("a 16-byte parameter buffer for relu's 20", e.launch_relu(p, p, 1024, e.s1, 16), CUDA_ERROR_INVALID_VALUE,
 	       {"relu(u64, u64, u32)", "holds 16 bytes", "take 20"});
-	OK(e.launch_relu(p, p, 1024, e.s1, 24)); // sizeof a C struct of them: padded to 8
+	expect("a 24-byte buffer (n passed as 8 bytes)", e.launch_relu(p, p, 1024, e.s1, 24), CUDA_ERROR_INVALID_VALUE,
+	       {"holds 24 bytes", "take 20"});
+	OK(e.launch_relu(p, p, 1024, e.s1, 20));
 	void *params[] = {&p, nullptr, nullptr};
 	expect("a null kernelParams entry", cuLaunchKernel(e.relu, 1, 1, 1, 32, 1, 1, 0, e.s1, params, nullptr),
 	       CUDA_ERROR_INVALID_VALUE, {"kernelParams[1] is null"});
