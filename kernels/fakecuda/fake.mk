@@ -66,8 +66,25 @@ $(OUT)/libcublas.so.%: $(OUT)/cublas-%.o $(OUT)/stubs-cublas-%.o $(OUT)/libcubla
 $(OUT)/test_fake: $(SRC)/test_fake.cc $(HEADERS) all
 	$(CXX) $(CXXFLAGS) -DKERNELS_DIR='"$(CURDIR)/kernels"' -o $@ $< -L$(OUT) -l:libcuda.so.1 -l:libcublas.so.13 -Wl,-rpath,'$$ORIGIN' -lpthread
 
-test: $(OUT)/test_fake
+# test: the fake's own cases, then the default-build binaries against it:
+# their imports are all defined, and `batchlab devices` runs under the fake
+# with each cuBLAS major.
+test: $(OUT)/test_fake $(OUT)/bin/batchlab $(OUT)/bin/device.test
 	$(OUT)/test_fake
+	bash $(SRC)/check-symbols.sh $(OUT) $(OUT)/bin/batchlab $(OUT)/bin/device.test
+	for n in $(CUBLAS_MAJORS); do \
+		BATCHLAB_CUBLAS=libcublas.so.$$n LD_LIBRARY_PATH=$(CURDIR)/$(OUT) $(OUT)/bin/batchlab devices | \
+			grep -q "fakecuda.*cuBLAS $$n\.0\.0 (libcublas.so.$$n)" || { echo "devices under the fake with libcublas.so.$$n failed" >&2; exit 1; }; \
+		echo "devices under the fake with libcublas.so.$$n: ok"; \
+	done
+
+# The default-build binaries (the CUDA device compiled in), built here so
+# that the check does not depend on a GPU toolkit.
+.PHONY: $(OUT)/bin/batchlab $(OUT)/bin/device.test
+$(OUT)/bin/batchlab:
+	eval "$$(bash .ci/cuda-headers.sh)" && go build -o $@ ./cmd/batchlab
+$(OUT)/bin/device.test:
+	eval "$$(bash .ci/cuda-headers.sh)" && go test -c -o $@ ./engine/device
 
 # check-symbols BINS="a b": every driver and cuBLAS symbol they import is in
 # symbols.txt and defined by the fake libraries.
