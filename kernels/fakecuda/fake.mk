@@ -15,7 +15,7 @@ endif
 CXXFLAGS := -std=c++20 -O2 -g -fPIC -Wall -Wno-unused-function -I$(OUT) -I$(CUDA_INC)
 HEADERS := $(wildcard $(SRC)/*.h)
 DRIVER := driver memory module kernels
-KERNEL_SRC := $(wildcard kernels/*.cu kernels/*.cuh) kernels/emu/cuda_emu.h
+KERNEL_SRC := $(wildcard kernels/*.cu kernels/*.cuh) $(SRC)/fiber_emu.h
 
 .PHONY: all test check-symbols
 .SECONDARY: # keep the generated stubs and lists

@@ -1,16 +1,16 @@
 // kernels.cc: batchlab's kernels (kernels/*.cu) compiled for the host
-// through the emulation header, and the registry the fake's cuLaunchKernel
-// finds them in by their PTX entry name. This file does not include
-// cuda.h: the emulation header defines CUDA C's keywords as macros.
+// through the fiber emulation (fiber_emu.h, which says why not
+// kernels/emu/cuda_emu.h), and the registry the fake's cuLaunchKernel finds
+// them in by their PTX entry name. This file does not include cuda.h: the
+// emulation header defines CUDA C's keywords as macros.
 #include "kernels.h"
 
-#include "../emu/cuda_emu.h"
+#include "fiber_emu.h"
 
 #include "../batchnorm.cu"
 #include "../elementwise.cu"
 #include "../rows.cu"
 
-#include <condition_variable>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -64,84 +64,11 @@ const Kernel *find_kernel(const std::string &name) {
 	return nullptr;
 }
 
-namespace {
-
-// Pool runs launches on persistent threads, one per CUDA thread of the
-// largest block so far: emu::run starts and joins a thread per CUDA thread
-// at every launch, which dominated the fake's launches. A pool thread
-// runs emu::run's per-thread loop over the blocks.
-class Pool {
-public:
-	std::string run(dim3 grid, dim3 block, const std::function<void()> &kernel) {
-		const unsigned threads = block.x * block.y * block.z;
-		emu::Launch l(grid, block, threads);
-		std::unique_lock<std::mutex> g(mu_);
-		while (pool_.size() < threads)
-			std::thread(&Pool::loop, this, (unsigned)pool_.size()).detach(), pool_.push_back(0);
-		emu::current = &l;
-		launch_ = &l;
-		kernel_ = &kernel;
-		active_ = remaining_ = threads;
-		gen_++;
-		go_.notify_all();
-		done_.wait(g, [this] { return remaining_ == 0; });
-		emu::current = nullptr;
-		return l.fault;
-	}
-
-private:
-	void loop(unsigned t) {
-		unsigned seen = 0;
-		for (;;) {
-			std::unique_lock<std::mutex> g(mu_);
-			go_.wait(g, [&] { return gen_ != seen && t < active_; });
-			seen = gen_;
-			emu::Launch &l = *launch_;
-			const std::function<void()> &kernel = *kernel_;
-			g.unlock();
-			body(l, kernel, t);
-			g.lock();
-			if (--remaining_ == 0)
-				done_.notify_all();
-		}
-	}
-
-	// body is thread t's part of the launch, as in emu::run.
-	static void body(emu::Launch &l, const std::function<void()> &kernel, unsigned t) {
-		const unsigned blocks = l.grid.x * l.grid.y * l.grid.z;
-		emu::tid = t;
-		emu::thread_idx = {t % l.block.x, t / l.block.x % l.block.y, t / (l.block.x * l.block.y)};
-		for (unsigned b = 0; b < blocks; b++) {
-			emu::block_idx = {b % l.grid.x, b / l.grid.x % l.grid.y, b / (l.grid.x * l.grid.y)};
-			kernel();
-			l.bar.arrive_and_wait(); // the block is done
-			if (t == 0) {
-				for (unsigned s : l.syncs)
-					if (s != l.syncs[0])
-						emu::fault("block " + std::to_string(b) +
-						           ": threads reached __syncthreads different numbers of times");
-				std::fill(l.syncs.begin(), l.syncs.end(), 0);
-			}
-			l.bar.arrive_and_wait(); // the next block starts afresh
-		}
-	}
-
-	std::mutex mu_;
-	std::condition_variable go_, done_;
-	std::vector<char> pool_; // one entry per thread started
-	emu::Launch *launch_ = nullptr;
-	const std::function<void()> *kernel_ = nullptr;
-	unsigned gen_ = 0, active_ = 0, remaining_ = 0;
-};
-
-Pool &pool = *new Pool; // never destroyed: its threads wait on it at exit
-
-} // namespace
-
 std::string run_kernel(const Kernel &k, const unsigned grid[3], const unsigned block[3], const unsigned char *buf,
-                       const std::size_t *offsets) {
-	return pool.run(dim3{grid[0], grid[1], grid[2]}, dim3{block[0], block[1], block[2]},
-	                [&] { k.call(buf, offsets); });
+                       const std::size_t *offsets, std::uint64_t seed) {
+	std::mt19937_64 rng(seed);
+	return femu::run(dim3{grid[0], grid[1], grid[2]}, dim3{block[0], block[1], block[2]},
+	                 [&] { k.call(buf, offsets); }, rng);
 }
 
 } // namespace fake

@@ -3,6 +3,7 @@
 #define BATCHLAB_FAKECUDA_KERNELS_H
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace fake {
@@ -22,10 +23,11 @@ struct Kernel {
 const Kernel *find_kernel(const std::string &name);
 
 // run_kernel runs k to completion as a grid×block launch with its
-// parameters at offsets in buf; it returns the emulation's first fault, or
-// "". One launch at a time: the emulation has one current launch.
+// parameters at offsets in buf, on the calling thread; seed orders its
+// threads between barriers. It returns the emulation's first fault, or "".
+// One launch at a time: __shared__ variables are static.
 std::string run_kernel(const Kernel &k, const unsigned grid[3], const unsigned block[3], const unsigned char *buf,
-                       const std::size_t *offsets);
+                       const std::size_t *offsets, std::uint64_t seed);
 
 } // namespace fake
 

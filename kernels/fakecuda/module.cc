@@ -379,7 +379,8 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 		const unsigned g[3] = {grid0, grid1, grid2}, b[3] = {b0, b1, b2};
 		std::lock_guard<std::mutex> l(kernel_lock);
 		set_running_kernel(name->c_str());
-		std::string fault = run_kernel(*k, g, b, buf->data(), offsets->data());
+		static std::uint64_t launches; // under kernel_lock
+		std::string fault = run_kernel(*k, g, b, buf->data(), offsets->data(), settings().seed * 1000003u + launches++);
 		set_running_kernel(nullptr);
 		if (!fault.empty())
 			return Fault{CUDA_ERROR_LAUNCH_FAILED, *name + ": " + fault};
