@@ -21,7 +21,7 @@ import (
 	"gonum.org/v1/plot"
 
 	"github.com/batchlab/batchlab/engine"
-	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
 // Files of the report, written into the study's directory.
@@ -38,7 +38,7 @@ const (
 //
 // Everything is rendered in memory first, so a failure there leaves an
 // earlier report as it was. Then each file goes to a temporary file that is
-// renamed over the old one (checkpoint.WriteFileAtomic), the page last: no
+// renamed over the old one (atomicfile.Write), the page last: no
 // file is ever half-written, and should a write fail midway, the files
 // before it are new and the page still the old one.
 func WriteReport(dir string, r *Results) error {
@@ -67,7 +67,7 @@ func WriteReport(dir string, r *Results) error {
 		name string
 		data []byte
 	}{{ResultsFile, results}, {RunsFile, runs.Bytes()}, {FindingsFile, findings.Bytes()}, {ReportFile, page}} {
-		err := checkpoint.WriteFileAtomic(filepath.Join(dir, f.name), func(w io.Writer) error {
+		err := atomicfile.Write(filepath.Join(dir, f.name), func(w io.Writer) error {
 			_, err := w.Write(f.data)
 			return err
 		})

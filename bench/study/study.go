@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/batchlab/batchlab/engine"
-	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/atomicfile"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -153,7 +153,7 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 			return nil, err // interrupted or broken: nothing half-done is saved
 		}
 		res.Device = info
-		if err := checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return writeJSON(w, run) }); err != nil {
+		if err := atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, run) }); err != nil {
 			return nil, fmt.Errorf("saving run %s: %w", spec.ID, err)
 		}
 		res.Runs = append(res.Runs, run)
@@ -187,7 +187,7 @@ func checkPreset(dir string, p Preset) error {
 		}
 		return nil
 	}
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return writeJSON(w, p) })
+	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
 }
 
 // writeJSON writes v as JSON, NaN and ±Inf (a diverged loss, a noise

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -13,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
 // Dataset is a labelled image set held as raw bytes, as the IDX files store it.
@@ -164,7 +165,7 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 		{Dims: []int{test.Len()}, Data: test.Labels},
 	}
 	for i, x := range files {
-		err := writeAtomic(filepath.Join(dir, mnistFiles[i]+".gz"), func(w io.Writer) error {
+		err := atomicfile.Write(filepath.Join(dir, mnistFiles[i]+".gz"), func(w io.Writer) error {
 			// The gzip header stays empty (no name, zero time): reproducible output.
 			zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
 			if err != nil {
@@ -180,39 +181,6 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 		}
 	}
 	return nil
-}
-
-// writeAtomic writes path through a temporary file in the same directory and
-// renames it into place, so path is never seen half written.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriter(f)
-	if err = write(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file private; data files are for everyone to read.
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // DefaultDir is where MNIST lives unless told otherwise: $BATCHLAB_DATA, or
@@ -310,7 +278,7 @@ func downloadModule(progress io.Writer) (string, error) {
 }
 
 func copyAtomic(dst, src string) error {
-	return writeAtomic(dst, func(w io.Writer) error {
+	return atomicfile.Write(dst, func(w io.Writer) error {
 		f, err := os.Open(src)
 		if err != nil {
 			return err
