@@ -8,7 +8,7 @@
 #      graphs from the same seed, comparing the loss curves (TestGPUTrainMNIST;
 #      it needs the full MNIST: make data, or copy ~/.cache/batchlab/mnist to
 #      .device/mnist before carrying the tree over);
-#   3. the benchmarks under bench/ (go test -run '^$' -bench . ./bench/);
+#   3. the benchmarks under bench/ (go test -run '^$' -bench . ./bench/...);
 #   4. compute-sanitizer memcheck and racecheck over the conformance suite,
 #      where compute-sanitizer is installed.
 # Everything goes to the screen and to ${OUT:-gpu-results}/gpu-test.log, which
@@ -56,7 +56,7 @@ echo "MNIST: ${BATCHLAB_DATA:-default location (see batchlab data)}"
 step "CUDA device: conformance suite and device tests" go test -count=1 -v ./engine/device/
 step "MNIST, 200 steps: CPU vs GPU vs GPU with graphs" go test -count=1 -v -run 'TestGPUTrainMNIST' ./engine/
 if [ -d bench ]; then
-	step "benchmarks (bench/)" go test -run '^$' -bench . -timeout 30m ./bench/
+	step "benchmarks (bench/)" go test -run '^$' -bench . -timeout 30m ./bench/...
 else
 	skipped+=("benchmarks: no bench/ folder")
 fi

@@ -14,8 +14,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/batchlab/batchlab/bench"
+	"github.com/batchlab/batchlab/bench/epoch"
+	"github.com/batchlab/batchlab/bench/transfer"
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/atomicfile"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -57,7 +59,7 @@ func benchTransferCommand() *cli.Command {
 			"into α·⌈N/B⌉, which larger batches cut, and N·bytes/β, which they do not.\n" +
 			"On the CPU device a \"transfer\" is a copy within host memory.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(bench.PowersOfTwo(8192))},
+			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(transfer.PowersOfTwo(8192))},
 			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes), Value: joinModes(data.Modes)},
 			&cli.StringFlag{Name: "dtypes", Usage: "pixel dtypes, comma-separated: float32 and/or uint8 (resident is always uint8)", Value: "float32,uint8"},
 			&cli.IntFlag{Name: "repeats", Usage: "measurements per point; the median is reported", Value: 7},
@@ -98,7 +100,7 @@ func runBenchTransfer(c *cli.Context) error {
 	}
 	defer prof.stop()
 	bar := newProgress(c, len(batches)*len(strategies))
-	r, err := bench.Transfer(c.Context, bench.TransferConfig{
+	r, err := transfer.Measure(c.Context, transfer.Config{
 		Device: d, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
 		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: prof.tl,
 		Progress: func(done, total int) {
@@ -178,7 +180,7 @@ func runBenchEpoch(c *cli.Context) error {
 	}
 	defer prof.stop()
 	bar := newProgress(c, 1)
-	r, err := bench.Epochs(c.Context, bench.EpochConfig{
+	r, err := epoch.Measure(c.Context, epoch.Config{
 		Device: d, Train: train, Test: test, Base: cfg, Batches: batches, Trace: prof.tl,
 		Step: func(batch, done, total int) {
 			if bar == nil {
@@ -251,21 +253,13 @@ func writeBench(c *cli.Context, r benchReport, name string) error {
 		".csv": r.WriteCSV,
 	} {
 		path := filepath.Join(dir, name+ext)
-		if err := writeFile(path, write); err != nil {
+		if err := atomicfile.Write(path, write); err != nil {
 			return err
 		}
 		files = append(files, path)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "wrote %s\n", strings.Join(files, ", "))
 	return nil
-}
-
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	return errors.Join(write(f), f.Close())
 }
 
 // benchArgs checks what the bench commands have in common.

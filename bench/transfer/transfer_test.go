@@ -1,4 +1,4 @@
-package bench
+package transfer
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func TestTransferSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress []int
-	r, err := Transfer(context.Background(), TransferConfig{
+	r, err := Measure(context.Background(), Config{
 		Device: d, Data: ds, Samples: 1000, Batches: []int{1, 64, 1024}, Strategies: data.Strategies(),
 		Repeats: 3, MinTime: time.Millisecond, Trace: tl,
 		Progress: func(done, total int) { progress = append(progress, done) },
@@ -131,15 +131,15 @@ func checkFiles(t *testing.T, files []string, n int) {
 func TestTransferErrors(t *testing.T) {
 	d := device.NewCPU()
 	ds := data.Random(8, 2, 2, 10, 1)
-	base := TransferConfig{Device: d, Data: ds, Batches: []int{1, 2}, Strategies: data.Strategies(), Repeats: 1}
-	for name, mod := range map[string]func(*TransferConfig){
-		"batch beyond the data": func(c *TransferConfig) { c.Batches = []int{16} },
-		"no repeats":            func(c *TransferConfig) { c.Repeats = 0 },
-		"no strategies":         func(c *TransferConfig) { c.Strategies = nil },
+	base := Config{Device: d, Data: ds, Batches: []int{1, 2}, Strategies: data.Strategies(), Repeats: 1}
+	for name, mod := range map[string]func(*Config){
+		"batch beyond the data": func(c *Config) { c.Batches = []int{16} },
+		"no repeats":            func(c *Config) { c.Repeats = 0 },
+		"no strategies":         func(c *Config) { c.Strategies = nil },
 	} {
 		c := base
 		mod(&c)
-		if _, err := Transfer(context.Background(), c); err == nil {
+		if _, err := Measure(context.Background(), c); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
