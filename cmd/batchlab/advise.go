@@ -39,15 +39,12 @@ func adviseCommand() *cli.Command {
 }
 
 func runAdvise(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("advise takes no arguments, got %q (see batchlab advise --help)", c.Args().First())
-	}
-	train, test, err := loadMNIST(c)
-	if err != nil {
+	if err := noArgs(c); err != nil {
 		return err
 	}
 	base := modelConfig(c)
-	if err := base.Validate(train.Len()); err != nil {
+	train, test, err := loadData(c, base)
+	if err != nil {
 		return err
 	}
 	name := c.String("device")

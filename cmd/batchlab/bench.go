@@ -89,33 +89,22 @@ func runBenchTransfer(c *cli.Context) error {
 	if c.Int("repeats") <= 0 {
 		return fmt.Errorf("--repeats must be positive, got %d", c.Int("repeats"))
 	}
-	d, err := device.Open(c.String("device"))
+	s, err := openSession(c)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	prof, err := startProfiling(c, d)
-	if err != nil {
-		return err
-	}
-	defer prof.stop()
+	defer s.close()
 	bar := newProgress(c, len(batches)*len(strategies))
 	r, err := transfer.Measure(c.Context, transfer.Config{
-		Device: d, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
-		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: prof.tl,
-		Progress: func(done, total int) {
-			if bar != nil {
-				bar.Set(done)
-			}
-		},
+		Device: s.device, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
+		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: s.prof.tl,
+		Progress: func(done, total int) { bar.set(done) },
 	})
-	if bar != nil {
-		bar.Clear()
-	}
+	bar.clear()
 	if err != nil {
 		return err
 	}
-	if err := prof.stop(); err != nil {
+	if err := s.stopProfiling(); err != nil {
 		return err
 	}
 	return writeBench(c, r, "transfer")
@@ -156,51 +145,32 @@ func runBenchEpoch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	train, test, err := loadMNIST(c)
-	if err != nil {
-		return err
-	}
 	cfg := engine.DefaultConfig()
 	cfg.Hidden, cfg.LR, cfg.Momentum, cfg.Seed = c.IntSlice("hidden"), c.Float64("lr"), c.Float64("momentum"), c.Uint64("seed")
 	cfg.Transfer, cfg.LRScale, cfg.BaseBatch = c.String("transfer"), c.String("lr-scale"), c.Int("base-batch")
+	var each []engine.Config
 	for _, b := range batches {
 		cfg.Batch = b
-		if err := cfg.Validate(train.Len()); err != nil {
-			return err
-		}
+		each = append(each, cfg)
 	}
-	d, err := device.Open(c.String("device"))
+	train, test, err := loadData(c, each...)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	prof, err := startProfiling(c, d)
+	s, err := openSession(c)
 	if err != nil {
 		return err
 	}
-	defer prof.stop()
+	defer s.close()
 	bar := newProgress(c, 1)
 	r, err := epoch.Measure(c.Context, epoch.Config{
-		Device: d, Train: train, Test: test, Base: cfg, Batches: batches, Trace: prof.tl,
-		Step: func(batch, done, total int) {
-			if bar == nil {
-				return
-			}
-			if done == 1 {
-				bar.Reset()
-				bar.ChangeMax(total)
-				bar.Describe(fmt.Sprintf("batch %d", batch))
-			}
-			bar.Add(1)
-			if done == total {
-				bar.Clear()
-			}
-		},
+		Device: s.device, Train: train, Test: test, Base: cfg, Batches: batches, Trace: s.prof.tl,
+		Step: func(batch, done, total int) { bar.step(fmt.Sprintf("batch %d", batch), done, total) },
 	})
 	if err != nil {
 		return err
 	}
-	if err := prof.stop(); err != nil {
+	if err := s.stopProfiling(); err != nil {
 		return err
 	}
 	return writeBench(c, r, "epoch")
@@ -264,8 +234,8 @@ func writeBench(c *cli.Context, r benchReport, name string) error {
 
 // benchArgs checks what the bench commands have in common.
 func benchArgs(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("bench %s takes no arguments, got %q (see %s --help)", c.Command.Name, c.Args().First(), c.Command.HelpName)
+	if err := noArgs(c); err != nil {
+		return err
 	}
 	if c.Bool("json") && c.Bool("csv") {
 		return errors.New("--json and --csv both ask for stdout: choose one (--out saves both)")

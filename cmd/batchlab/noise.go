@@ -40,11 +40,11 @@ type noisePoint struct {
 }
 
 func runNoise(c *cli.Context) error {
-	tr, closeDevice, err := newTrainerFromFlags(c)
+	tr, s, err := newTrainerFromFlags(c)
 	if err != nil {
 		return err
 	}
-	defer closeDevice()
+	defer s.close()
 	small := c.Int("small")
 	if small == 0 {
 		small = tr.Config.Batch

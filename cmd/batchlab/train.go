@@ -8,11 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/checkpoint"
@@ -76,8 +73,8 @@ type trainReport struct {
 }
 
 func runTrain(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("train takes no arguments, got %q (see batchlab train --help)", c.Args().First())
+	if err := noArgs(c); err != nil {
+		return err
 	}
 	cfg := engine.Config{
 		Hidden:      c.IntSlice("hidden"),
@@ -102,19 +99,16 @@ func runTrain(c *cli.Context) error {
 		Transfer:      c.String("transfer"),
 		Graph:         c.Bool("graph"),
 	}
-	train, test, err := loadMNIST(c)
+	train, test, err := loadData(c, cfg)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(train.Len()); err != nil {
-		return err
-	}
-	d, err := device.Open(c.String("device"))
+	s, err := openSession(c)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	tr, err := engine.NewTrainer(d, cfg, train, test)
+	defer s.close()
+	tr, err := engine.NewTrainer(s.device, cfg, train, test)
 	if err != nil {
 		return err
 	}
@@ -151,14 +145,9 @@ func runTrain(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "batchlab: checkpoint not written (the previous one is intact): %v\n", err)
 		}
 	}
-	prof, err := startProfiling(c, d)
-	if err != nil {
-		return err
-	}
-	defer prof.stop()
-	tr.SetTrace(prof.tl)
+	tr.SetTrace(s.prof.tl)
 	report := trainReport{
-		Config: cfg, Device: d.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
+		Config: cfg, Device: s.device.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
 		Train: train.Len(), Test: test.Len(),
 	}
 	out := c.App.Writer
@@ -185,18 +174,7 @@ func runTrain(c *cli.Context) error {
 			if every > 0 && tr.TotalUpdates()%every == 0 {
 				saveOrWarn()
 			}
-			if bar == nil {
-				return
-			}
-			if done == 1 {
-				bar.Reset()
-				bar.ChangeMax(total) // an increase-batch schedule changes it
-				bar.Describe(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
-			}
-			bar.Add(1)
-			if done == total {
-				bar.Clear()
-			}
+			bar.step(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), done, total)
 		},
 		Epoch: func(s engine.EpochStats) {
 			if c.IsSet("checkpoint") || every > 0 {
@@ -208,7 +186,7 @@ func runTrain(c *cli.Context) error {
 		},
 	})
 	report.Epochs = stats
-	if err := prof.stop(); err != nil && runErr == nil {
+	if err := s.stopProfiling(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if jsonOut {
@@ -226,23 +204,6 @@ func runTrain(c *cli.Context) error {
 		return fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s; resume with: %s", epoch, step, ckptPath, resumeCommand())
 	}
 	return runErr
-}
-
-// newProgress returns a progress bar on stderr, or nil where nobody would
-// see it (stderr is not a terminal) or it was turned off.
-func newProgress(c *cli.Context, steps int) *progressbar.ProgressBar {
-	f, ok := c.App.ErrWriter.(*os.File)
-	if c.Bool("no-progress") || !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions(steps,
-		progressbar.OptionSetWriter(io.Writer(f)),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("steps"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
 }
 
 // epochTable prints one row per epoch as it finishes, in fixed-width
