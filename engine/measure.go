@@ -35,7 +35,7 @@ func NewProbe(t *Trainer) (*Probe, error) {
 	}
 	p := &Probe{t: t, chunk: t.Model.MaxRows}
 	var err error
-	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.Config.Transfer); err != nil {
+	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.config.Transfer); err != nil {
 		return nil, err
 	}
 	if p.losses, err = t.d.Alloc(device.Float32, 1); err != nil {
