@@ -40,7 +40,7 @@ func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 		const gap = 8
 		p.Draw(draw.Crop(dc, 0, -w-vg.Points(2*gap), 0, 0))
 		title := p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding
-		legend.Draw(draw.Crop(dc, Width-w-vg.Points(gap), 0, 0, -title-vg.Points(gap)))
+		legend.Draw(draw.Crop(dc, width-w-vg.Points(gap), 0, 0, -title-vg.Points(gap)))
 	} else {
 		p.Draw(dc)
 	}
@@ -51,7 +51,7 @@ func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 // declaration and comment, which are not allowed inside an HTML document.
 // gonum escapes all text it writes.
 func InlineSVG(p *plot.Plot) (string, error) {
-	c := vgsvg.New(Width, Height)
+	c := vgsvg.New(width, height)
 	if err := render(p, c); err != nil {
 		return "", err
 	}
@@ -69,11 +69,11 @@ func Save(p *plot.Plot, path string) error {
 	var c vg.CanvasWriterTo
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".svg":
-		c = vgsvg.New(Width, Height)
+		c = vgsvg.New(width, height)
 	case ".png":
-		c = vgimg.PngCanvas{Canvas: vgimg.New(Width, Height)}
+		c = vgimg.PngCanvas{Canvas: vgimg.New(width, height)}
 	case ".pdf":
-		c = vgpdf.New(Width, Height)
+		c = vgpdf.New(width, height)
 		// gonum's vgpdf registers a face without its weight and then asks
 		// for it bold ("undefined font: liberationsans-bold B"): the
 		// PDF's title is set in the regular weight.
