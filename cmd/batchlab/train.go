@@ -107,16 +107,12 @@ func runTrain(c *cli.Context) error {
 		Transfer:      transfer,
 		Graph:         c.Bool("graph"),
 	}
-	train, test, err := loadData(c, cfg)
-	if err != nil {
-		return err
-	}
-	s, err := openSession(c)
+	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	tr, err := engine.NewTrainer(s.device, cfg, train, test)
+	tr, err := engine.NewTrainer(s.device, cfg, s.train, s.test)
 	if err != nil {
 		return err
 	}
@@ -156,7 +152,7 @@ func runTrain(c *cli.Context) error {
 	tr.SetTrace(s.prof.tl)
 	report := trainReport{
 		Config: cfg, Device: s.device.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
-		Train: train.Len(), Test: test.Len(),
+		Train: s.train.Len(), Test: s.test.Len(),
 	}
 	out := c.App.Writer
 	jsonOut := c.Bool("json")
