@@ -96,7 +96,7 @@ bench-epoch: data
 	$(GO) run -tags '$(TAGS)' ./cmd/batchlab bench epoch --device $(DEVICE) --out bench-out $(ARGS)
 
 bench-h2d:
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench H2D -count 6 ./bench
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench H2D -count 6 ./bench/transfer
 
 bench-step:
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench Step -count 6 ./bench

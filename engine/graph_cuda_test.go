@@ -95,12 +95,13 @@ func TestCUDAStrategiesTrainIdentically(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Epochs, cfg.Batch, cfg.EvalBatch = 1, 64, 100 // a short last batch: 200 = 3·64 + 8
 	var ref []float32
-	for _, name := range data.StrategyNames() {
+	for _, s := range data.Strategies() {
+		name := s.String()
 		d, err := device.Open("cuda")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Transfer = name
+		cfg.Transfer = s
 		tr, err := engine.NewTrainer(d, cfg, train, test)
 		if err != nil {
 			t.Fatal(err)
@@ -137,7 +138,7 @@ func TestCUDAPinnedAsyncOrder(t *testing.T) {
 	}
 	defer d.Close()
 	ds := data.Random(60, 4, 4, 10, 1)
-	l, err := data.NewLoader(d, ds, 10, "pinned-async")
+	l, err := data.NewLoader(d, ds, 10, data.Strategy{Mode: data.PinnedAsync})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,12 +25,26 @@ import (
 //     B/B₀ times the epochs, decay points stretched alike, so that a large
 //     batch makes as many updates as the base batch.
 
-// LR scaling rules.
+// LRRule is how the learning rate scales with the batch.
+type LRRule string
+
+// The LR scaling rules.
 const (
-	ScaleNone   = "none"
-	ScaleLinear = "linear"
-	ScaleSqrt   = "sqrt"
+	ScaleNone   LRRule = "none"
+	ScaleLinear LRRule = "linear"
+	ScaleSqrt   LRRule = "sqrt"
 )
+
+// ParseLRRule reads a rule's name; "" is none.
+func ParseLRRule(name string) (LRRule, error) {
+	switch r := LRRule(name); r {
+	case "":
+		return ScaleNone, nil
+	case ScaleNone, ScaleLinear, ScaleSqrt:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown LR scaling %q (want none, linear or sqrt)", name)
+}
 
 // Resolved fills in defaults and applies regime adaptation, giving the
 // settings the trainer actually follows.
@@ -64,10 +78,8 @@ func (c Config) Resolved() Config {
 // validateSchedule checks the schedule settings of a resolved config.
 func (c Config) validateSchedule() []string {
 	var errs []string
-	switch c.LRScale {
-	case ScaleNone, ScaleLinear, ScaleSqrt:
-	default:
-		errs = append(errs, fmt.Sprintf("unknown LR scaling %q (want none, linear or sqrt)", c.LRScale))
+	if _, err := ParseLRRule(string(c.LRScale)); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if c.BaseBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("base batch must be positive, got %d", c.BaseBatch))
@@ -155,14 +167,14 @@ func (c Config) batchGrowths(epoch int) int {
 	return n
 }
 
-// BatchAt is the batch size of an epoch (1-based).
-func (c Config) BatchAt(epoch int) int {
+// batchAt is the batch size of an epoch (1-based).
+func (c Config) batchAt(epoch int) int {
 	return int(math.Round(float64(c.Batch) / math.Pow(c.DecayFactor, float64(c.batchGrowths(epoch)))))
 }
 
-// LRAt is the learning rate of step (0-based) of an epoch (1-based) that
+// lrAt is the learning rate of step (0-based) of an epoch (1-based) that
 // has stepsPerEpoch steps.
-func (c Config) LRAt(epoch, step, stepsPerEpoch int) float64 {
+func (c Config) lrAt(epoch, step, stepsPerEpoch int) float64 {
 	lr := c.ScaledLR()
 	if done := float64(epoch-1) + float64(step+1)/float64(stepsPerEpoch); done < c.WarmupEpochs {
 		lr = c.LR + (lr-c.LR)*done/c.WarmupEpochs
@@ -171,17 +183,17 @@ func (c Config) LRAt(epoch, step, stepsPerEpoch int) float64 {
 	return lr * math.Pow(c.DecayFactor, float64(lrDecays))
 }
 
-// MaxBatchSize is the largest batch any epoch of the run uses.
-func (c Config) MaxBatchSize() int {
+// maxBatchSize is the largest batch any epoch of the run uses.
+func (c Config) maxBatchSize() int {
 	m := c.Batch
 	for e := 1; e <= c.Epochs; e++ {
-		m = max(m, c.BatchAt(e))
+		m = max(m, c.batchAt(e))
 	}
 	return m
 }
 
 // stepsIn counts the batches of an epoch of n samples; the last may be short.
 func (c Config) stepsIn(epoch, n int) int {
-	b := c.BatchAt(epoch)
+	b := c.batchAt(epoch)
 	return (n + b - 1) / b
 }

@@ -18,7 +18,7 @@ import (
 // Options describe the model, the reference run and the measurements.
 type Options struct {
 	Base        engine.Config // the model and a reference run: LR at Base.Batch
-	Rule        string        // LR scaling rule from (Base.Batch, Base.LR): none, linear, sqrt
+	Rule        engine.LRRule // LR scaling rule from (Base.Batch, Base.LR): none, linear, sqrt
 	Open        func() (device.Device, error)
 	MemoryLimit int64 // bytes a run may allocate; 0: the device's free memory
 	Train, Test *data.Dataset
@@ -38,18 +38,18 @@ type Point struct {
 
 // Advice is the answer, with what it rests on.
 type Advice struct {
-	MaxBatch       int     `json:"max_batch"` // largest batch that fits
-	MaxBatchMethod string  `json:"max_batch_method"`
-	MemoryLimit    int64   `json:"memory_limit"`
-	Throughput     []Point `json:"throughput"`
-	Knee           int     `json:"knee"` // smallest batch within 10% of the peak samples/s
-	Peak           Point   `json:"peak"`
-	BSimple        float64 `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
-	NoiseUpdates   int     `json:"noise_updates"`
-	Batch          int     `json:"recommended_batch"`
-	LR             float64 `json:"recommended_lr"`
-	Rule           string  `json:"rule"`
-	Reasoning      string  `json:"reasoning"`
+	MaxBatch       int           `json:"max_batch"` // largest batch that fits
+	MaxBatchMethod string        `json:"max_batch_method"`
+	MemoryLimit    int64         `json:"memory_limit"`
+	Throughput     []Point       `json:"throughput"`
+	Knee           int           `json:"knee"` // smallest batch within 10% of the peak samples/s
+	Peak           Point         `json:"peak"`
+	BSimple        float64       `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
+	NoiseUpdates   int           `json:"noise_updates"`
+	Batch          int           `json:"recommended_batch"`
+	LR             float64       `json:"recommended_lr"`
+	Rule           engine.LRRule `json:"rule"`
+	Reasoning      string        `json:"reasoning"`
 }
 
 // Advise measures and recommends: the largest batch that fits, the
@@ -62,7 +62,7 @@ func Advise(ctx context.Context, o Options) (*Advice, error) {
 	a := &Advice{Rule: o.Rule, MemoryLimit: o.MemoryLimit}
 	fmt.Fprintln(log, "finding the largest batch that fits…")
 	var err error
-	if a.MaxBatch, err = MaxBatch(ctx, o); err != nil {
+	if a.MaxBatch, err = largestBatch(ctx, o); err != nil {
 		return nil, err
 	}
 	a.MaxBatchMethod = "doubling then binary search, each size's buffers allocated as a training run allocates them, the result confirmed by a real training step"
@@ -108,12 +108,12 @@ func fits(ctx context.Context, o Options, b int, step bool) (bool, error) {
 	return err == nil, err
 }
 
-// MaxBatch finds the largest batch that fits, as Lightning's
+// largestBatch finds the largest batch that fits, as Lightning's
 // BatchSizeFinder does: double from 1 until a size does not fit (or the
 // training set is used up), then binary search between the last size that
 // fit and the first that did not. The answer is confirmed by a real step;
 // should that step run out of memory, the search goes on below it.
-func MaxBatch(ctx context.Context, o Options) (int, error) {
+func largestBatch(ctx context.Context, o Options) (int, error) {
 	n := o.Train.Len()
 	good, bad := 0, n+1
 	for b := 1; b <= n; b *= 2 {

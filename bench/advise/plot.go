@@ -1,67 +1,54 @@
 package advise
 
 import (
+	"errors"
 	"fmt"
-	"image/color"
 	"math"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/batchlab/batchlab/bench/internal/plotkit"
 )
 
 // Plot draws samples/s against batch size (log₂ axis) with the throughput
-// knee, the noise scale, the memory limit and the recommendation marked,
-// and saves it; the format follows the file's extension (.svg, .png, .pdf).
+// knee, the noise scale and the recommendation marked, and saves it
+// atomically; the format follows the file's extension (.svg, .png, .pdf).
 func Plot(path string, a *Advice) error {
-	p := plot.New()
-	p.Title.Text = "Throughput and the noise scale by batch size"
-	p.X.Label.Text = "batch size"
-	p.Y.Label.Text = "samples/s"
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	pts := make(plotter.XYs, len(a.Throughput))
-	for i, t := range a.Throughput {
-		pts[i] = plotter.XY{X: float64(t.Batch), Y: t.SamplesPerSec}
+	p := plotkit.New("Throughput and the noise scale by batch size", "batch size", "samples/s")
+	var batches []int
+	var pts plotter.XYs
+	for _, t := range a.Throughput {
+		if plotkit.Keep(float64(t.Batch), t.SamplesPerSec, true, false) {
+			pts = append(pts, plotter.XY{X: float64(t.Batch), Y: t.SamplesPerSec})
+			batches = append(batches, t.Batch)
+		}
 	}
 	if len(pts) == 0 {
-		return fmt.Errorf("advise: nothing to plot")
+		return errors.New("advise: nothing to plot")
 	}
-	line, points, err := plotter.NewLinePoints(pts)
-	if err != nil {
+	plotkit.BatchAxis(&p.X, batches)
+	if err := (plotkit.Line{Label: "samples/s", Color: plotkit.SeriesColor(1), XY: pts, Marks: true}).Add(p); err != nil {
 		return err
 	}
-	points.Shape = draw.CircleGlyph{}
-	p.Add(line, points)
-	p.Legend.Add("samples/s", line, points)
-	p.Legend.Top = true
-	p.Y.Min = 0
-	top := a.Peak.SamplesPerSec * 1.1
-	p.Y.Max = top
+	p.Y.Min, p.Y.Max = 0, a.Peak.SamplesPerSec*1.1
 	marks := []struct {
 		name string
 		x    float64
-		c    color.Color
 	}{
-		{fmt.Sprintf("knee B=%d", a.Knee), float64(a.Knee), color.RGBA{R: 230, G: 120, A: 255}},
-		{fmt.Sprintf("noise scale B_simple=%.0f", a.BSimple), a.BSimple, color.RGBA{R: 40, G: 120, B: 220, A: 255}},
-		{fmt.Sprintf("recommended B=%d", a.Batch), float64(a.Batch), color.RGBA{G: 150, B: 60, A: 255}},
+		{fmt.Sprintf("knee B=%d", a.Knee), float64(a.Knee)},
+		{fmt.Sprintf("noise scale B_simple=%.0f", a.BSimple), a.BSimple},
+		{fmt.Sprintf("recommended B=%d", a.Batch), float64(a.Batch)},
 	}
 	lo, hi := pts[0].X, pts[len(pts)-1].X
-	for _, m := range marks {
+	for i, m := range marks {
 		if !(m.x > 0) || math.IsInf(m.x, 0) {
 			continue
 		}
 		lo, hi = math.Min(lo, m.x), math.Max(hi, m.x)
-		v, err := plotter.NewLine(plotter.XYs{{X: m.x, Y: 0}, {X: m.x, Y: top}})
-		if err != nil {
+		if err := plotkit.Vertical(p, m.x, m.name, plotkit.SeriesColor(i+2)); err != nil {
 			return err
 		}
-		v.Color, v.Dashes = m.c, []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(v)
-		p.Legend.Add(m.name, v)
 	}
 	p.X.Min, p.X.Max = lo/1.5, hi*1.5
-	return p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)
+	return plotkit.Save(p, path)
 }

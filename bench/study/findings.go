@@ -7,19 +7,63 @@ import (
 	"strings"
 )
 
-// Judge turns the runs into the findings table. Every verdict is computed
-// from the measured numbers by the rule written beside it; a finding whose
-// runs are missing, failed or diverged is inconclusive, never assumed.
-func Judge(r *Results) []Finding {
-	return []Finding{
-		judgeFixedLR(r.Runs),
-		judgeLRScaling(r.Runs),
-		judgeIncreaseBatch(r.Runs),
-		judgeGeneralization(r.Runs),
-		judgeRegime(r.Runs),
-		judgeCost(r.Runs),
-		judgeNoiseScale(r.Runs),
+// The findings of the literature and the rule that judges each, as data:
+// a claim, its source, whether it needs the fixed-LR sweep, and a judge that
+// computes the verdict from the measured numbers, by the rule written beside
+// it. A finding whose runs are missing, failed or diverged is inconclusive,
+// never assumed. A new finding is a new row.
+var rules = []rule{
+	{"fixed-lr", "With a fixed learning rate, larger batches reach a worse loss in the same number of epochs",
+		"Keskar et al. 2017; Goyal et al. 2017", true, judgeFixedLR},
+	{"lr-scaling", "Scaling the learning rate with the batch (linear rule with warmup, or sqrt rule) closes most of that gap",
+		"Goyal et al. 2017; Hoffer et al. 2017", true, judgeLRScaling},
+	{"increase-batch", "Increasing the batch instead of decaying the learning rate gives the same test accuracy with far fewer updates",
+		"Smith et al. 2018", false, judgeIncreaseBatch},
+	{"generalization", "Large batches generalize worse: a larger train/test gap and sharper minima",
+		"Keskar et al. 2017", true, judgeGeneralization},
+	{"regime", "The gap comes from too few updates: ghost batch norm and regime adaptation (training longer) close it",
+		"Hoffer et al. 2017", false, judgeRegime},
+	{"cost", "Larger batches mean fewer updates and fewer host-to-device copies, so a cheaper epoch",
+		"DESIGN.md; Goyal et al. 2017", true, judgeCost},
+	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
+		"McCandlish et al. 2018", false, judgeNoiseScale},
+}
+
+// rule is one finding and how it is judged.
+type rule struct {
+	id            string // names it in tests
+	claim, source string
+	needsSweep    bool // inconclusive unless the fixed-LR sweep has two batch sizes
+	judge         func(e *evidence) (verdict, measured string)
+}
+
+// evidence is what a judge reads, and where it puts the numbers behind its
+// verdict.
+type evidence struct {
+	runs         []Run
+	small, large int // the smallest and largest batch of the fixed-LR sweep
+	numbers      map[string]float64
+}
+
+// judge turns the runs into the findings table, one finding per rule.
+func judge(r *Results) []Finding {
+	var out []Finding
+	for _, rl := range rules {
+		out = append(out, rl.apply(r.Runs))
 	}
+	return out
+}
+
+func (rl rule) apply(runs []Run) Finding {
+	f := Finding{Claim: rl.claim, Source: rl.source, Numbers: map[string]float64{}}
+	e := &evidence{runs: runs, numbers: f.Numbers}
+	var ok bool
+	if e.small, e.large, ok = sweepEnds(runs); rl.needsSweep && !ok {
+		f.Verdict, f.Measured = Inconclusive, "the fixed-LR sweep has fewer than two batch sizes"
+	} else {
+		f.Verdict, f.Measured = rl.judge(e)
+	}
+	return f
 }
 
 // stat is a mean and standard deviation over seeds.
@@ -105,37 +149,38 @@ func sharpness(r Run) (float64, bool) {
 }
 
 // perEpoch averages an EpochStats quantity over a run's epochs.
-func perEpoch(f func(s EpochView) float64) func(Run) (float64, bool) {
+func perEpoch(f func(s epochView) float64) func(Run) (float64, bool) {
 	return func(r Run) (float64, bool) {
 		if len(r.Epochs) == 0 {
 			return 0, false
 		}
 		var sum float64
 		for _, e := range r.Epochs {
-			sum += f(EpochView{e.Seconds, float64(e.Updates), float64(e.H2DCopies), float64(e.H2DBytes)})
+			sum += f(epochView{e.Seconds, float64(e.Updates), float64(e.H2DCopies), float64(e.H2DBytes)})
 		}
 		return sum / float64(len(r.Epochs)), true
 	}
 }
 
-// EpochView is the cost side of an epoch.
-type EpochView struct{ Seconds, Updates, Copies, Bytes float64 }
+// epochView is the cost side of an epoch.
+type epochView struct{ Seconds, Updates, Copies, Bytes float64 }
+
+// grade is the verdict of a rule: reproduced when its full condition holds,
+// partly when only its weaker one does, not reproduced otherwise.
+func grade(reproduced, partly bool) string {
+	switch {
+	case reproduced:
+		return Reproduced
+	case partly:
+		return Partly
+	}
+	return NotReproduced
+}
 
 // margin is the difference two means must exceed to count: twice their
 // combined spread, and never less than floor.
 func margin(a, b stat, floor float64) float64 {
 	return math.Max(floor, 2*math.Hypot(a.std, b.std))
-}
-
-func newFinding(claim, source string) Finding {
-	return Finding{Claim: claim, Source: source, Numbers: map[string]float64{}}
-}
-
-const noSweep = "the fixed-LR sweep has fewer than two batch sizes"
-
-func inconclusive(f Finding, why string) Finding {
-	f.Verdict, f.Measured = Inconclusive, why
-	return f
 }
 
 // sweepEnds is the smallest and largest batch of the fixed-LR sweep.
@@ -155,39 +200,27 @@ func sweepEnds(runs []Run) (small, large int, ok bool) {
 
 // (a) Rule: reproduced when the largest batch's final test loss exceeds the
 // smallest's by more than the margin and its accuracy is lower.
-func judgeFixedLR(runs []Run) Finding {
-	f := newFinding("With a fixed learning rate, larger batches reach a worse loss in the same number of epochs",
-		"Keskar et al. 2017; Goyal et al. 2017")
-	small, large, ok := sweepEnds(runs)
-	if !ok {
-		return inconclusive(f, noSweep)
-	}
+func judgeFixedLR(e *evidence) (verdict, measured string) {
+	runs, small, large := e.runs, e.small, e.large
 	var parts []string
 	for _, b := range batchesOf(filter(runs, FixedLR)) {
 		l, a := measure(runs, FixedLR, "none", b, testLoss), measure(runs, FixedLR, "none", b, testAcc)
 		if l.ok() {
 			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s", b, l, a.pct()))
-			f.Numbers[fmt.Sprintf("test_loss_b%d", b)] = l.mean
-			f.Numbers[fmt.Sprintf("test_acc_b%d", b)] = a.mean
+			e.numbers[fmt.Sprintf("test_loss_b%d", b)] = l.mean
+			e.numbers[fmt.Sprintf("test_acc_b%d", b)] = a.mean
 		} else {
 			parts = append(parts, fmt.Sprintf("B=%d: no finished run", b))
 		}
 	}
 	ls, ll := measure(runs, FixedLR, "none", small, testLoss), measure(runs, FixedLR, "none", large, testLoss)
 	as, al := measure(runs, FixedLR, "none", small, testAcc), measure(runs, FixedLR, "none", large, testAcc)
-	f.Measured = strings.Join(parts, "; ")
+	measured = strings.Join(parts, "; ")
 	if !ls.ok() || !ll.ok() {
-		return inconclusive(f, f.Measured)
+		return Inconclusive, measured
 	}
-	switch {
-	case ll.mean-ls.mean > margin(ls, ll, 0.005) && al.mean < as.mean:
-		f.Verdict = Reproduced
-	case ll.mean > ls.mean:
-		f.Verdict = Partly // worse, but within the noise
-	default:
-		f.Verdict = NotReproduced
-	}
-	return f
+	// partly: worse, but within the noise
+	return grade(ll.mean-ls.mean > margin(ls, ll, 0.005) && al.mean < as.mean, ll.mean > ls.mean), measured
 }
 
 func filter(runs []Run, exp string) []Run {
@@ -205,20 +238,15 @@ func filter(runs []Run, exp string) []Run {
 // inconclusive). A scaling rule closes a fraction 1 − gap_rule/gap_fixed of
 // it, at the largest batch where it did not diverge; reproduced when the
 // better rule closes at least half, partly when it closes some.
-func judgeLRScaling(runs []Run) Finding {
-	f := newFinding("Scaling the learning rate with the batch (linear rule with warmup, or sqrt rule) closes most of that gap",
-		"Goyal et al. 2017; Hoffer et al. 2017")
-	small, large, ok := sweepEnds(runs)
-	if !ok {
-		return inconclusive(f, noSweep)
-	}
+func judgeLRScaling(e *evidence) (verdict, measured string) {
+	runs, small, large := e.runs, e.small, e.large
 	base := measure(runs, FixedLR, "none", small, testAcc)
 	fixedLarge := measure(runs, FixedLR, "none", large, testAcc)
 	if !base.ok() || !fixedLarge.ok() {
-		return inconclusive(f, "the fixed-LR runs at the ends of the sweep did not finish")
+		return Inconclusive, "the fixed-LR runs at the ends of the sweep did not finish"
 	}
 	gapFixed := base.mean - fixedLarge.mean
-	f.Numbers["gap_fixed"] = gapFixed
+	e.numbers["gap_fixed"] = gapFixed
 	parts := []string{fmt.Sprintf("fixed LR: accuracy %s at B=%d vs %s at B=%d (gap %.2f points)", base.pct(), small, fixedLarge.pct(), large, 100*gapFixed)}
 	best := math.Inf(-1)
 	for _, rule := range []string{"linear", "sqrt"} {
@@ -239,167 +267,116 @@ func judgeLRScaling(runs []Run) Finding {
 				closed = 1 - g/gf
 			}
 			parts = append(parts, fmt.Sprintf("%s: accuracy %s at B=%d (gap %.2f points, %.0f%% of the fixed-LR gap there closed)", rule, a.pct(), b, 100*g, 100*closed))
-			f.Numbers["closed_"+rule] = closed
-			f.Numbers[fmt.Sprintf("acc_%s_b%d", rule, b)] = a.mean
+			e.numbers["closed_"+rule] = closed
+			e.numbers[fmt.Sprintf("acc_%s_b%d", rule, b)] = a.mean
 			if b == large && !math.IsNaN(closed) {
 				best = math.Max(best, closed)
 			}
 			break
 		}
 	}
-	f.Measured = strings.Join(parts, "; ")
-	switch {
-	case gapFixed <= margin(base, fixedLarge, 0.005):
-		f.Verdict = Inconclusive // no gap at a fixed LR to close
-	case math.IsInf(best, -1):
-		f.Verdict = NotReproduced // neither rule held at the largest batch
-	case best >= 0.5:
-		f.Verdict = Reproduced
-	case best > 0:
-		f.Verdict = Partly
-	default:
-		f.Verdict = NotReproduced
+	measured = strings.Join(parts, "; ")
+	if gapFixed <= margin(base, fixedLarge, 0.005) {
+		return Inconclusive, measured // no gap at a fixed LR to close
 	}
-	return f
+	// best is -Inf when neither rule held at the largest batch
+	return grade(best >= 0.5, best > 0), measured
 }
 
 // (c) Rule: reproduced when the increase-batch schedule's final accuracy is
 // within the margin (at least 0.5 points) of step decay's and it needs at
 // most 60% of the updates; partly when only one of the two holds.
-func judgeIncreaseBatch(runs []Run) Finding {
-	f := newFinding("Increasing the batch instead of decaying the learning rate gives the same test accuracy with far fewer updates",
-		"Smith et al. 2018")
+func judgeIncreaseBatch(e *evidence) (verdict, measured string) {
+	runs := e.runs
 	ad, ai := measure(runs, Schedule, "step-decay", 0, testAcc), measure(runs, Schedule, "increase-batch", 0, testAcc)
 	ud, ui := measure(runs, Schedule, "step-decay", 0, updates), measure(runs, Schedule, "increase-batch", 0, updates)
 	if !ad.ok() || !ai.ok() {
-		return inconclusive(f, "the schedule runs did not finish")
+		return Inconclusive, "the schedule runs did not finish"
 	}
-	f.Numbers["acc_decay"], f.Numbers["acc_increase"] = ad.mean, ai.mean
-	f.Numbers["updates_decay"], f.Numbers["updates_increase"] = ud.mean, ui.mean
+	e.numbers["acc_decay"], e.numbers["acc_increase"] = ad.mean, ai.mean
+	e.numbers["updates_decay"], e.numbers["updates_increase"] = ud.mean, ui.mean
 	ratio := ui.mean / ud.mean
-	f.Numbers["updates_ratio"] = ratio
-	f.Measured = fmt.Sprintf("step decay: accuracy %s in %.0f updates; increase-batch: %s in %.0f updates (%.0f%%)",
+	e.numbers["updates_ratio"] = ratio
+	measured = fmt.Sprintf("step decay: accuracy %s in %.0f updates; increase-batch: %s in %.0f updates (%.0f%%)",
 		ad.pct(), ud.mean, ai.pct(), ui.mean, 100*ratio)
 	same := math.Abs(ai.mean-ad.mean) <= margin(ad, ai, 0.005)
 	fewer := ratio <= 0.6
-	switch {
-	case same && fewer:
-		f.Verdict = Reproduced
-	case same || (fewer && ai.mean > ad.mean):
-		f.Verdict = Partly
-	default:
-		f.Verdict = NotReproduced
-	}
-	return f
+	return grade(same && fewer, same || (fewer && ai.mean > ad.mean)), measured
 }
 
 // (d) Rule: at a fixed LR, the largest batch's generalization gap (final
 // train accuracy − test accuracy) exceeds the smallest's by the margin
 // (0.2 points at least), and its sharpness is larger by the margin; both:
 // reproduced, one: partly.
-func judgeGeneralization(runs []Run) Finding {
-	f := newFinding("Large batches generalize worse: a larger train/test gap and sharper minima",
-		"Keskar et al. 2017")
-	small, large, ok := sweepEnds(runs)
-	if !ok {
-		return inconclusive(f, noSweep)
-	}
+func judgeGeneralization(e *evidence) (verdict, measured string) {
+	runs, small, large := e.runs, e.small, e.large
 	gs, gl := measure(runs, FixedLR, "none", small, gap), measure(runs, FixedLR, "none", large, gap)
 	ss, sl := measure(runs, FixedLR, "none", small, sharpness), measure(runs, FixedLR, "none", large, sharpness)
 	if !gs.ok() || !gl.ok() || !ss.ok() || !sl.ok() {
-		return inconclusive(f, "gap or sharpness missing at the ends of the fixed-LR sweep")
+		return Inconclusive, "gap or sharpness missing at the ends of the fixed-LR sweep"
 	}
-	f.Numbers["gap_small"], f.Numbers["gap_large"] = gs.mean, gl.mean
-	f.Numbers["sharpness_small"], f.Numbers["sharpness_large"] = ss.mean, sl.mean
-	f.Measured = fmt.Sprintf("B=%d: gap %.2f points, sharpness %s; B=%d: gap %.2f points, sharpness %s",
+	e.numbers["gap_small"], e.numbers["gap_large"] = gs.mean, gl.mean
+	e.numbers["sharpness_small"], e.numbers["sharpness_large"] = ss.mean, sl.mean
+	measured = fmt.Sprintf("B=%d: gap %.2f points, sharpness %s; B=%d: gap %.2f points, sharpness %s",
 		small, 100*gs.mean, ss, large, 100*gl.mean, sl)
 	wider := gl.mean-gs.mean > margin(gs, gl, 0.002)
 	sharper := sl.mean-ss.mean > margin(ss, sl, 0)
-	switch {
-	case wider && sharper:
-		f.Verdict = Reproduced
-	case wider || sharper:
-		f.Verdict = Partly
-	default:
-		f.Verdict = NotReproduced
-	}
-	return f
+	return grade(wider && sharper, wider || sharper), measured
 }
 
 // (e) Rule: there must be a large-batch gap (LB below SB by the margin, else
 // inconclusive); reproduced when LB+GBN+RA comes within the margin of SB,
 // partly when it improves on LB by the margin without reaching SB.
-func judgeRegime(runs []Run) Finding {
-	f := newFinding("The gap comes from too few updates: ghost batch norm and regime adaptation (training longer) close it",
-		"Hoffer et al. 2017")
+func judgeRegime(e *evidence) (verdict, measured string) {
+	runs := e.runs
 	sb, lb := measure(runs, Regime, "SB", 0, testAcc), measure(runs, Regime, "LB", 0, testAcc)
 	gbn, ra := measure(runs, Regime, "LB+GBN", 0, testAcc), measure(runs, Regime, "LB+GBN+RA", 0, testAcc)
 	if !sb.ok() || !lb.ok() || !ra.ok() {
-		return inconclusive(f, "the regime runs did not finish")
+		return Inconclusive, "the regime runs did not finish"
 	}
-	f.Numbers["acc_sb"], f.Numbers["acc_lb"], f.Numbers["acc_lb_gbn_ra"] = sb.mean, lb.mean, ra.mean
-	f.Measured = fmt.Sprintf("SB %s, LB %s, LB+GBN %s, LB+GBN+RA %s (test accuracy)", sb.pct(), lb.pct(), gbn.pct(), ra.pct())
+	e.numbers["acc_sb"], e.numbers["acc_lb"], e.numbers["acc_lb_gbn_ra"] = sb.mean, lb.mean, ra.mean
+	measured = fmt.Sprintf("SB %s, LB %s, LB+GBN %s, LB+GBN+RA %s (test accuracy)", sb.pct(), lb.pct(), gbn.pct(), ra.pct())
 	if gbn.ok() {
-		f.Numbers["acc_lb_gbn"] = gbn.mean
+		e.numbers["acc_lb_gbn"] = gbn.mean
 	}
-	switch {
-	case sb.mean-lb.mean <= margin(sb, lb, 0.002):
-		f.Verdict = Inconclusive // no large-batch gap in these runs
-	case sb.mean-ra.mean <= margin(sb, ra, 0.002):
-		f.Verdict = Reproduced
-	case ra.mean-lb.mean > margin(lb, ra, 0.002):
-		f.Verdict = Partly
-	default:
-		f.Verdict = NotReproduced
+	if sb.mean-lb.mean <= margin(sb, lb, 0.002) {
+		return Inconclusive, measured // no large-batch gap in these runs
 	}
-	return f
+	return grade(sb.mean-ra.mean <= margin(sb, ra, 0.002), ra.mean-lb.mean > margin(lb, ra, 0.002)), measured
 }
 
 // (f) Rule: from the smallest to the largest batch of the fixed-LR sweep,
 // updates and host→device copies per epoch fall at least in proportion to
 // half the batch ratio, and the time per epoch falls too: reproduced; fewer
 // copies but no faster epochs: partly.
-func judgeCost(runs []Run) Finding {
-	f := newFinding("Larger batches mean fewer updates and fewer host-to-device copies, so a cheaper epoch",
-		"DESIGN.md; Goyal et al. 2017")
-	small, large, ok := sweepEnds(runs)
-	if !ok {
-		return inconclusive(f, noSweep)
-	}
+func judgeCost(e *evidence) (verdict, measured string) {
+	runs, small, large := e.runs, e.small, e.large
 	var parts []string
-	view := func(b int, pick func(EpochView) float64) stat {
+	view := func(b int, pick func(epochView) float64) stat {
 		return measure(runs, FixedLR, "none", b, perEpoch(pick))
 	}
 	for _, b := range batchesOf(filter(runs, FixedLR)) {
-		s := view(b, func(e EpochView) float64 { return e.Seconds })
+		s := view(b, func(e epochView) float64 { return e.Seconds })
 		if !s.ok() {
 			continue
 		}
-		u := view(b, func(e EpochView) float64 { return e.Updates })
-		c := view(b, func(e EpochView) float64 { return e.Copies })
-		by := view(b, func(e EpochView) float64 { return e.Bytes })
+		u := view(b, func(e epochView) float64 { return e.Updates })
+		c := view(b, func(e epochView) float64 { return e.Copies })
+		by := view(b, func(e epochView) float64 { return e.Bytes })
 		parts = append(parts, fmt.Sprintf("B=%d: %.0f updates, %.0f copies, %.1f MB, %s s per epoch", b, u.mean, c.mean, by.mean/1e6, s))
-		f.Numbers[fmt.Sprintf("seconds_b%d", b)] = s.mean
-		f.Numbers[fmt.Sprintf("copies_b%d", b)] = c.mean
-		f.Numbers[fmt.Sprintf("updates_b%d", b)] = u.mean
+		e.numbers[fmt.Sprintf("seconds_b%d", b)] = s.mean
+		e.numbers[fmt.Sprintf("copies_b%d", b)] = c.mean
+		e.numbers[fmt.Sprintf("updates_b%d", b)] = u.mean
 	}
-	f.Measured = strings.Join(parts, "; ")
-	ss, sl := view(small, func(e EpochView) float64 { return e.Seconds }), view(large, func(e EpochView) float64 { return e.Seconds })
-	cs, cl := view(small, func(e EpochView) float64 { return e.Copies }), view(large, func(e EpochView) float64 { return e.Copies })
+	measured = strings.Join(parts, "; ")
+	ss, sl := view(small, func(e epochView) float64 { return e.Seconds }), view(large, func(e epochView) float64 { return e.Seconds })
+	cs, cl := view(small, func(e epochView) float64 { return e.Copies }), view(large, func(e epochView) float64 { return e.Copies })
 	if !ss.ok() || !sl.ok() {
-		return inconclusive(f, f.Measured)
+		return Inconclusive, measured
 	}
 	fewerCopies := cl.mean*float64(large)/float64(small)/2 <= cs.mean
 	faster := sl.mean < ss.mean-margin(ss, sl, 0)
-	switch {
-	case fewerCopies && faster:
-		f.Verdict = Reproduced
-	case fewerCopies:
-		f.Verdict = Partly
-	default:
-		f.Verdict = NotReproduced
-	}
-	return f
+	return grade(fewerCopies && faster, fewerCopies), measured
 }
 
 // (g) The critical batch, measured: for each batch size, the updates S(B)
@@ -409,9 +386,8 @@ func judgeCost(runs []Run) Finding {
 // S(B) = S_min·(1 + B_crit/B): a least-squares line S = a + b/B gives
 // B_crit = b/a. Rule: reproduced when the measured noise scale B_simple (its
 // last estimate) is within a factor 3 of B_crit, partly within a factor 10.
-func judgeNoiseScale(runs []Run) Finding {
-	f := newFinding("The gradient noise scale B_simple predicts the critical batch size",
-		"McCandlish et al. 2018")
+func judgeNoiseScale(e *evidence) (verdict, measured string) {
+	runs := e.runs
 	var bSimple float64
 	for _, r := range filter(runs, Noise) {
 		if n := len(r.Noise); n > 0 && r.Error == "" {
@@ -419,32 +395,24 @@ func judgeNoiseScale(runs []Run) Finding {
 		}
 	}
 	if !(bSimple > 0) || math.IsInf(bSimple, 0) {
-		return inconclusive(f, "no noise-scale estimate")
+		return Inconclusive, "no noise-scale estimate"
 	}
-	f.Numbers["b_simple"] = bSimple
+	e.numbers["b_simple"] = bSimple
 	bCrit, steps, ok := criticalBatch(runs)
 	parts := []string{fmt.Sprintf("B_simple = %.0f", bSimple)}
 	for _, b := range sortedKeys(steps) {
 		parts = append(parts, fmt.Sprintf("B=%d reaches the target in %.0f updates", b, steps[b]))
-		f.Numbers[fmt.Sprintf("steps_b%d", b)] = steps[b]
+		e.numbers[fmt.Sprintf("steps_b%d", b)] = steps[b]
 	}
 	if !ok {
-		f.Measured = strings.Join(parts, "; ") + "; too few batch sizes reach the target loss to fit B_crit"
-		f.Verdict = Inconclusive
-		return f
+		measured = strings.Join(parts, "; ") + "; too few batch sizes reach the target loss to fit B_crit"
+		return Inconclusive, measured
 	}
-	f.Numbers["b_crit"] = bCrit
+	e.numbers["b_crit"] = bCrit
 	parts = append(parts, fmt.Sprintf("fit of S(B) = S_min(1 + B_crit/B): B_crit = %.0f", bCrit))
-	f.Measured = strings.Join(parts, "; ")
-	switch ratio := math.Max(bSimple/bCrit, bCrit/bSimple); {
-	case ratio <= 3:
-		f.Verdict = Reproduced
-	case ratio <= 10:
-		f.Verdict = Partly
-	default:
-		f.Verdict = NotReproduced
-	}
-	return f
+	measured = strings.Join(parts, "; ")
+	ratio := math.Max(bSimple/bCrit, bCrit/bSimple)
+	return grade(ratio <= 3, ratio <= 10), measured
 }
 
 // criticalBatch measures S(B) over the sweeps and fits B_crit; ok is false

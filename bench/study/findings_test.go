@@ -2,6 +2,7 @@ package study
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/batchlab/batchlab/engine"
@@ -21,9 +22,13 @@ func withGap(r Run, trainAcc, sharp float64) Run {
 	return r
 }
 
-func verdictOf(t *testing.T, runs []Run, judge func([]Run) Finding) Finding {
+func verdictOf(t *testing.T, runs []Run, id string) Finding {
 	t.Helper()
-	f := judge(runs)
+	i := slices.IndexFunc(rules, func(r rule) bool { return r.id == id })
+	if i < 0 {
+		t.Fatalf("no rule %q", id)
+	}
+	f := rules[i].apply(runs)
 	for k, v := range f.Numbers {
 		if math.IsNaN(v) && k != "closed_linear" && k != "closed_sqrt" {
 			t.Errorf("%s: number %s is NaN", f.Claim, k)
@@ -37,15 +42,15 @@ func verdictOf(t *testing.T, runs []Run, judge func([]Run) Finding) Finding {
 func TestFixedLRVerdictFollowsData(t *testing.T) {
 	worse := []Run{run(FixedLR, "none", 64, 1, 0.97, 0.10), run(FixedLR, "none", 64, 2, 0.968, 0.11),
 		run(FixedLR, "none", 4096, 1, 0.90, 0.35), run(FixedLR, "none", 4096, 2, 0.91, 0.33)}
-	if f := verdictOf(t, worse, judgeFixedLR); f.Verdict != Reproduced {
+	if f := verdictOf(t, worse, "fixed-lr"); f.Verdict != Reproduced {
 		t.Errorf("worse large batch: %s (%s)", f.Verdict, f.Measured)
 	}
 	better := []Run{run(FixedLR, "none", 64, 1, 0.90, 0.35), run(FixedLR, "none", 64, 2, 0.91, 0.33),
 		run(FixedLR, "none", 4096, 1, 0.97, 0.10), run(FixedLR, "none", 4096, 2, 0.968, 0.11)}
-	if f := verdictOf(t, better, judgeFixedLR); f.Verdict != NotReproduced {
+	if f := verdictOf(t, better, "fixed-lr"); f.Verdict != NotReproduced {
 		t.Errorf("better large batch: %s (%s)", f.Verdict, f.Measured)
 	}
-	if f := verdictOf(t, nil, judgeFixedLR); f.Verdict != Inconclusive {
+	if f := verdictOf(t, nil, "fixed-lr"); f.Verdict != Inconclusive {
 		t.Errorf("no runs: %s", f.Verdict)
 	}
 }
@@ -53,21 +58,21 @@ func TestFixedLRVerdictFollowsData(t *testing.T) {
 func TestLRScalingVerdictFollowsData(t *testing.T) {
 	fixed := []Run{run(FixedLR, "none", 64, 1, 0.97, 0.1), run(FixedLR, "none", 4096, 1, 0.90, 0.35)}
 	closes := append(fixed, run(LRScaling, "linear", 4096, 1, 0.965, 0.12), run(LRScaling, "sqrt", 4096, 1, 0.93, 0.2))
-	if f := verdictOf(t, closes, judgeLRScaling); f.Verdict != Reproduced || math.Abs(f.Numbers["closed_linear"]-13.0/14) > 1e-9 {
+	if f := verdictOf(t, closes, "lr-scaling"); f.Verdict != Reproduced || math.Abs(f.Numbers["closed_linear"]-13.0/14) > 1e-9 {
 		t.Errorf("scaling closes the gap: %s, closed %v (%s)", f.Verdict, f.Numbers, f.Measured)
 	}
 	worse := append(fixed, run(LRScaling, "linear", 4096, 1, 0.85, 0.5), run(LRScaling, "sqrt", 4096, 1, 0.88, 0.4))
-	if f := verdictOf(t, worse, judgeLRScaling); f.Verdict != NotReproduced {
+	if f := verdictOf(t, worse, "lr-scaling"); f.Verdict != NotReproduced {
 		t.Errorf("scaling makes it worse: %s (%s)", f.Verdict, f.Measured)
 	}
 	div := run(LRScaling, "linear", 4096, 1, math.NaN(), math.NaN())
 	div.Diverged = true
 	allDiverged := append(fixed, div)
-	if f := verdictOf(t, allDiverged, judgeLRScaling); f.Verdict != NotReproduced {
+	if f := verdictOf(t, allDiverged, "lr-scaling"); f.Verdict != NotReproduced {
 		t.Errorf("scaling diverges: %s (%s)", f.Verdict, f.Measured)
 	}
 	noGap := []Run{run(FixedLR, "none", 64, 1, 0.97, 0.1), run(FixedLR, "none", 4096, 1, 0.969, 0.1), run(LRScaling, "linear", 4096, 1, 0.97, 0.1)}
-	if f := verdictOf(t, noGap, judgeLRScaling); f.Verdict != Inconclusive {
+	if f := verdictOf(t, noGap, "lr-scaling"); f.Verdict != Inconclusive {
 		t.Errorf("no gap to close: %s (%s)", f.Verdict, f.Measured)
 	}
 }
@@ -77,49 +82,49 @@ func TestIncreaseBatchVerdictFollowsData(t *testing.T) {
 	decay.Epochs[0].TotalUpdates = 9000
 	same := run(Schedule, "increase-batch", 64, 1, 0.974, 0.08)
 	same.Epochs[0].TotalUpdates = 3000
-	if f := verdictOf(t, []Run{decay, same}, judgeIncreaseBatch); f.Verdict != Reproduced {
+	if f := verdictOf(t, []Run{decay, same}, "increase-batch"); f.Verdict != Reproduced {
 		t.Errorf("same accuracy, a third of the updates: %s (%s)", f.Verdict, f.Measured)
 	}
 	worse := same
 	worse.Epochs = []engine.EpochStats{same.Epochs[0]}
 	worse.Epochs[0].TestAccuracy = 0.95
-	if f := verdictOf(t, []Run{decay, worse}, judgeIncreaseBatch); f.Verdict != NotReproduced {
+	if f := verdictOf(t, []Run{decay, worse}, "increase-batch"); f.Verdict != NotReproduced {
 		t.Errorf("worse accuracy: %s (%s)", f.Verdict, f.Measured)
 	}
 }
 
 func TestGeneralizationVerdictFollowsData(t *testing.T) {
 	sb, lb := run(FixedLR, "none", 64, 1, 0.97, 0.1), run(FixedLR, "none", 4096, 1, 0.95, 0.2)
-	if f := verdictOf(t, []Run{withGap(sb, 0.98, 5), withGap(lb, 0.99, 50)}, judgeGeneralization); f.Verdict != Reproduced {
+	if f := verdictOf(t, []Run{withGap(sb, 0.98, 5), withGap(lb, 0.99, 50)}, "generalization"); f.Verdict != Reproduced {
 		t.Errorf("wider gap and sharper: %s (%s)", f.Verdict, f.Measured)
 	}
-	if f := verdictOf(t, []Run{withGap(sb, 0.99, 50), withGap(lb, 0.955, 5)}, judgeGeneralization); f.Verdict != NotReproduced {
+	if f := verdictOf(t, []Run{withGap(sb, 0.99, 50), withGap(lb, 0.955, 5)}, "generalization"); f.Verdict != NotReproduced {
 		t.Errorf("narrower gap and flatter: %s (%s)", f.Verdict, f.Measured)
 	}
-	if f := verdictOf(t, []Run{withGap(sb, 0.98, 50), withGap(lb, 0.99, 5)}, judgeGeneralization); f.Verdict != Partly {
+	if f := verdictOf(t, []Run{withGap(sb, 0.98, 50), withGap(lb, 0.99, 5)}, "generalization"); f.Verdict != Partly {
 		t.Errorf("wider gap but flatter: %s (%s)", f.Verdict, f.Measured)
 	}
 }
 
 func TestRegimeVerdictFollowsData(t *testing.T) {
 	sb, lb, gbn := run(Regime, "SB", 64, 1, 0.975, 0.08), run(Regime, "LB", 1024, 1, 0.95, 0.2), run(Regime, "LB+GBN", 1024, 1, 0.955, 0.2)
-	if f := verdictOf(t, []Run{sb, lb, gbn, run(Regime, "LB+GBN+RA", 1024, 1, 0.976, 0.08)}, judgeRegime); f.Verdict != Reproduced {
+	if f := verdictOf(t, []Run{sb, lb, gbn, run(Regime, "LB+GBN+RA", 1024, 1, 0.976, 0.08)}, "regime"); f.Verdict != Reproduced {
 		t.Errorf("regime adaptation closes the gap: %s (%s)", f.Verdict, f.Measured)
 	}
-	if f := verdictOf(t, []Run{sb, lb, gbn, run(Regime, "LB+GBN+RA", 1024, 1, 0.94, 0.25)}, judgeRegime); f.Verdict != NotReproduced {
+	if f := verdictOf(t, []Run{sb, lb, gbn, run(Regime, "LB+GBN+RA", 1024, 1, 0.94, 0.25)}, "regime"); f.Verdict != NotReproduced {
 		t.Errorf("regime adaptation does not help: %s (%s)", f.Verdict, f.Measured)
 	}
 }
 
 func TestCostVerdictFollowsData(t *testing.T) {
 	cheap := []Run{run(FixedLR, "none", 64, 1, 0.97, 0.1), run(FixedLR, "none", 4096, 1, 0.9, 0.3)}
-	if f := verdictOf(t, cheap, judgeCost); f.Verdict != Reproduced {
+	if f := verdictOf(t, cheap, "cost"); f.Verdict != Reproduced {
 		t.Errorf("fewer copies, faster epochs: %s (%s)", f.Verdict, f.Measured)
 	}
 	slow := []Run{run(FixedLR, "none", 64, 1, 0.97, 0.1), run(FixedLR, "none", 4096, 1, 0.9, 0.3)}
 	slow[1].Epochs[0].Seconds = 20
 	slow[1].Epochs[0].H2DCopies = 2000
-	if f := verdictOf(t, slow, judgeCost); f.Verdict != NotReproduced {
+	if f := verdictOf(t, slow, "cost"); f.Verdict != NotReproduced {
 		t.Errorf("as many copies, slower: %s (%s)", f.Verdict, f.Measured)
 	}
 }
@@ -147,11 +152,11 @@ func TestCriticalBatchFit(t *testing.T) {
 		t.Fatalf("B_crit %g (ok %v, steps %v), want %g", got, ok, steps, bCrit)
 	}
 	noise := Run{Experiment: Noise, Variant: "base", Noise: []NoisePoint{{BSimple: 400}}}
-	if f := judgeNoiseScale(append(runs, noise)); f.Verdict != Reproduced {
+	if f := verdictOf(t, append(runs, noise), "noise-scale"); f.Verdict != Reproduced {
 		t.Errorf("B_simple 400 vs B_crit 512: %s (%s)", f.Verdict, f.Measured)
 	}
 	noise.Noise[0].BSimple = 20000
-	if f := judgeNoiseScale(append(runs, noise)); f.Verdict != NotReproduced {
+	if f := verdictOf(t, append(runs, noise), "noise-scale"); f.Verdict != NotReproduced {
 		t.Errorf("B_simple 20000 vs B_crit 512: %s (%s)", f.Verdict, f.Measured)
 	}
 }

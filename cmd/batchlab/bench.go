@@ -14,8 +14,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/batchlab/batchlab/bench"
+	"github.com/batchlab/batchlab/bench/epoch"
+	"github.com/batchlab/batchlab/bench/transfer"
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/atomicfile"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -57,8 +59,8 @@ func benchTransferCommand() *cli.Command {
 			"into α·⌈N/B⌉, which larger batches cut, and N·bytes/β, which they do not.\n" +
 			"On the CPU device a \"transfer\" is a copy within host memory.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(bench.PowersOfTwo(8192))},
-			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes), Value: joinModes(data.Modes)},
+			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(transfer.PowersOfTwo(8192))},
+			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes()), Value: joinModes(data.Modes())},
 			&cli.StringFlag{Name: "dtypes", Usage: "pixel dtypes, comma-separated: float32 and/or uint8 (resident is always uint8)", Value: "float32,uint8"},
 			&cli.IntFlag{Name: "repeats", Usage: "measurements per point; the median is reported", Value: 7},
 			&cli.DurationFlag{Name: "min-time", Usage: "each measurement repeats the batch for at least this long", Value: 20 * time.Millisecond},
@@ -87,33 +89,22 @@ func runBenchTransfer(c *cli.Context) error {
 	if c.Int("repeats") <= 0 {
 		return fmt.Errorf("--repeats must be positive, got %d", c.Int("repeats"))
 	}
-	d, err := device.Open(c.String("device"))
+	s, err := openSession(c)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	prof, err := startProfiling(c, d)
-	if err != nil {
-		return err
-	}
-	defer prof.stop()
+	defer s.close()
 	bar := newProgress(c, len(batches)*len(strategies))
-	r, err := bench.Transfer(c.Context, bench.TransferConfig{
-		Device: d, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
-		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: prof.tl,
-		Progress: func(done, total int) {
-			if bar != nil {
-				bar.Set(done)
-			}
-		},
+	r, err := transfer.Measure(c.Context, transfer.Config{
+		Device: s.device, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
+		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: s.prof.tl,
+		Progress: func(done, total int) { bar.set(done) },
 	})
-	if bar != nil {
-		bar.Clear()
-	}
+	bar.clear()
 	if err != nil {
 		return err
 	}
-	if err := prof.stop(); err != nil {
+	if err := s.stopProfiling(); err != nil {
 		return err
 	}
 	return writeBench(c, r, "transfer")
@@ -135,7 +126,7 @@ func benchEpochCommand() *cli.Command {
 			// An unscaled rate of 0.1 at batch 16 kills units, and their
 			// decaying velocities turn denormal, which slows the CPU's
 			// update tenfold: a cost the batch size did not cause.
-			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch: none, linear or sqrt", Value: engine.ScaleSqrt},
+			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
 			&cli.IntFlag{Name: "base-batch", Usage: "the batch at which --lr holds", Value: def.Batch},
 			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
@@ -154,51 +145,34 @@ func runBenchEpoch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	train, test, err := loadMNIST(c)
-	if err != nil {
+	cfg := engine.DefaultConfig()
+	if cfg.Transfer, err = transferFlag(c); err != nil {
 		return err
 	}
-	cfg := engine.DefaultConfig()
+	if cfg.LRScale, err = lrRuleFlag(c, "lr-scale"); err != nil {
+		return err
+	}
 	cfg.Hidden, cfg.LR, cfg.Momentum, cfg.Seed = c.IntSlice("hidden"), c.Float64("lr"), c.Float64("momentum"), c.Uint64("seed")
-	cfg.Transfer, cfg.LRScale, cfg.BaseBatch = c.String("transfer"), c.String("lr-scale"), c.Int("base-batch")
+	cfg.BaseBatch = c.Int("base-batch")
+	var each []engine.Config
 	for _, b := range batches {
 		cfg.Batch = b
-		if err := cfg.Validate(train.Len()); err != nil {
-			return err
-		}
+		each = append(each, cfg)
 	}
-	d, err := device.Open(c.String("device"))
+	s, err := openTrainingSession(c, each...)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	prof, err := startProfiling(c, d)
-	if err != nil {
-		return err
-	}
-	defer prof.stop()
+	defer s.close()
 	bar := newProgress(c, 1)
-	r, err := bench.Epochs(c.Context, bench.EpochConfig{
-		Device: d, Train: train, Test: test, Base: cfg, Batches: batches, Trace: prof.tl,
-		Step: func(batch, done, total int) {
-			if bar == nil {
-				return
-			}
-			if done == 1 {
-				bar.Reset()
-				bar.ChangeMax(total)
-				bar.Describe(fmt.Sprintf("batch %d", batch))
-			}
-			bar.Add(1)
-			if done == total {
-				bar.Clear()
-			}
-		},
+	r, err := epoch.Measure(c.Context, epoch.Config{
+		Device: s.device, Train: s.train, Test: s.test, Base: cfg, Batches: batches, Trace: s.prof.tl,
+		Step: func(batch, done, total int) { bar.step(fmt.Sprintf("batch %d", batch), done, total) },
 	})
 	if err != nil {
 		return err
 	}
-	if err := prof.stop(); err != nil {
+	if err := s.stopProfiling(); err != nil {
 		return err
 	}
 	return writeBench(c, r, "epoch")
@@ -251,7 +225,7 @@ func writeBench(c *cli.Context, r benchReport, name string) error {
 		".csv": r.WriteCSV,
 	} {
 		path := filepath.Join(dir, name+ext)
-		if err := writeFile(path, write); err != nil {
+		if err := atomicfile.Write(path, write); err != nil {
 			return err
 		}
 		files = append(files, path)
@@ -260,18 +234,10 @@ func writeBench(c *cli.Context, r benchReport, name string) error {
 	return nil
 }
 
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	return errors.Join(write(f), f.Close())
-}
-
 // benchArgs checks what the bench commands have in common.
 func benchArgs(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("bench %s takes no arguments, got %q (see %s --help)", c.Command.Name, c.Args().First(), c.Command.HelpName)
+	if err := noArgs(c); err != nil {
+		return err
 	}
 	if c.Bool("json") && c.Bool("csv") {
 		return errors.New("--json and --csv both ask for stdout: choose one (--out saves both)")
@@ -298,8 +264,8 @@ func parseStrategies(modes, dtypes string) ([]data.Strategy, error) {
 	var ms []data.Mode
 	for _, f := range strings.Split(modes, ",") {
 		m := data.Mode(strings.TrimSpace(f))
-		if !slices.Contains(data.Modes, m) {
-			return nil, fmt.Errorf("--strategies: unknown mode %q, want some of %s (uint8 goes in --dtypes)", f, joinModes(data.Modes))
+		if !slices.Contains(data.Modes(), m) {
+			return nil, fmt.Errorf("--strategies: unknown mode %q, want some of %s (uint8 goes in --dtypes)", f, joinModes(data.Modes()))
 		}
 		ms = append(ms, m)
 	}

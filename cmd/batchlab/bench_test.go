@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batchlab/batchlab/bench"
+	"github.com/batchlab/batchlab/bench/epoch"
+	"github.com/batchlab/batchlab/bench/transfer"
 )
 
 func TestBenchTransfer(t *testing.T) {
@@ -36,7 +37,7 @@ func TestBenchTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r bench.TransferReport
+	var r transfer.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
@@ -52,7 +53,7 @@ func TestBenchEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r bench.EpochReport
+	var r epoch.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}

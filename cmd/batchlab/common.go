@@ -34,8 +34,9 @@ func modelConfig(c *cli.Context) engine.Config {
 	return cfg
 }
 
-// loadMNIST reads the data modelFlags point at.
-func loadMNIST(c *cli.Context) (train, test *data.Dataset, err error) {
+// loadData reads the data modelFlags point at and checks each of cfgs
+// against it, before any device is opened.
+func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset, err error) {
 	n := c.Int("train-samples")
 	if n < 0 {
 		return nil, nil, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
@@ -46,30 +47,45 @@ func loadMNIST(c *cli.Context) (train, test *data.Dataset, err error) {
 	if n > 0 {
 		train = train.Subset(n)
 	}
+	for _, cfg := range cfgs {
+		if err := cfg.Validate(train.Len()); err != nil {
+			return nil, nil, err
+		}
+	}
 	return train, test, nil
 }
 
-// newTrainerFromFlags opens the device and builds a trainer from modelFlags.
-func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, func(), error) {
-	if c.NArg() > 0 {
-		return nil, nil, fmt.Errorf("%s takes no arguments, got %q (see batchlab %s --help)", c.Command.Name, c.Args().First(), c.Command.Name)
-	}
-	train, test, err := loadMNIST(c)
-	if err != nil {
+// newTrainerFromFlags opens a session and builds a trainer from modelFlags.
+func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
+	if err := noArgs(c); err != nil {
 		return nil, nil, err
 	}
 	cfg := modelConfig(c)
-	if err := cfg.Validate(train.Len()); err != nil {
-		return nil, nil, err
-	}
-	d, err := device.Open(c.String("device"))
+	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	tr, err := engine.NewTrainer(d, cfg, train, test)
+	tr, err := engine.NewTrainer(s.device, cfg, s.train, s.test)
 	if err != nil {
-		d.Close()
+		s.close()
 		return nil, nil, err
 	}
-	return tr, func() { d.Close() }, nil
+	return tr, s, nil
+}
+
+// The typed settings, parsed once, here at the edge: the engine takes them
+// as types and never reads their names again.
+
+// transferFlag reads --transfer.
+func transferFlag(c *cli.Context) (data.Strategy, error) {
+	return data.ParseStrategy(c.String("transfer"))
+}
+
+// lrRuleFlag reads the LR scaling rule of flag (--lr-scale, --rule).
+func lrRuleFlag(c *cli.Context, flag string) (engine.LRRule, error) {
+	r, err := engine.ParseLRRule(c.String(flag))
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	return r, nil
 }

@@ -35,8 +35,8 @@ func studyCommand() *cli.Command {
 			dataFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("study takes no arguments, got %q (see batchlab study --help)", c.Args().First())
+			if err := noArgs(c); err != nil {
+				return err
 			}
 			name := c.String("preset")
 			if c.Bool("quick") {

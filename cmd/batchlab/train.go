@@ -8,11 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/checkpoint"
@@ -38,7 +35,7 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "eval-batch", Usage: "rows per forward pass when evaluating", Value: def.EvalBatch},
 			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
-			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: engine.ScaleNone},
+			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: string(engine.ScaleNone)},
 			&cli.IntFlag{Name: "base-batch", Usage: "the batch B₀ at which --lr holds (default: --batch)"},
 			&cli.Float64Flag{Name: "warmup", Usage: "epochs of linear warmup from --lr to the scaled LR"},
 			&cli.IntSliceFlag{Name: "decay-epochs", Usage: "multiply the LR by --decay-factor after these epochs"},
@@ -76,8 +73,16 @@ type trainReport struct {
 }
 
 func runTrain(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("train takes no arguments, got %q (see batchlab train --help)", c.Args().First())
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	transfer, err := transferFlag(c)
+	if err != nil {
+		return err
+	}
+	lrScale, err := lrRuleFlag(c, "lr-scale")
+	if err != nil {
+		return err
 	}
 	cfg := engine.Config{
 		Hidden:      c.IntSlice("hidden"),
@@ -89,7 +94,7 @@ func runTrain(c *cli.Context) error {
 		Seed:        c.Uint64("seed"),
 		EvalBatch:   c.Int("eval-batch"),
 
-		LRScale:       c.String("lr-scale"),
+		LRScale:       lrScale,
 		BaseBatch:     c.Int("base-batch"),
 		WarmupEpochs:  c.Float64("warmup"),
 		DecayEpochs:   c.IntSlice("decay-epochs"),
@@ -99,26 +104,19 @@ func runTrain(c *cli.Context) error {
 		AdaptRegime:   c.Bool("adapt-regime"),
 		BatchNorm:     c.Bool("batch-norm"),
 		GhostBatch:    c.Int("ghost-batch"),
-		Transfer:      c.String("transfer"),
+		Transfer:      transfer,
 		Graph:         c.Bool("graph"),
 	}
-	train, test, err := loadMNIST(c)
+	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(train.Len()); err != nil {
-		return err
-	}
-	d, err := device.Open(c.String("device"))
+	defer s.close()
+	tr, err := engine.NewTrainer(s.device, cfg, s.train, s.test)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	tr, err := engine.NewTrainer(d, cfg, train, test)
-	if err != nil {
-		return err
-	}
-	cfg = tr.Config // resolved: regime adaptation applied
+	cfg = tr.Config() // resolved: regime adaptation applied
 	ckptPath, every := c.String("checkpoint"), c.Int("checkpoint-every")
 	if every < 0 {
 		return fmt.Errorf("--checkpoint-every must be 0 or positive, got %d", every)
@@ -151,15 +149,10 @@ func runTrain(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "batchlab: checkpoint not written (the previous one is intact): %v\n", err)
 		}
 	}
-	prof, err := startProfiling(c, d)
-	if err != nil {
-		return err
-	}
-	defer prof.stop()
-	tr.SetTrace(prof.tl)
+	tr.SetTrace(s.prof.tl)
 	report := trainReport{
-		Config: cfg, Device: d.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
-		Train: train.Len(), Test: test.Len(),
+		Config: cfg, Device: s.device.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
+		Train: s.train.Len(), Test: s.test.Len(),
 	}
 	out := c.App.Writer
 	jsonOut := c.Bool("json")
@@ -185,18 +178,7 @@ func runTrain(c *cli.Context) error {
 			if every > 0 && tr.TotalUpdates()%every == 0 {
 				saveOrWarn()
 			}
-			if bar == nil {
-				return
-			}
-			if done == 1 {
-				bar.Reset()
-				bar.ChangeMax(total) // an increase-batch schedule changes it
-				bar.Describe(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
-			}
-			bar.Add(1)
-			if done == total {
-				bar.Clear()
-			}
+			bar.step(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), done, total)
 		},
 		Epoch: func(s engine.EpochStats) {
 			if c.IsSet("checkpoint") || every > 0 {
@@ -208,7 +190,7 @@ func runTrain(c *cli.Context) error {
 		},
 	})
 	report.Epochs = stats
-	if err := prof.stop(); err != nil && runErr == nil {
+	if err := s.stopProfiling(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if jsonOut {
@@ -226,23 +208,6 @@ func runTrain(c *cli.Context) error {
 		return fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s; resume with: %s", epoch, step, ckptPath, resumeCommand())
 	}
 	return runErr
-}
-
-// newProgress returns a progress bar on stderr, or nil where nobody would
-// see it (stderr is not a terminal) or it was turned off.
-func newProgress(c *cli.Context, steps int) *progressbar.ProgressBar {
-	f, ok := c.App.ErrWriter.(*os.File)
-	if c.Bool("no-progress") || !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions(steps,
-		progressbar.OptionSetWriter(io.Writer(f)),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("steps"),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
 }
 
 // epochTable prints one row per epoch as it finishes, in fixed-width

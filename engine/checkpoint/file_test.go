@@ -1,57 +1,16 @@
 package checkpoint
 
 import (
-	"bytes"
+	"github.com/batchlab/batchlab/engine/internal/testutil"
+
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 )
-
-// fullDisk accepts left bytes, then fails as a full disk does.
-type fullDisk struct {
-	w    io.Writer
-	left int
-}
-
-func (d *fullDisk) Write(p []byte) (int, error) {
-	n := min(len(p), d.left)
-	n, err := d.w.Write(p[:n])
-	d.left -= n
-	if err == nil && n < len(p) {
-		err = syscall.ENOSPC
-	}
-	return n, err
-}
-
-// onlyFile checks that dir holds exactly path with the contents want: the
-// old file survived and no temporary file was left behind.
-func onlyFile(t *testing.T, path string, want []byte) {
-	t.Helper()
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 || entries[0].Name() != filepath.Base(path) {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Fatalf("directory holds %v, want only %s", names, filepath.Base(path))
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s changed: %d bytes, want the previous %d", path, len(got), len(want))
-	}
-}
 
 func TestSaveLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run.ckpt")
@@ -65,7 +24,7 @@ func TestSaveLoad(t *testing.T) {
 	if err := Save(path, second); err != nil {
 		t.Fatal(err)
 	}
-	onlyFile(t, path, encode(t, second))
+	testutil.OnlyFile(t, path, encode(t, second))
 	got, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -79,65 +38,13 @@ func TestSaveLoad(t *testing.T) {
 	}
 }
 
-// Filling the disk at every byte of the new checkpoint must leave the
-// previous one whole and no temporary file behind. The failure is injected
-// under the exact writer Save uses; TestSaveOnFullTmpfs does it for real.
-func TestFullDiskKeepsPrevious(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "run.ckpt")
-	if err := Save(path, sample()); err != nil {
-		t.Fatal(err)
-	}
-	old := encode(t, sample())
-	next := sample()
-	next.Tensors[0].Data[0] = 42
-	size := len(encode(t, next))
-	for left := range size {
-		err := WriteFileAtomic(path, func(w io.Writer) error {
-			return Write(&fullDisk{w: w, left: left}, next)
-		})
-		if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), path) {
-			t.Fatalf("disk full after %d of %d bytes: got %v, want ENOSPC naming %s", left, size, err, path)
-		}
-		onlyFile(t, path, old)
-	}
-}
-
-func TestFailedWriteCleansUp(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "results.json")
-	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "old"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	err := WriteFileAtomic(path, func(w io.Writer) error {
-		io.WriteString(w, strings.Repeat("new", chunk)) // more than the buffer: reaches the file
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("got %v, want boom", err)
-	}
-	onlyFile(t, path, []byte("old"))
-
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("no panic")
-			}
-		}()
-		WriteFileAtomic(path, func(w io.Writer) error {
-			io.WriteString(w, strings.Repeat("new", chunk))
-			panic("write panicked")
-		})
-	}()
-	onlyFile(t, path, []byte("old"))
-}
-
 func TestSaveErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "no", "such", "dir", "run.ckpt")
 	if err := Save(missing, sample()); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("save into a missing directory: got %v", err)
 	}
-	// A checkpoint Write refuses never touches the file.
+	// A checkpoint write refuses never touches the file.
 	path := filepath.Join(dir, "run.ckpt")
 	if err := Save(path, sample()); err != nil {
 		t.Fatal(err)
@@ -146,7 +53,7 @@ func TestSaveErrors(t *testing.T) {
 	if err := Save(path, bad); err == nil || !strings.Contains(err.Error(), "tensor w has shape [2] but 1 values") {
 		t.Errorf("save of a bad checkpoint: got %v", err)
 	}
-	onlyFile(t, path, encode(t, sample()))
+	testutil.OnlyFile(t, path, encode(t, sample()))
 }
 
 func TestLoadErrorsNameTheFile(t *testing.T) {
@@ -161,7 +68,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(cut)
-	if !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), cut+": corrupt checkpoint: truncated") {
+	if !errors.Is(err, errCorrupt) || !strings.HasPrefix(err.Error(), cut+": corrupt checkpoint: truncated") {
 		t.Errorf("truncated file: got %v", err)
 	}
 	flipped := filepath.Join(dir, "flipped.ckpt")
@@ -170,7 +77,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	if err := os.WriteFile(flipped, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = Load(flipped); !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), flipped+": corrupt checkpoint: ") {
+	if _, err = Load(flipped); !errors.Is(err, errCorrupt) || !strings.HasPrefix(err.Error(), flipped+": corrupt checkpoint: ") {
 		t.Errorf("damaged file: got %v", err)
 	}
 }

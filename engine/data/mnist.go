@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -13,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
 // Dataset is a labelled image set held as raw bytes, as the IDX files store it.
@@ -69,9 +70,9 @@ const (
 
 var mnistFiles = []string{trainImages, trainLabels, testImages, testLabels}
 
-// ErrNotFound is wrapped by LoadMNIST's error when MNIST files are missing,
+// errNotFound is wrapped by LoadMNIST's error when MNIST files are missing,
 // so that callers can offer to fetch them.
-var ErrNotFound = errors.New("MNIST not found")
+var errNotFound = errors.New("MNIST not found")
 
 // LoadMNIST reads the MNIST training and test sets from dir.
 func LoadMNIST(dir string) (train, test *Dataset, err error) {
@@ -87,7 +88,7 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	}
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("%w in %s (missing %s): run `make data` or `batchlab data`",
-			ErrNotFound, dir, strings.Join(missing, ", "))
+			errNotFound, dir, strings.Join(missing, ", "))
 	}
 	if train, err = loadSplit("mnist-train", paths[0], paths[1]); err != nil {
 		return nil, nil, err
@@ -114,14 +115,14 @@ func findIDX(dir, name string) (string, error) {
 }
 
 func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
-	images, err := OpenIDX(imagesPath)
+	images, err := openIDX(imagesPath)
 	if err != nil {
 		return nil, err
 	}
 	if len(images.Dims) != 3 {
 		return nil, fmt.Errorf("%s: images need 3 dimensions (count, rows, cols), header has %d", imagesPath, len(images.Dims))
 	}
-	labels, err := OpenIDX(labelsPath)
+	labels, err := openIDX(labelsPath)
 	if err != nil {
 		return nil, err
 	}
@@ -157,20 +158,20 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	files := []*IDX{
+	files := []*idxFile{
 		{Dims: []int{train.Len(), train.Rows, train.Cols}, Data: train.Images},
 		{Dims: []int{train.Len()}, Data: train.Labels},
 		{Dims: []int{test.Len(), test.Rows, test.Cols}, Data: test.Images},
 		{Dims: []int{test.Len()}, Data: test.Labels},
 	}
 	for i, x := range files {
-		err := writeAtomic(filepath.Join(dir, mnistFiles[i]+".gz"), func(w io.Writer) error {
+		err := atomicfile.Write(filepath.Join(dir, mnistFiles[i]+".gz"), func(w io.Writer) error {
 			// The gzip header stays empty (no name, zero time): reproducible output.
 			zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
 			if err != nil {
 				return err
 			}
-			if err := WriteIDX(zw, x); err != nil {
+			if err := writeIDX(zw, x); err != nil {
 				return err
 			}
 			return zw.Close()
@@ -180,39 +181,6 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 		}
 	}
 	return nil
-}
-
-// writeAtomic writes path through a temporary file in the same directory and
-// renames it into place, so path is never seen half written.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriter(f)
-	if err = write(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file private; data files are for everyone to read.
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // DefaultDir is where MNIST lives unless told otherwise: $BATCHLAB_DATA, or
@@ -310,7 +278,7 @@ func downloadModule(progress io.Writer) (string, error) {
 }
 
 func copyAtomic(dst, src string) error {
-	return writeAtomic(dst, func(w io.Writer) error {
+	return atomicfile.Write(dst, func(w io.Writer) error {
 		f, err := os.Open(src)
 		if err != nil {
 			return err
@@ -319,28 +287,4 @@ func copyAtomic(dst, src string) error {
 		_, err = io.Copy(w, f)
 		return err
 	})
-}
-
-// SubsetDir returns the repository's testdata/mnist-subset (the first 5000
-// training and 1000 test samples of MNIST), found by walking up from the
-// working directory to go.mod, so that tests in any package can use it.
-func SubsetDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			sub := filepath.Join(dir, "testdata", "mnist-subset")
-			if _, err := os.Stat(sub); err != nil {
-				return "", fmt.Errorf("MNIST subset: %w", err)
-			}
-			return sub, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("MNIST subset: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

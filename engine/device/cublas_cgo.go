@@ -51,14 +51,13 @@ static const char *bl_load(const char *path) {
 	SYM(create, "cublasCreate_v2")
 	SYM(destroy, "cublasDestroy_v2")
 	SYM(set_stream, "cublasSetStream_v2")
+	SYM(set_workspace, "cublasSetWorkspace_v2")
 	SYM(sgemm, "cublasSgemm_v2")
 	SYM(sscal, "cublasSscal_v2")
 	SYM(status_name, "cublasGetStatusName")
 	SYM(status_string, "cublasGetStatusString")
 	SYM(get_property, "cublasGetProperty")
 #undef SYM
-	// Every cuBLAS since 11.2 has it; the fake driver's has not (yet).
-	*(void **)&bl.set_workspace = dlsym(lib, "cublasSetWorkspace_v2");
 	return NULL;
 }
 
@@ -73,7 +72,6 @@ static int bl_version(int *major, int *minor, int *patch) {
 static int bl_create(bl_handle *h) { return bl.create(h); }
 static int bl_destroy(bl_handle h) { return bl.destroy(h); }
 static int bl_set_stream(bl_handle h, CUstream s) { return bl.set_stream(h, s); }
-static int bl_has_workspace(void) { return bl.set_workspace != NULL; }
 static int bl_set_workspace(bl_handle h, CUdeviceptr p, size_t n) {
 	return bl.set_workspace(h, (void *)(uintptr_t)p, n);
 }
@@ -113,11 +111,9 @@ var cublasNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.1
 // cublasLib is the cuBLAS this process loaded: once, on first use.
 var cublasLib = sync.OnceValues(loadCublas)
 
-// cublasInfo says which cuBLAS was loaded: its file and version, and
-// whether it takes a workspace of ours (cublasHandle.setWorkspace).
+// cublasInfo says which cuBLAS was loaded: its file and version.
 type cublasInfo struct {
 	file, version string
-	workspace     bool
 }
 
 func loadCublas() (cublasInfo, error) {
@@ -142,7 +138,7 @@ func loadCublas() (cublasInfo, error) {
 		if err := cublasError("cublasGetProperty", C.bl_version(&major, &minor, &patch)); err != nil {
 			return cublasInfo{}, fmt.Errorf("cuBLAS %s: %w", name, err)
 		}
-		return cublasInfo{name, fmt.Sprintf("%d.%d.%d", major, minor, patch), C.bl_has_workspace() != 0}, nil
+		return cublasInfo{name, fmt.Sprintf("%d.%d.%d", major, minor, patch)}, nil
 	}
 	how := "set " + cublasEnv + " to its path, or add its folder to LD_LIBRARY_PATH"
 	if len(names) == 1 {
@@ -185,7 +181,7 @@ func (h *cublasHandle) setStream(s cu.Stream) error {
 // forbids, and inside a capture it picks algorithms that need none: a
 // replayed graph would then round differently from the same calls run
 // directly. With a workspace of ours it allocates nothing and chooses the
-// same algorithm either way. It needs cublasInfo.workspace.
+// same algorithm either way.
 func (h *cublasHandle) setWorkspace(p cu.DevicePtr, n int64) error {
 	return cublasError("cublasSetWorkspace", C.bl_set_workspace(h.h, C.CUdeviceptr(p), C.size_t(n)))
 }

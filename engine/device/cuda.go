@@ -141,17 +141,15 @@ func (d *CUDA) setup(dev cu.Device) error {
 	}
 	// NVIDIA's recommended cuBLAS workspace: 32 MiB on Hopper and newer,
 	// 4 MiB before.
-	if lib, _ := cublasLib(); lib.workspace {
-		wsBytes := int64(4 << 20)
-		if major, err := dev.Attribute(cu.ComputeCapabilityMajor); err == nil && major >= 9 {
-			wsBytes = 32 << 20
-		}
-		if d.blasWS, err = cu.MemAlloc(wsBytes); err != nil {
-			return call("cuMemAlloc", err)
-		}
-		if err := d.blas.setWorkspace(d.blasWS, wsBytes); err != nil {
-			return err
-		}
+	wsBytes := int64(4 << 20)
+	if major, err := dev.Attribute(cu.ComputeCapabilityMajor); err == nil && major >= 9 {
+		wsBytes = 32 << 20
+	}
+	if d.blasWS, err = cu.MemAlloc(wsBytes); err != nil {
+		return call("cuMemAlloc", err)
+	}
+	if err := d.blas.setWorkspace(d.blasWS, wsBytes); err != nil {
+		return err
 	}
 	for _, m := range kernels.Modules() {
 		// The driver JIT-compiles the compute_80 PTX for this GPU here.
@@ -321,11 +319,7 @@ func driverInfo() string {
 	if err != nil {
 		return s + ", " + err.Error()
 	}
-	s = fmt.Sprintf("%s, cuBLAS %s (%s)", s, lib.version, lib.file)
-	if !lib.workspace {
-		s += " without cublasSetWorkspace"
-	}
-	return s
+	return fmt.Sprintf("%s, cuBLAS %s (%s)", s, lib.version, lib.file)
 }
 
 // do runs fn on the context's thread.

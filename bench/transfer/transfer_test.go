@@ -1,4 +1,4 @@
-package bench
+package transfer
 
 import (
 	"context"
@@ -27,18 +27,18 @@ func TestFitLine(t *testing.T) {
 		exact = append(exact, alpha+x/beta)
 		noisy = append(noisy, (alpha+x/beta)*(1+0.03*r.NormFloat64()))
 	}
-	a, bt, r2, err := FitLine(bytes, exact)
+	a, bt, r2, err := fitLine(bytes, exact)
 	if err != nil || math.Abs(a-alpha)/alpha > 1e-9 || math.Abs(bt-beta)/beta > 1e-9 || r2 < 1-1e-12 {
 		t.Errorf("exact: α %g β %g R² %g, %v; want %g %g 1", a, bt, r2, err, alpha, beta)
 	}
-	a, bt, r2, err = FitLine(bytes, noisy)
+	a, bt, r2, err = fitLine(bytes, noisy)
 	if err != nil || math.Abs(a-alpha)/alpha > 0.1 || math.Abs(bt-beta)/beta > 0.1 || r2 < 0.99 {
 		t.Errorf("3%% noise: α %g β %g R² %g, %v; want within 10%% of %g %g", a, bt, r2, err, alpha, beta)
 	}
-	if _, _, _, err := FitLine([]float64{1, 1}, []float64{1, 2}); err == nil {
+	if _, _, _, err := fitLine([]float64{1, 1}, []float64{1, 2}); err == nil {
 		t.Error("one batch size: no error")
 	}
-	if _, _, _, err := FitLine([]float64{1, 2}, []float64{2, 1}); err == nil {
+	if _, _, _, err := fitLine([]float64{1, 2}, []float64{2, 1}); err == nil {
 		t.Error("time falling with bytes: no error")
 	}
 }
@@ -56,7 +56,7 @@ func TestTransferSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress []int
-	r, err := Transfer(context.Background(), TransferConfig{
+	r, err := Measure(context.Background(), Config{
 		Device: d, Data: ds, Samples: 1000, Batches: []int{1, 64, 1024}, Strategies: data.Strategies(),
 		Repeats: 3, MinTime: time.Millisecond, Trace: tl,
 		Progress: func(done, total int) { progress = append(progress, done) },
@@ -131,15 +131,15 @@ func checkFiles(t *testing.T, files []string, n int) {
 func TestTransferErrors(t *testing.T) {
 	d := device.NewCPU()
 	ds := data.Random(8, 2, 2, 10, 1)
-	base := TransferConfig{Device: d, Data: ds, Batches: []int{1, 2}, Strategies: data.Strategies(), Repeats: 1}
-	for name, mod := range map[string]func(*TransferConfig){
-		"batch beyond the data": func(c *TransferConfig) { c.Batches = []int{16} },
-		"no repeats":            func(c *TransferConfig) { c.Repeats = 0 },
-		"no strategies":         func(c *TransferConfig) { c.Strategies = nil },
+	base := Config{Device: d, Data: ds, Batches: []int{1, 2}, Strategies: data.Strategies(), Repeats: 1}
+	for name, mod := range map[string]func(*Config){
+		"batch beyond the data": func(c *Config) { c.Batches = []int{16} },
+		"no repeats":            func(c *Config) { c.Repeats = 0 },
+		"no strategies":         func(c *Config) { c.Strategies = nil },
 	} {
 		c := base
 		mod(&c)
-		if _, err := Transfer(context.Background(), c); err == nil {
+		if _, err := Measure(context.Background(), c); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}

@@ -1,8 +1,8 @@
-// Package bench measures what training costs as the batch size changes:
-// the host→device transfer of each batch (Transfer, and BenchmarkH2D in
-// the package's tests), and one epoch of training split into transfer,
-// compute and update (Epochs). `batchlab bench` prints, saves and plots
-// its reports.
+// Package transfer answers what moving a batch to the device costs as the
+// batch size grows, per transfer strategy (data.Strategy): it times the
+// host→device load of each batch size (Measure, and BenchmarkH2D in the
+// package's tests) and fits the cost model below. `batchlab bench
+// transfer` prints, saves and plots its Report.
 //
 // The transfer model. Moving a batch of B samples costs
 //
@@ -13,7 +13,7 @@
 // effective bandwidth β. An epoch of N samples moves ⌈N/B⌉ batches, so it
 // costs α·⌈N/B⌉ + N·bytes/β: the second term does not depend on B, the
 // first falls as 1/B. That first term is what larger batches remove.
-package bench
+package transfer
 
 import (
 	"context"
@@ -38,8 +38,8 @@ func PowersOfTwo(max int) []int {
 	return bs
 }
 
-// TransferConfig is a sweep of batch sizes and transfer strategies.
-type TransferConfig struct {
+// Config is a sweep of batch sizes and transfer strategies.
+type Config struct {
 	Device     device.Device
 	Data       *data.Dataset // the samples moved; at least the largest batch
 	Samples    int           // N of the per-epoch split; 0: Data.Len()
@@ -83,8 +83,8 @@ type Fit struct {
 	Points   int     `json:"points"`
 }
 
-// TransferReport is a sweep's result.
-type TransferReport struct {
+// Report is a sweep's result.
+type Report struct {
 	Date     string      `json:"date"`
 	Device   device.Info `json:"device"`
 	Dataset  string      `json:"dataset"`
@@ -96,12 +96,12 @@ type TransferReport struct {
 	Fits     []Fit       `json:"fits"` // empty with fewer than two batch sizes
 }
 
-// Transfer runs the sweep: for each strategy and batch size it loads
+// Measure runs the sweep: for each strategy and batch size it loads
 // batches of random samples (Load, then Sync) and reports the median time
 // per batch over Repeats measurements. A batch is measured alone, with no
 // compute to overlap, so pinned-async costs what pinned does here; its
-// overlap shows in Epochs.
-func Transfer(ctx context.Context, cfg TransferConfig) (*TransferReport, error) {
+// overlap shows in bench/epoch.
+func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Samples == 0 {
 		cfg.Samples = cfg.Data.Len()
 	}
@@ -116,14 +116,14 @@ func Transfer(ctx context.Context, cfg TransferConfig) (*TransferReport, error) 
 			return nil, fmt.Errorf("batch size %d is outside 1..%d (the samples of %s)", b, cfg.Data.Len(), cfg.Data.Name)
 		}
 	}
-	r := &TransferReport{
+	r := &Report{
 		Date: time.Now().Format(time.DateOnly), Device: cfg.Device.Info(), Dataset: cfg.Data.Name,
 		Samples: cfg.Samples, Features: cfg.Data.Features(), Repeats: cfg.Repeats, MinTime: cfg.MinTime.Seconds(),
 	}
 	maxRows := slices.Max(cfg.Batches)
 	done, total := 0, len(cfg.Batches)*len(cfg.Strategies)
 	for _, s := range cfg.Strategies {
-		l, err := data.NewLoader(cfg.Device, cfg.Data, maxRows, s.String())
+		l, err := data.NewLoader(cfg.Device, cfg.Data, maxRows, s)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +150,7 @@ func Transfer(ctx context.Context, cfg TransferConfig) (*TransferReport, error) 
 }
 
 // measure times batches of b samples through l.
-func measure(cfg TransferConfig, l data.Loader, b int) (Point, error) {
+func measure(cfg Config, l data.Loader, b int) (Point, error) {
 	d, s := cfg.Device, l.Strategy()
 	order := data.Permutation(cfg.Data.Len(), 1, b)
 	pos := 0
@@ -220,7 +220,7 @@ func median(x []float64) float64 {
 
 // fit fits every strategy's points and splits each point's epoch into the
 // fit's two terms.
-func (r *TransferReport) fit() {
+func (r *Report) fit() {
 	var order []string
 	by := map[string][]int{}
 	for i, p := range r.Points {
@@ -235,7 +235,7 @@ func (r *TransferReport) fit() {
 			bytes = append(bytes, float64(r.Points[i].Bytes))
 			secs = append(secs, r.Points[i].Seconds)
 		}
-		alpha, beta, r2, err := FitLine(bytes, secs)
+		alpha, beta, r2, err := fitLine(bytes, secs)
 		if err != nil {
 			continue
 		}
@@ -248,11 +248,11 @@ func (r *TransferReport) fit() {
 	}
 }
 
-// FitLine fits t = α + bytes/β by least squares on relative residuals
+// fitLine fits t = α + bytes/β by least squares on relative residuals
 // (weights 1/t²): the times span four orders of magnitude, and unweighted
 // the largest batches alone would decide α. α is held non-negative, and R²
 // is the weighted one.
-func FitLine(bytes, seconds []float64) (alpha, beta, r2 float64, err error) {
+func fitLine(bytes, seconds []float64) (alpha, beta, r2 float64, err error) {
 	if len(bytes) != len(seconds) {
 		return 0, 0, 0, fmt.Errorf("fit: %d byte counts for %d times", len(bytes), len(seconds))
 	}
@@ -277,7 +277,7 @@ func FitLine(bytes, seconds []float64) (alpha, beta, r2 float64, err error) {
 }
 
 // Fit returns the fit of a strategy, if there is one.
-func (r *TransferReport) Fit(strategy string) (Fit, bool) {
+func (r *Report) Fit(strategy string) (Fit, bool) {
 	for _, f := range r.Fits {
 		if f.Strategy == strategy {
 			return f, true
@@ -287,7 +287,7 @@ func (r *TransferReport) Fit(strategy string) (Fit, bool) {
 }
 
 // strategies lists the report's strategies in the order measured.
-func (r *TransferReport) strategies() []string {
+func (r *Report) strategies() []string {
 	var names []string
 	for _, p := range r.Points {
 		if !slices.Contains(names, p.Strategy) {
@@ -298,7 +298,7 @@ func (r *TransferReport) strategies() []string {
 }
 
 // batches lists the report's batch sizes, ascending.
-func (r *TransferReport) batches() []int {
+func (r *Report) batches() []int {
 	var bs []int
 	for _, p := range r.Points {
 		bs = append(bs, p.Batch)
@@ -307,7 +307,7 @@ func (r *TransferReport) batches() []int {
 	return slices.Compact(bs)
 }
 
-func (r *TransferReport) point(strategy string, batch int) (Point, bool) {
+func (r *Report) point(strategy string, batch int) (Point, bool) {
 	for _, p := range r.Points {
 		if p.Strategy == strategy && p.Batch == batch {
 			return p, true

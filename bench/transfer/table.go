@@ -1,4 +1,4 @@
-package bench
+package transfer
 
 import (
 	"encoding/csv"
@@ -7,26 +7,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/batchlab/batchlab/engine/device"
+	"github.com/batchlab/batchlab/bench"
 )
-
-// DeviceLabel names the device a result came from; on the CPU it says that
-// a "transfer" there is a copy within host memory, so that nobody takes a
-// CPU number for a PCIe one.
-func DeviceLabel(i device.Info) string {
-	if i.Kind == "cpu" {
-		return fmt.Sprintf("CPU device, %s (transfers are host memory copies)", i)
-	}
-	return i.String()
-}
-
-// plotLabel is a shorter DeviceLabel, to fit under a plot's title.
-func plotLabel(i device.Info) string {
-	if i.Kind == "cpu" {
-		return fmt.Sprintf("CPU device (%s, %d threads): transfers are host memory copies", i.Name, i.Threads)
-	}
-	return fmt.Sprintf("%s:%d %s", i.Kind, i.Ordinal, i.Name)
-}
 
 // human prints seconds with a unit that keeps three or so digits.
 func human(s float64) string {
@@ -43,9 +25,9 @@ func human(s float64) string {
 
 // WriteTable prints the sweep: time per batch and per sample, the fit, and
 // the per-epoch split.
-func (r *TransferReport) WriteTable(w io.Writer) error {
+func (r *Report) WriteTable(w io.Writer) error {
 	names, batches := r.strategies(), r.batches()
-	fmt.Fprintf(w, "host→device transfer on the %s\n", DeviceLabel(r.Device))
+	fmt.Fprintf(w, "host→device transfer on the %s\n", bench.DeviceLabel(r.Device))
 	fmt.Fprintf(w, "%s · %s, %d pixels per sample · each point the median of %d measurements of ≥ %s of batches\n",
 		r.Date, r.Dataset, r.Features, r.Repeats, human(r.MinTime))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -113,7 +95,7 @@ func (r *TransferReport) WriteTable(w io.Writer) error {
 }
 
 // WriteCSV writes one row per point, with its strategy's fit.
-func (r *TransferReport) WriteCSV(w io.Writer) error {
+func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"device", "strategy", "mode", "dtype", "batch", "bytes", "copies", "seconds", "min_seconds", "max_seconds",
 		"ns_per_sample", "gb_per_s", "alpha_seconds", "beta_bytes_per_s", "r2",

@@ -1,4 +1,10 @@
-package bench
+// Package epoch answers what one epoch of real training costs at each batch
+// size: it trains an epoch from the same initial weights per batch size and
+// splits its wall time, as the trainer's device events measured it, into
+// transfer, forward+backward, update and the rest, beside updates, bytes and
+// copies moved host→device. `batchlab bench epoch` prints, saves and plots
+// its Report.
+package epoch
 
 import (
 	"context"
@@ -10,14 +16,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batchlab/batchlab/bench"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 	"github.com/batchlab/batchlab/engine/trace"
 )
 
-// EpochConfig is one epoch of real training at each of several batch sizes.
-type EpochConfig struct {
+// Config is one epoch of real training at each of several batch sizes.
+type Config struct {
 	Device      device.Device
 	Train, Test *data.Dataset
 	Base        engine.Config // every setting but Batch and Epochs (which is 1)
@@ -27,8 +34,8 @@ type EpochConfig struct {
 	Step func(batch, done, total int)
 }
 
-// EpochPoint is what one epoch at one batch size did and cost.
-type EpochPoint struct {
+// Point is what one epoch at one batch size did and cost.
+type Point struct {
 	Batch           int     `json:"batch"`
 	LR              float64 `json:"lr"` // after scaling by the batch
 	Updates         int     `json:"updates"`
@@ -44,8 +51,8 @@ type EpochPoint struct {
 	TestAccuracy    float64 `json:"test_accuracy"`
 }
 
-// EpochReport is the result of Epochs.
-type EpochReport struct {
+// Report is the result of Measure.
+type Report struct {
 	Date     string        `json:"date"`
 	Device   device.Info   `json:"device"`
 	Dataset  string        `json:"dataset"`
@@ -53,22 +60,18 @@ type EpochReport struct {
 	Transfer string        `json:"transfer"`
 	Model    string        `json:"model"`
 	Config   engine.Config `json:"config"` // the base settings
-	Points   []EpochPoint  `json:"points"`
+	Points   []Point       `json:"points"`
 }
 
-// Epochs trains one epoch from the same initial weights at each batch size
+// Measure trains one epoch from the same initial weights at each batch size
 // and reports its time split as the trainer's device events measured it.
-func Epochs(ctx context.Context, cfg EpochConfig) (*EpochReport, error) {
+func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Batches) == 0 {
 		return nil, errors.New("nothing to measure: no batch sizes")
 	}
-	s, err := data.ParseStrategy(cfg.Base.Transfer)
-	if err != nil {
-		return nil, err
-	}
-	r := &EpochReport{
+	r := &Report{
 		Date: time.Now().Format(time.DateOnly), Device: cfg.Device.Info(), Dataset: cfg.Train.Name,
-		Samples: cfg.Train.Len(), Transfer: s.String(), Config: cfg.Base,
+		Samples: cfg.Train.Len(), Transfer: cfg.Base.Transfer.String(), Config: cfg.Base,
 	}
 	for _, b := range cfg.Batches {
 		c := cfg.Base
@@ -87,7 +90,7 @@ func Epochs(ctx context.Context, cfg EpochConfig) (*EpochReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch %d: %w", b, err)
 		}
-		r.Points = append(r.Points, EpochPoint{
+		r.Points = append(r.Points, Point{
 			Batch: b, LR: e.LR, Updates: e.Updates, Seconds: e.Seconds, SamplesPerSec: e.SamplesPerSec,
 			TransferSeconds: e.TransferSeconds, ComputeSeconds: e.ComputeSeconds, UpdateSeconds: e.UpdateSeconds,
 			OtherSeconds: e.Seconds - e.TransferSeconds - e.ComputeSeconds - e.UpdateSeconds,
@@ -98,9 +101,9 @@ func Epochs(ctx context.Context, cfg EpochConfig) (*EpochReport, error) {
 }
 
 // WriteTable prints one row per batch size.
-func (r *EpochReport) WriteTable(w io.Writer) error {
+func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "one epoch of %s (%d samples), %s, %s transfer, on the %s\n%s\n\n",
-		r.Dataset, r.Samples, r.Model, r.Transfer, DeviceLabel(r.Device), r.Date)
+		r.Dataset, r.Samples, r.Model, r.Transfer, bench.DeviceLabel(r.Device), r.Date)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "batch\tlr\tupdates\tsamples/s\tepoch s\ttransfer s\tfwd+bwd s\tupdate s\tother s\ttransfer %\tH2D MB\tcopies\ttrain loss\ttest acc\t")
 	for _, e := range r.Points {
@@ -112,7 +115,7 @@ func (r *EpochReport) WriteTable(w io.Writer) error {
 }
 
 // WriteCSV writes one row per batch size.
-func (r *EpochReport) WriteCSV(w io.Writer) error {
+func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"device", "transfer", "samples", "batch", "lr", "updates", "seconds", "samples_per_sec", "transfer_seconds",
 		"compute_seconds", "update_seconds", "other_seconds", "h2d_bytes", "h2d_copies", "train_loss", "test_accuracy"})

@@ -1,0 +1,136 @@
+package study
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding"
+	"encoding/json"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// marshalFinite encodes v, indented, as encoding/json would, except that
+// NaN and ±Inf, which encoding/json refuses and which diverged runs, early
+// noise estimates and undefined ratios produce, are written as null.
+// Decoding gives 0 (or a nil pointer) for them.
+func marshalFinite(v any) ([]byte, error) {
+	compact, err := appendFinite(nil, reflect.ValueOf(v))
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact, "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+var (
+	marshalerType     = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
+	switch {
+	case !v.IsValid():
+		return append(b, "null"...), nil
+	case (v.Type().Implements(marshalerType) || v.Type().Implements(textMarshalerType)) && (v.Kind() != reflect.Pointer || !v.IsNil()):
+		return appendJSON(b, v.Interface()) // time.Time, data.Strategy
+	}
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+			return append(b, "null"...), nil
+		}
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return append(b, "null"...), nil
+		}
+		return appendFinite(b, v.Elem())
+	case reflect.Struct:
+		b = append(b, '{')
+		first := true
+		for i := range v.NumField() {
+			sf := v.Type().Field(i)
+			name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			omit := (strings.Contains(opts, "omitempty") && isEmpty(v.Field(i))) || (strings.Contains(opts, "omitzero") && v.Field(i).IsZero())
+			if !sf.IsExported() || name == "-" || omit {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			var err error
+			if b, err = appendJSON(b, name); err != nil {
+				return nil, err
+			}
+			b = append(b, ':')
+			if b, err = appendFinite(b, v.Field(i)); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendFinite(b, v.Index(i)); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case reflect.Map:
+		if v.IsNil() {
+			return append(b, "null"...), nil
+		}
+		keys := v.MapKeys() // string keys: the only kind Results has
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSON(b, k.String()); err != nil {
+				return nil, err
+			}
+			b = append(b, ':')
+			if b, err = appendFinite(b, v.MapIndex(k)); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	}
+	return appendJSON(b, v.Interface())
+}
+
+func appendJSON(b []byte, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	return append(b, j...), err
+}
+
+// isEmpty is encoding/json's test for omitempty.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
+}
