@@ -317,7 +317,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size) {
 	if (size == 0)
 		return fail(__func__, CUDA_ERROR_INVALID_VALUE, "0 bytes asked");
 	std::lock_guard<std::mutex> l(mu);
-	const std::uint64_t pages = round_up(round_up(size, 256) + 0, page);
+	const std::uint64_t pages = round_up(round_up(size, 256), page); // accounted by pages, as drivers do by their granule
 	if (used + pages > settings().memory)
 		return fail(__func__, CUDA_ERROR_OUT_OF_MEMORY,
 		            bytes(size) + " asked, " + bytes(settings().memory - used) + " of " + bytes(settings().memory) +
