@@ -78,7 +78,9 @@ cublas_found() {
 	for d in ${LD_LIBRARY_PATH:-}; do
 		ls "$d"/libcublas.so.1[123] >/dev/null 2>&1 && return 0
 	done
-	{ command -v ldconfig || echo /sbin/ldconfig; } | { read -r l && "$l" -p 2>/dev/null; } | grep -q 'libcublas\.so\.1[123] '
+	local ldconfig
+	ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
+	"$ldconfig" -p 2>/dev/null | grep -q 'libcublas\.so\.1[123] '
 }
 cuda_libs() {
 	cublas_found && return
@@ -105,9 +107,8 @@ step() {
 	echo "\$ (cd $dir && $*)"
 	local start rc
 	start=$(date +%s.%N)
-	(cd "$kit/$dir" && timeout -k 10 "$limit" "$@") >"$FILE" 2>&1
-	rc=$?
-	cat "$FILE"
+	(cd "$kit/$dir" && timeout -k 10 "$limit" "$@") 2>&1 | tee "$FILE"
+	rc=${PIPESTATUS[0]}
 	SECONDS_TAKEN=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	STATUS=PASS REASON=
 	if [ $rc = 124 ] || [ $rc = 137 ]; then
@@ -294,8 +295,8 @@ main() {
 		record "train-b$1-$2${3:+-graph}" "$name" "$(train_metrics "$FILE")"
 	done
 
-	step bench-h2d "benchmarks: go test -bench H2D" "$limit_bench" tree/bench '^BenchmarkH2D/' \
-		"$kit/tests/bench.test" -test.run '^$' -test.bench "$h2d_bench" -test.benchtime "$h2d_time"
+	step bench-h2d "benchmarks: go test -bench H2D" "$limit_bench" tree/bench/transfer '^BenchmarkH2D/' \
+		"$kit/tests/transfer.test" -test.run '^$' -test.bench "$h2d_bench" -test.benchtime "$h2d_time"
 	record bench-h2d "benchmarks: go test -bench H2D" "$(bench_metrics "$FILE")"
 
 	step bench-transfer "batchlab bench transfer: α + bytes/β" "$limit_bench" . '^fit t\(B\)' \
