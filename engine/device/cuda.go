@@ -400,7 +400,9 @@ func (d *CUDA) Alloc(t DType, n int) (Buffer, error) {
 }
 
 // Free releases b. Like the CPU device's, it ignores a buffer that is not
-// one of this device's live buffers.
+// one of this device's live buffers. It does not wait: work issued on b
+// must have been synchronized with (Sync, WaitEvent) first. Real drivers
+// happen to wait in cuMemFree; the fake driver reports the free instead.
 func (d *CUDA) Free(b Buffer) {
 	cb, err := d.own("Free", b)
 	if err != nil {
