@@ -565,6 +565,31 @@ void not_supported() {
 	CHECK(cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS && major == 13, "cuBLAS major %d", major);
 }
 
+// A fault inside the emulation (a warp shuffle without its whole warp: a
+// block of 48 threads for a kernel that needs whole warps) fails the launch
+// with CUDA_ERROR_LAUNCH_FAILED, sticky, naming the kernel and the fault.
+// Issued with kernelParams, the other argument form.
+void emulation_fault() {
+	Env e;
+	CUmodule rows;
+	OK(cuModuleLoadData(&rows, read_file(KERNELS_DIR "/rows.ptx").c_str()));
+	CUfunction f;
+	OK(cuModuleGetFunction(&f, rows, "softmax_xent"));
+	const int n = 4, classes = 10;
+	CUdeviceptr grad = e.alloc(n * classes * 4), losses = e.alloc(4), logits = e.alloc(n * classes * 4),
+	            labels = e.alloc(n * 4), err = e.alloc(16), none = 0;
+	OK(cuMemsetD8(logits, 0, n * classes * 4));
+	OK(cuMemsetD8(labels, 0, n * 4));
+	int slot = 0, r = n, c = classes;
+	float scale = 1;
+	void *params[] = {&grad, &losses, &logits, &labels, &slot, &none, &r, &c, &scale, &err};
+	OK(cuLaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, e.s1, params, nullptr)); // whole warps: fine
+	OK(cuStreamSynchronize(e.s1));
+	OK(cuLaunchKernel(f, 1, 1, 1, 48, 1, 1, 0, e.s1, params, nullptr));
+	expect("a shuffle in a partial warp", cuStreamSynchronize(e.s1), CUDA_ERROR_LAUNCH_FAILED,
+	       {"kernel softmax_xent", "partial warp"});
+}
+
 struct Case {
 	const char *name;
 	void (*run)();
@@ -597,6 +622,7 @@ const Case cases[] = {
     {"sgemm", sgemm, "", false, ""},
     {"capture_replay", capture_replay, "", false, ""},
     {"first_gemm_in_capture", first_gemm_in_capture, "", false, ""},
+    {"emulation_fault", emulation_fault, "", false, ""},
     {"not_supported", not_supported, "FAKECUDA_DRIVER_VERSION=12040", false, ""},
 };
 
