@@ -4,8 +4,9 @@
 # network. The kit holds
 #   run.sh OUTDIR     the whole GPU check (.ci/gpu-kit-run.sh; see there)
 #   bin/batchlab      the default (CUDA) build for linux/amd64
-#   tests/*.test      the CUDA build's test binaries of engine/device, engine,
-#                     bench, bench/transfer and cmd/batchlab (go test -c)
+#   tests/*.test      the CUDA build's test binaries of the packages with GPU
+#                     tests: engine/device, engine, bench/transfer (the H2D
+#                     benchmarks) and cmd/batchlab (go test -c)
 #   tree/             where each test binary runs: the package folders with
 #                     go.mod and testdata/mnist-subset at their usual places,
 #                     so the tests' relative paths resolve
@@ -36,7 +37,7 @@ go run -tags cpu ./cmd/batchlab data --data "$kit/data/mnist" >&2
 
 echo "gpu-kit: bin/batchlab" >&2
 go build "${build[@]}" -o "$kit/bin/batchlab" ./cmd/batchlab
-for pkg in engine/device engine bench bench/transfer cmd/batchlab; do
+for pkg in engine/device engine bench/transfer cmd/batchlab; do
 	echo "gpu-kit: tests/$(basename "$pkg").test" >&2
 	go test -c "${build[@]}" -o "$kit/tests/$(basename "$pkg").test" "./$pkg"
 	mkdir -p "$kit/tree/$pkg"

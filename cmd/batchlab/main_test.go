@@ -21,7 +21,7 @@ func run(t *testing.T, args ...string) (string, error) {
 const subset = "../../testdata/mnist-subset"
 
 func TestTrainJSON(t *testing.T) {
-	out, err := run(t, "train", "--data", subset, "--hidden", "32", "--epochs", "2", "--batch", "250", "--json")
+	out, err := run(t, "train", "--device", "cpu", "--data", subset, "--hidden", "32", "--epochs", "2", "--batch", "250", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestTrainJSON(t *testing.T) {
 }
 
 func TestTrainTable(t *testing.T) {
-	out, err := run(t, "train", "--data", subset, "--hidden", "16", "--train-samples", "1000")
+	out, err := run(t, "train", "--device", "cpu", "--data", subset, "--hidden", "16", "--train-samples", "1000")
 	if err != nil {
 		t.Fatal(err)
 	}

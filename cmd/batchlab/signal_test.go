@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 func TestInterruptAndResume(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "run.ckpt")
-	args := []string{"train", "--data", subset, "--hidden", "256,256", "--batch", "10", "--epochs", "2",
+	args := []string{"train", "--device", "cpu", "--data", subset, "--hidden", "256,256", "--batch", "10", "--epochs", "2",
 		"--train-samples", "2000", "--seed", "5", "--json", "--no-progress"}
 
 	whole, err := run(t, args...)
