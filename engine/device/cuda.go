@@ -238,27 +238,30 @@ func (d *CUDA) warmUp() error {
 		bufs = append(bufs, b)
 		return b
 	}
-	a, b, c, e := alloc(Float32), alloc(Float32), alloc(Float32), alloc(Float32)
-	labels, counts, bytes := alloc(Int32), alloc(Int32), alloc(Uint8) // zero: valid labels and indices
+	var f [8]Buffer // distinct, so that no kernel reads what another argument writes
+	for i := range f {
+		f[i] = alloc(Float32)
+	}
+	labels, counts, u8, u8Dst := alloc(Int32), alloc(Int32), alloc(Uint8), alloc(Uint8) // zero: valid labels and indices
 	if d.failed() {
 		return d.err
 	}
 	d.warming = map[string]bool{}
-	d.Gemm(false, false, 2, 2, 2, 1, a, b, 0, c)
-	d.Gemm(false, false, 2, 2, 0, 1, a, b, 0.5, c) // k = 0: cublasSscal
-	d.AddBias(a, b, 2, 2)
-	d.ReLU(a, b, n)
-	d.ReLUBackward(a, b, c, n)
-	d.SoftmaxCrossEntropy(a, b, c, labels, 0, 2, 2, 1)
-	d.CountCorrect(counts, c, labels, 0, 2, 2)
-	d.ColumnSum(a, b, 2, 2, 0)
-	d.MomentumSGD(a, b, c, n, 0.1, 0.9, 0)
-	d.NormalizeBytes(a, bytes, n, 1, 0)
-	d.GatherRows(a, b, labels, 2, 2)
-	d.GatherRows(bytes, bytes, labels, 1, 3) // odd rows: byte by byte
-	d.BatchNormTrain(a, b, c, e, c, e, c, e, 2, 2, 0, 0.1, 1e-5)
-	d.BatchNormInfer(a, b, c, e, c, e, 2, 2, 1e-5)
-	d.BatchNormBackward(a, b, c, e, a, b, c, e, 2, 2, 0)
+	d.Gemm(false, false, 2, 2, 2, 1, f[0], f[1], 0, f[2])
+	d.Gemm(false, false, 2, 2, 0, 1, f[0], f[1], 0.5, f[2]) // k = 0: cublasSscal
+	d.AddBias(f[0], f[1], 2, 2)
+	d.ReLU(f[0], f[1], n)
+	d.ReLUBackward(f[0], f[1], f[2], n)
+	d.SoftmaxCrossEntropy(f[0], f[1], f[2], labels, 0, 2, 2, 1)
+	d.CountCorrect(counts, f[2], labels, 0, 2, 2)
+	d.ColumnSum(f[0], f[1], 2, 2, 0)
+	d.MomentumSGD(f[0], f[1], f[2], n, 0.1, 0.9, 0)
+	d.NormalizeBytes(f[0], u8, n, 1, 0)
+	d.GatherRows(f[0], f[1], labels, 2, 2)
+	d.GatherRows(u8Dst, u8, labels, 1, 3) // odd rows: byte by byte
+	d.BatchNormTrain(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], 2, 2, 0, 0.1, 1e-5)
+	d.BatchNormInfer(f[0], f[1], f[2], f[3], f[4], f[5], 2, 2, 1e-5)
+	d.BatchNormBackward(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], 2, 2, 0)
 	err := d.Sync()
 	for _, k := range kernels.Kernels() {
 		if err == nil && !d.warming[k.Name] {
