@@ -33,6 +33,9 @@ func NewProbe(t *Trainer) (*Probe, error) {
 			return nil, errBatchNormProbe
 		}
 	}
+	if err := checkMemory(t.Config, ShapeOf(t.train, t.test), t.d, true); err != nil {
+		return nil, err
+	}
 	p := &Probe{t: t, chunk: t.Model.MaxRows}
 	var err error
 	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.Config.Transfer); err != nil {

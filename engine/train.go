@@ -48,6 +48,11 @@ type Config struct {
 	// as CUDA graphs (device.Grapher): one launch instead of dozens, which
 	// is what a small-batch step costs. The same calls run in the same order.
 	Graph bool `json:"graph,omitempty"`
+
+	// Memory is the bytes the run may take (see MemoryBudget); 0: the
+	// GPU's free memory, or half the available RAM on the CPU. It changes
+	// whether a run starts, not what it computes, so results leave it out.
+	Memory int64 `json:"-"`
 }
 
 // DefaultConfig is the reference run: the MLP 784-512-512-10 at batch 128.
@@ -174,6 +179,9 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	if test.Features() != train.Features() || test.Classes != train.Classes {
 		return nil, fmt.Errorf("test set %s (%d features, %d classes) does not match training set %s (%d, %d)",
 			test.Name, test.Features(), test.Classes, train.Name, train.Features(), train.Classes)
+	}
+	if err := checkMemory(cfg, ShapeOf(train, test), d, false); err != nil {
+		return nil, err
 	}
 	cfg = cfg.Resolved()
 	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)

@@ -23,15 +23,36 @@ func modelFlags(def engine.Config) []cli.Flag {
 		&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
 		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
 		dataFlag(),
+		memoryFlag(),
 	}
 }
 
+// memoryFlag is the memory budget every command that builds a model checks
+// its footprint against before it allocates (engine.MemoryBudget).
+func memoryFlag() cli.Flag {
+	return &cli.StringFlag{Name: "memory", Usage: "memory budget, e.g. 2GiB (default: the GPU's free memory, or half the available RAM)"}
+}
+
+// memoryBudget reads --memory: 0 when not given.
+func memoryBudget(c *cli.Context) (int64, error) {
+	if !c.IsSet("memory") {
+		return 0, nil
+	}
+	n, err := parseBytes(c.String("memory"))
+	if err != nil {
+		return 0, fmt.Errorf("--memory: %w", err)
+	}
+	return n, nil
+}
+
 // modelConfig reads modelFlags.
-func modelConfig(c *cli.Context) engine.Config {
+func modelConfig(c *cli.Context) (engine.Config, error) {
 	cfg := engine.DefaultConfig()
 	cfg.Hidden, cfg.Batch, cfg.LR, cfg.Momentum = c.IntSlice("hidden"), c.Int("batch"), c.Float64("lr"), c.Float64("momentum")
 	cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Uint64("seed")
-	return cfg
+	var err error
+	cfg.Memory, err = memoryBudget(c)
+	return cfg, err
 }
 
 // loadData reads the data modelFlags point at and checks each of cfgs
@@ -60,7 +81,10 @@ func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
 	if err := noArgs(c); err != nil {
 		return nil, nil, err
 	}
-	cfg := modelConfig(c)
+	cfg, err := modelConfig(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	train, test, err := loadData(c, cfg)
 	if err != nil {
 		return nil, nil, err

@@ -47,6 +47,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "ghost-batch", Usage: "batch-normalize over ghost batches of this many rows (implies --batch-norm)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
 			dataFlag(),
+			memoryFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the run (settings, device, per-epoch metrics and per-step losses) as JSON"},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file: written atomically every --checkpoint-every steps, after every epoch when this flag is given, and on Ctrl-C / SIGTERM", Value: "batchlab.ckpt"},
 			&cli.IntFlag{Name: "checkpoint-every", Usage: "also write the checkpoint every N steps (0: not within epochs)"},
@@ -98,6 +99,10 @@ func runTrain(c *cli.Context) error {
 		GhostBatch:    c.Int("ghost-batch"),
 		Transfer:      c.String("transfer"),
 		Graph:         c.Bool("graph"),
+	}
+	var err error
+	if cfg.Memory, err = memoryBudget(c); err != nil {
+		return err
 	}
 	train, test, err := loadData(c, cfg)
 	if err != nil {

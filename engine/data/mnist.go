@@ -19,10 +19,11 @@ import (
 // Dataset is a labelled image set held as raw bytes, as the IDX files store it.
 type Dataset struct {
 	Name       string
-	Images     []uint8 // Len() × Features(), row-major
-	Labels     []uint8 // Len()
-	Rows, Cols int     // image size (28×28 for MNIST)
-	Classes    int     // every label is below this (10 for MNIST)
+	Images     []uint8   // Len() × Features(), row-major
+	Labels     []uint8   // Len()
+	Rows, Cols int       // image size (28×28 for MNIST)
+	Classes    int       // every label is below this (10 for MNIST)
+	Files      []FileSum // the files it was read from (images, labels); none for made-up data
 }
 
 // Len is the number of samples.
@@ -115,19 +116,13 @@ func findIDX(dir, name string) (string, error) {
 }
 
 func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
-	images, err := OpenIDX(imagesPath)
+	images, imagesSum, err := openIDX(imagesPath, idxShape{3, "images need 3 dimensions (count, rows, cols)"})
 	if err != nil {
 		return nil, err
 	}
-	if len(images.Dims) != 3 {
-		return nil, fmt.Errorf("%s: images need 3 dimensions (count, rows, cols), header has %d", imagesPath, len(images.Dims))
-	}
-	labels, err := OpenIDX(labelsPath)
+	labels, labelsSum, err := openIDX(labelsPath, idxShape{1, "labels need 1 dimension"})
 	if err != nil {
 		return nil, err
-	}
-	if len(labels.Dims) != 1 {
-		return nil, fmt.Errorf("%s: labels need 1 dimension, header has %d", labelsPath, len(labels.Dims))
 	}
 	if images.Dims[0] != labels.Dims[0] {
 		return nil, fmt.Errorf("%s holds %d images but %s holds %d labels", imagesPath, images.Dims[0], labelsPath, labels.Dims[0])
@@ -139,6 +134,7 @@ func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
 		Rows:    images.Dims[1],
 		Cols:    images.Dims[2],
 		Classes: 10,
+		Files:   []FileSum{imagesSum, labelsSum},
 	}
 	// The sizes agree by construction; what is left to fail is a label.
 	if err := d.Validate(); err != nil {
