@@ -143,6 +143,7 @@ type Trainer struct {
 	dlogits      device.Buffer
 	stepLosses   device.Buffer // one slot per step of an epoch
 	stepCorrect  device.Buffer
+	hostLosses   []float32 // where the divergence check reads stepLosses into
 	events       [6]device.Event // see Epoch
 	totalUpdates int
 	pos          position     // where the run stands (see resume.go)
@@ -212,6 +213,7 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	if t.stepCorrect, err = d.Alloc(device.Int32, max(steps, maxEvalSteps)); err != nil {
 		return nil, err
 	}
+	t.hostLosses = make([]float32, steps)
 	for i := range t.events {
 		if t.events[i], err = d.NewEvent(); err != nil {
 			return nil, err
@@ -242,6 +244,9 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		t.pos = position{Epoch: epoch}
 	}
 	t.Model.SetTraining(true)
+	// Reading the losses costs a copy of the epoch's slots so far: every
+	// step up to a thousand steps an epoch, beyond that a thousand times.
+	checkEvery := max(1, steps/1000)
 	for step := t.pos.Step; step < steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return stats, err
@@ -277,6 +282,13 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		t.pos.Seconds += time.Since(start).Seconds()
 		t.pos.Step = step + 1
 		t.totalUpdates++
+		// Divergence stops within checkEvery steps of the first non-finite
+		// loss, before the step's hook can checkpoint it.
+		if t.pos.Step%checkEvery == 0 || t.pos.Step == steps {
+			if err := t.checkLosses(epoch); err != nil {
+				return stats, err
+			}
+		}
 		if onStep != nil {
 			onStep(step+1, steps)
 		}
@@ -293,13 +305,6 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		return stats, err
 	}
 	stats.StepLosses, stats.TrainLoss, stats.TrainAccuracy = losses, loss, acc
-	if i := firstNonFinite(losses); i >= 0 {
-		where := ""
-		if layer := t.divergedLayer(); layer != "" {
-			where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", layer)
-		}
-		return stats, fmt.Errorf("%w: the loss of step %d of epoch %d is %g%s (try a smaller learning rate)", ErrDiverged, i, epoch, losses[i], where)
-	}
 	if stats.TestLoss, stats.TestAccuracy, err = t.Evaluate(t.test); err != nil {
 		return stats, err
 	}
@@ -472,6 +477,61 @@ func (t *Trainer) readSteps(steps, rows, n int) (losses []float32, loss, accurac
 		sumCorrect += int(correct[i])
 	}
 	return losses, sumLoss / float64(n), float64(sumCorrect) / float64(n), nil
+}
+
+// checkLosses reads the losses of the epoch's steps done and fails, with
+// ErrDiverged, at the first that is not finite.
+func (t *Trainer) checkLosses(epoch int) error {
+	losses, err := t.stepLossesSoFar()
+	if err != nil {
+		return err
+	}
+	return t.divergence(epoch, losses)
+}
+
+// stepLossesSoFar downloads the losses of the steps done in the epoch under
+// way, into a buffer it reuses: a copy outlives the next call only if cloned.
+func (t *Trainer) stepLossesSoFar() ([]float32, error) {
+	losses := t.hostLosses[:t.pos.Step]
+	if len(losses) == 0 {
+		return losses, nil
+	}
+	if err := t.d.Sync(); err != nil {
+		return nil, err
+	}
+	return losses, device.Download(t.d, losses, t.stepLosses)
+}
+
+// divergence is the ErrDiverged error of the first non-finite loss in
+// losses, the epoch's so far, or nil. Steps are counted from 1, as the
+// interruption message counts steps done.
+func (t *Trainer) divergence(epoch int, losses []float32) error {
+	i := firstNonFinite(losses)
+	if i < 0 {
+		return nil
+	}
+	where := ""
+	if tensor := t.divergedTensor(); tensor != "" {
+		where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", tensor)
+	}
+	return fmt.Errorf("%w: the loss of step %d of epoch %d is %g, stopped after step %d%s (try a smaller learning rate)",
+		ErrDiverged, i+1, epoch, losses[i], len(losses), where)
+}
+
+// Partial is the epoch under way, when it has steps done: its position and
+// the losses of those steps (an interrupted or diverged run reports them).
+func (t *Trainer) Partial() (*EpochStats, error) {
+	if t.pos.Step == 0 {
+		return nil, nil
+	}
+	losses, err := t.stepLossesSoFar()
+	if err != nil {
+		return nil, err
+	}
+	losses = slices.Clone(losses)
+	epoch := max(t.pos.Epoch, 1)
+	return &EpochStats{Epoch: epoch, Batch: t.Config.BatchAt(epoch), LR: t.pos.LR, Updates: t.pos.Step, TotalUpdates: t.totalUpdates,
+		Seconds: t.pos.Seconds, H2DBytes: t.pos.H2DBytes, H2DCopies: t.pos.H2DCopies, StepLosses: losses}, nil
 }
 
 // ErrDiverged is wrapped by the error of a run whose loss became NaN or
