@@ -136,7 +136,7 @@ func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 	steps := max(ceilDiv(s.Train, b), ceilDiv(max(s.Train, s.Test), evalRows))
 	f.Activations = satAdd(f.Activations, satMul(4, maxRows, s.Classes), satMul(8, steps))
 	f.Host = satAdd(mul64(4, state), satMul(4, ceilDiv(s.Train, b))) // and the losses the divergence check reads
-	strategy, _ := data.ParseStrategy(cfg.Transfer) // Validate checked it
+	strategy, _ := data.ParseStrategy(cfg.Transfer)                  // Validate checked it
 	return f.plus(loaderFootprint(strategy, trainRows, s.Features, s.Train)).plus(loaderFootprint(strategy, evalRows, s.Features, s.Test))
 }
 

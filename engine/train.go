@@ -143,7 +143,7 @@ type Trainer struct {
 	dlogits      device.Buffer
 	stepLosses   device.Buffer // one slot per step of an epoch
 	stepCorrect  device.Buffer
-	hostLosses   []float32 // where the divergence check reads stepLosses into
+	hostLosses   []float32       // where the divergence check reads stepLosses into
 	events       [6]device.Event // see Epoch
 	totalUpdates int
 	pos          position     // where the run stands (see resume.go)
