@@ -43,7 +43,7 @@ func newGradProblem(t *testing.T, arch engine.Arch) *gradProblem {
 		p.labels[i] = int32(r.IntN(p.widths[len(p.widths)-1]))
 	}
 	var err error
-	if p.model, err = engine.BuildMLP(p.d, arch, p.rows, 5); err != nil {
+	if p.model, err = engine.NewMLP(p.d, arch, p.rows, 5); err != nil {
 		t.Fatal(err)
 	}
 	classes := p.widths[len(p.widths)-1]

@@ -115,6 +115,8 @@ type ReLU struct {
 	y    device.Buffer
 }
 
+func newReLU(size int) *ReLU { return &ReLU{Size: size} }
+
 func (r *ReLU) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
 	d.ReLU(x, x, rows*r.Size)
 	r.y = x

@@ -33,12 +33,12 @@ func NewProbe(t *Trainer) (*Probe, error) {
 			return nil, errBatchNormProbe
 		}
 	}
-	if err := checkMemory(t.Config, ShapeOf(t.train, t.test), t.d, true); err != nil {
+	if err := checkMemory(t.config, ShapeOf(t.train, t.test), t.d, true); err != nil {
 		return nil, err
 	}
 	p := &Probe{t: t, chunk: t.Model.MaxRows}
 	var err error
-	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.Config.Transfer); err != nil {
+	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.config.Transfer); err != nil {
 		return nil, err
 	}
 	if p.losses, err = t.d.Alloc(device.Float32, 1); err != nil {

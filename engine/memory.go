@@ -136,8 +136,7 @@ func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 	steps := max(ceilDiv(s.Train, b), ceilDiv(max(s.Train, s.Test), evalRows))
 	f.Activations = satAdd(f.Activations, satMul(4, maxRows, s.Classes), satMul(8, steps))
 	f.Host = satAdd(mul64(4, state), satMul(4, ceilDiv(s.Train, b))) // and the losses the divergence check reads
-	strategy, _ := data.ParseStrategy(cfg.Transfer)                  // Validate checked it
-	return f.plus(loaderFootprint(strategy, trainRows, s.Features, s.Train)).plus(loaderFootprint(strategy, evalRows, s.Features, s.Test))
+	return f.plus(loaderFootprint(cfg.Transfer, trainRows, s.Features, s.Train)).plus(loaderFootprint(cfg.Transfer, evalRows, s.Features, s.Test))
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -187,8 +186,7 @@ func loaderFootprint(s data.Strategy, rows, features, n int) Footprint {
 // gradients the noise meter keeps on the host (a small, a big and a running
 // sum of chunks).
 func probeFootprint(cfg Config, s Shape, maxRows int) Footprint {
-	strategy, _ := data.ParseStrategy(cfg.Transfer)
-	f := loaderFootprint(strategy, maxRows, s.Features, s.Train)
+	f := loaderFootprint(cfg.Transfer, maxRows, s.Features, s.Train)
 	f.Activations = satAdd(f.Activations, 4, satMul(4, maxRows, s.Classes))
 	widths := append(append([]int{s.Features}, cfg.Hidden...), s.Classes)
 	var params int64

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -36,8 +37,8 @@ func TestPlanMemoryMatchesAllocations(t *testing.T) {
 			c.Epochs, c.DecayEpochs, c.IncreaseBatch, c.DecayFactor, c.MaxBatch = 3, []int{1, 2}, true, 0.5, 1000
 		}},
 		{"ghost batch norm", func(c *engine.Config) { c.GhostBatch = 16 }},
-		{"pinned-async uint8", func(c *engine.Config) { c.Transfer = "pinned-async,uint8" }},
-		{"resident", func(c *engine.Config) { c.Transfer = "resident" }},
+		{"pinned-async uint8", func(c *engine.Config) { c.Transfer = mustStrategy(t, "pinned-async,uint8") }},
+		{"resident", func(c *engine.Config) { c.Transfer = mustStrategy(t, "resident") }},
 	} {
 		cfg := smallConfig()
 		tc.change(&cfg)
@@ -121,4 +122,12 @@ func fmtSscan(err error, prefix string, n *int) (int, error) {
 		return 0, errors.New("no " + prefix)
 	}
 	return fmt.Sscan(msg[i+len(prefix):], n)
+}
+
+func mustStrategy(t *testing.T, name string) data.Strategy {
+	s, err := data.ParseStrategy(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -17,12 +17,6 @@ type Model struct {
 	MaxRows int
 }
 
-// NewMLP builds Linear–ReLU–…–Linear with the given widths, e.g.
-// {784, 512, 512, 10}, on d (see BuildMLP).
-func NewMLP(d device.Device, widths []int, maxRows int, seed uint64) (*Model, error) {
-	return BuildMLP(d, Arch{Widths: widths}, maxRows, seed)
-}
-
 // Arch describes an MLP: its widths, input first, and whether a batch
 // normalization (over ghost batches of GhostBatch rows, if set) follows
 // each hidden Linear.
@@ -32,11 +26,12 @@ type Arch struct {
 	GhostBatch int
 }
 
-// BuildMLP builds the MLP arch describes on d, with buffers for up to
+// NewMLP builds the MLP arch describes on d (Linear, then [BatchNorm,]
+// ReLU, for each hidden width; Linear to the output), with buffers for up to
 // maxRows rows. Weights and biases are drawn uniformly from ±1/√fan_in, as
 // PyTorch's nn.Linear does by default, from a PCG stream of seed, so the
 // same seed gives the same model on every device.
-func BuildMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error) {
+func NewMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error) {
 	widths := arch.Widths
 	if len(widths) < 2 {
 		return nil, fmt.Errorf("an MLP needs at least an input and an output width, got %v", widths)
@@ -69,7 +64,7 @@ func BuildMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, err
 			}
 			m.Layers = append(m.Layers, bn)
 		}
-		m.Layers = append(m.Layers, &ReLU{Size: widths[i]})
+		m.Layers = append(m.Layers, newReLU(widths[i]))
 	}
 	if err := m.initialize(d, seed); err != nil {
 		return nil, err

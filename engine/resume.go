@@ -168,7 +168,7 @@ func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
 		checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}, Data: counts})
 	pos := t.pos
 	pos.Epoch = max(pos.Epoch, 1) // a run that has not started stands at epoch 1
-	meta, err := json.Marshal(checkpointMeta{Config: t.Config, Data: t.dataOfRun(), Position: pos, TotalUpdates: t.totalUpdates, Completed: t.completed})
+	meta, err := json.Marshal(checkpointMeta{Config: t.config, Data: t.dataOfRun(), Position: pos, TotalUpdates: t.totalUpdates, Completed: t.completed})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -182,7 +182,7 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 	if err := json.Unmarshal(c.Meta, &meta); err != nil {
 		return fmt.Errorf("checkpoint metadata: %w", err)
 	}
-	if diff := configDiff(meta.Config, t.Config); diff != "" {
+	if diff := configDiff(meta.Config, t.config); diff != "" {
 		return fmt.Errorf("the checkpoint is of another run: %s", diff)
 	}
 	if diff := dataDiff(meta.Data, t.dataOfRun()); diff != "" {
@@ -193,7 +193,7 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 		return err
 	}
 	k := meta.Position.Step
-	if k < 0 || meta.Position.Epoch < 1 || meta.Position.Epoch > t.Config.Epochs+1 || k > t.StepsIn(meta.Position.Epoch) {
+	if k < 0 || meta.Position.Epoch < 1 || meta.Position.Epoch > t.config.Epochs+1 || k > t.StepsIn(meta.Position.Epoch) {
 		return fmt.Errorf("the checkpoint's position (epoch %d, step %d) is outside the run", meta.Position.Epoch, k)
 	}
 	want = append(want, checkpoint.Tensor{Name: stepLossesName, Shape: []int{k}}, checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}})

@@ -25,12 +25,26 @@ import (
 //     B/B₀ times the epochs, decay points stretched alike, so that a large
 //     batch makes as many updates as the base batch.
 
-// LR scaling rules.
+// LRRule is how the learning rate scales with the batch.
+type LRRule string
+
+// The LR scaling rules.
 const (
-	ScaleNone   = "none"
-	ScaleLinear = "linear"
-	ScaleSqrt   = "sqrt"
+	ScaleNone   LRRule = "none"
+	ScaleLinear LRRule = "linear"
+	ScaleSqrt   LRRule = "sqrt"
 )
+
+// ParseLRRule reads a rule's name; "" is none.
+func ParseLRRule(name string) (LRRule, error) {
+	switch r := LRRule(name); r {
+	case "":
+		return ScaleNone, nil
+	case ScaleNone, ScaleLinear, ScaleSqrt:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown LR scaling %q (want none, linear or sqrt)", name)
+}
 
 // Resolved fills in defaults and applies regime adaptation, giving the
 // settings the trainer actually follows.
@@ -64,10 +78,8 @@ func (c Config) Resolved() Config {
 // validateSchedule checks the schedule settings of a resolved config.
 func (c Config) validateSchedule() []string {
 	var errs []string
-	switch c.LRScale {
-	case ScaleNone, ScaleLinear, ScaleSqrt:
-	default:
-		errs = append(errs, fmt.Sprintf("unknown LR scaling %q (want none, linear or sqrt)", c.LRScale))
+	if _, err := ParseLRRule(string(c.LRScale)); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if c.BaseBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("base batch must be positive, got %d", c.BaseBatch))

@@ -10,7 +10,7 @@ func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Ab
 
 func TestLRScaling(t *testing.T) {
 	for _, c := range []struct {
-		rule string
+		rule LRRule
 		want float64
 	}{{ScaleNone, 0.1}, {ScaleLinear, 0.8}, {ScaleSqrt, 0.1 * math.Sqrt(8)}} {
 		cfg := Config{Batch: 1024, BaseBatch: 128, LR: 0.1, LRScale: c.rule, Epochs: 3}.Resolved()

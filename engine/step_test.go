@@ -25,7 +25,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 		cases = append(cases, struct {
 			name string
 			edit func(*engine.Config)
-		}{s.String(), func(c *engine.Config) { c.Transfer = s.String() }})
+		}{s.String(), func(c *engine.Config) { c.Transfer = s }})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -20,14 +20,15 @@ type Config struct {
 	Hidden      []int   `json:"hidden"`       // widths of the hidden layers
 	Batch       int     `json:"batch"`        // samples per parameter update (at the start)
 	LR          float64 `json:"lr"`           // learning rate at BaseBatch (η₀)
-	Momentum    float64 `json:"momentum"`     // SGD momentum
+	Optimizer   Optimizer `json:"optimizer,omitempty"` // "": MomentumSGD
+	Momentum    float64   `json:"momentum"`            // SGD momentum
 	WeightDecay float64 `json:"weight_decay"` // L2 penalty, added to the gradient
 	Epochs      int     `json:"epochs"`
 	Seed        uint64  `json:"seed"`       // weights and data order
 	EvalBatch   int     `json:"eval_batch"` // rows per forward pass when evaluating
 
 	// Schedules (see schedule.go).
-	LRScale       string  `json:"lr_scale,omitempty"`       // none, linear or sqrt
+	LRScale       LRRule  `json:"lr_scale,omitempty"`       // none, linear or sqrt
 	BaseBatch     int     `json:"base_batch,omitempty"`     // B₀ of the scaling rule; 0: Batch
 	WarmupEpochs  float64 `json:"warmup_epochs,omitempty"`  // ramp η₀ → scaled rate
 	DecayEpochs   []int   `json:"decay_epochs,omitempty"`   // decay after these epochs
@@ -39,10 +40,9 @@ type Config struct {
 	BatchNorm  bool `json:"batch_norm,omitempty"`  // batch normalization after each hidden layer
 	GhostBatch int  `json:"ghost_batch,omitempty"` // normalize over groups of this many rows (implies BatchNorm)
 
-	// Transfer is how batches reach the device (data.ParseStrategy): pageable,
-	// pinned, pinned-async, uint8, pinned,uint8, pinned-async,uint8 or
-	// resident; "" is pageable. Every strategy trains bit-identically.
-	Transfer string `json:"transfer,omitempty"`
+	// Transfer is how batches reach the device; the zero Strategy is
+	// pageable float32. Every strategy trains bit-identically.
+	Transfer data.Strategy `json:"transfer,omitzero"`
 
 	// Graph replays each step's forward and backward pass, and the update,
 	// as CUDA graphs (device.Grapher): one launch instead of dozens, which
@@ -76,7 +76,7 @@ func (c Config) Validate(n int) error {
 	if c.EvalBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("evaluation batch size must be positive, got %d", c.EvalBatch))
 	}
-	if _, err := data.ParseStrategy(c.Transfer); err != nil {
+	if err := c.Transfer.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if c.GhostBatch < 0 {
@@ -87,6 +87,9 @@ func (c Config) Validate(n int) error {
 	}
 	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
 		errs = append(errs, fmt.Sprintf("learning rate must be a positive number, got %g", c.LR))
+	}
+	if c.Optimizer != "" && c.Optimizer != MomentumSGD {
+		errs = append(errs, fmt.Sprintf("unknown optimizer %q (want %s)", c.Optimizer, MomentumSGD))
 	}
 	if !(c.Momentum >= 0 && c.Momentum < 1) {
 		errs = append(errs, fmt.Sprintf("momentum must be in [0, 1), got %g", c.Momentum))
@@ -105,6 +108,13 @@ func (c Config) Validate(n int) error {
 	}
 	return nil
 }
+
+// Optimizer is the rule that turns gradients into parameter updates.
+type Optimizer string
+
+// MomentumSGD is SGD with momentum (Config.Momentum) and L2 weight decay,
+// the zero Optimizer and, for now, the only one.
+const MomentumSGD Optimizer = "momentum-sgd"
 
 // EpochStats is what one epoch did and cost.
 type EpochStats struct {
@@ -133,7 +143,7 @@ type EpochStats struct {
 
 // Trainer trains a Model on one device.
 type Trainer struct {
-	Config Config // resolved: defaults filled in, regime adaptation applied
+	config Config // resolved: defaults filled in, regime adaptation applied
 	Model  *Model
 	d      device.Device
 
@@ -188,11 +198,11 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)
 	maxBatch := cfg.MaxBatchSize()
 	maxRows := max(maxBatch, cfg.EvalBatch)
-	model, err := BuildMLP(d, Arch{Widths: widths, BatchNorm: cfg.BatchNorm, GhostBatch: cfg.GhostBatch}, maxRows, cfg.Seed)
+	model, err := NewMLP(d, Arch{Widths: widths, BatchNorm: cfg.BatchNorm, GhostBatch: cfg.GhostBatch}, maxRows, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{Config: cfg, Model: model, d: d, train: train, test: test, params: model.Params()}
+	t := &Trainer{config: cfg, Model: model, d: d, train: train, test: test, params: model.Params()}
 	if cfg.Graph {
 		t.grapher, t.stepGraphs, t.updateGraphs = grapher, map[stepGraphKey]device.Graph{}, map[float32]device.Graph{}
 	}
@@ -222,6 +232,15 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	return t, nil
 }
 
+// Config is the trainer's settings, resolved (defaults filled in, regime
+// adaptation applied): a copy, since the trainer's buffers were sized from
+// them and they cannot change.
+func (t *Trainer) Config() Config {
+	c := t.config
+	c.Hidden, c.DecayEpochs = slices.Clone(c.Hidden), slices.Clone(c.DecayEpochs)
+	return c
+}
+
 // TotalUpdates counts the parameter updates made so far.
 func (t *Trainer) TotalUpdates() int { return t.totalUpdates }
 
@@ -229,14 +248,14 @@ func (t *Trainer) TotalUpdates() int { return t.totalUpdates }
 func (t *Trainer) Device() device.Device { return t.d }
 
 // StepsIn counts the batches of an epoch (1-based); the last may be short.
-func (t *Trainer) StepsIn(epoch int) int { return t.Config.stepsIn(epoch, t.train.Len()) }
+func (t *Trainer) StepsIn(epoch int) int { return t.config.stepsIn(epoch, t.train.Len()) }
 
 // Epoch trains one pass over the training set in a fresh order, then
 // evaluates on the test set. onStep, if not nil, is told after every step.
 // A cancelled ctx stops the epoch between steps, where Checkpoint can save
 // it. An epoch that a restored checkpoint left half done goes on from there.
 func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total int)) (EpochStats, error) {
-	d, cfg := t.d, t.Config
+	d, cfg := t.d, t.config
 	order := data.Permutation(t.train.Len(), cfg.Seed, epoch)
 	steps, batchSize := t.StepsIn(epoch), cfg.BatchAt(epoch)
 	stats := EpochStats{Epoch: epoch, Samples: t.train.Len(), Batch: batchSize}
@@ -320,7 +339,7 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 // step's batch, which a pinned-async loader starts moving. Step does not
 // wait for the device; in steady state it allocates nothing.
 func (t *Trainer) Step(slot int, batch, next []int32, lr float64) error {
-	d, cfg, rows := t.d, t.Config, len(batch)
+	d, cfg, rows := t.d, t.config, len(batch)
 	d.RecordEvent(t.events[0])
 	x, labels, err := t.trainLoader.Load(batch)
 	if err != nil {
@@ -430,12 +449,12 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 	t.Model.SetTraining(false)
 	loader := t.evalLoad
 	if ds != t.test {
-		if loader, err = data.NewLoader(t.d, ds, t.Config.EvalBatch, t.Config.Transfer); err != nil {
+		if loader, err = data.NewLoader(t.d, ds, t.config.EvalBatch, t.config.Transfer); err != nil {
 			return 0, 0, err
 		}
 		defer loader.Close()
 	}
-	rows := t.Config.EvalBatch
+	rows := t.config.EvalBatch
 	steps := (ds.Len() + rows - 1) / rows
 	idx := make([]int32, rows)
 	for step := 0; step < steps; step++ {
@@ -530,7 +549,7 @@ func (t *Trainer) Partial() (*EpochStats, error) {
 	}
 	losses = slices.Clone(losses)
 	epoch := max(t.pos.Epoch, 1)
-	return &EpochStats{Epoch: epoch, Batch: t.Config.BatchAt(epoch), LR: t.pos.LR, Updates: t.pos.Step, TotalUpdates: t.totalUpdates,
+	return &EpochStats{Epoch: epoch, Batch: t.config.BatchAt(epoch), LR: t.pos.LR, Updates: t.pos.Step, TotalUpdates: t.totalUpdates,
 		Seconds: t.pos.Seconds, H2DBytes: t.pos.H2DBytes, H2DCopies: t.pos.H2DCopies, StepLosses: losses}, nil
 }
 
@@ -549,7 +568,7 @@ type Hooks struct {
 // off, and returns every epoch's stats (restored ones included); on an error
 // it returns the epochs completed before it.
 func (t *Trainer) Run(ctx context.Context, hooks Hooks) ([]EpochStats, error) {
-	for e := max(t.pos.Epoch, 1); e <= t.Config.Epochs; e++ {
+	for e := max(t.pos.Epoch, 1); e <= t.config.Epochs; e++ {
 		var onStep func(done, total int)
 		if hooks.Step != nil {
 			onStep = func(done, total int) { hooks.Step(e, done, total) }

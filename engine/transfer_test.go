@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/batchlab/batchlab/engine"
@@ -22,8 +23,9 @@ func TestStrategiesTrainIdentically(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Epochs, cfg.Batch, cfg.EvalBatch = 2, 64, 128 // a short last batch: 1000 = 15·64 + 40
 	var ref []engine.EpochStats
-	for _, name := range data.StrategyNames() {
-		cfg.Transfer = name
+	for _, s := range data.Strategies() {
+		name := s.String()
+		cfg.Transfer = s
 		tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
 		if err != nil {
 			t.Fatal(err)
@@ -32,7 +34,6 @@ func TestStrategiesTrainIdentically(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		s, _ := data.ParseStrategy(name)
 		full, copies := s.BatchTraffic(cfg.Batch, train.Features())
 		short, _ := s.BatchTraffic(1000%cfg.Batch, train.Features())
 		for _, e := range stats {
@@ -57,9 +58,9 @@ func TestStrategiesTrainIdentically(t *testing.T) {
 func TestBadTransfer(t *testing.T) {
 	train, test := loadSubset(t)
 	cfg := smallConfig()
-	cfg.Transfer = "carrier-pigeon"
-	if _, err := engine.NewTrainer(device.NewCPU(), cfg, train, test); err == nil {
-		t.Error("unknown strategy: no error")
+	cfg.Transfer = data.Strategy{Mode: "carrier-pigeon"}
+	if _, err := engine.NewTrainer(device.NewCPU(), cfg, train, test); err == nil || !strings.Contains(err.Error(), "unknown transfer strategy") {
+		t.Errorf("unknown strategy: got %v", err)
 	}
 }
 
@@ -77,7 +78,11 @@ func TestTrace(t *testing.T) {
 		{"resident", []string{"copy indices", "gather", "normalize"}},
 	} {
 		cfg := smallConfig()
-		cfg.Epochs, cfg.Batch, cfg.Transfer = 1, 50, c.transfer
+		s, err := data.ParseStrategy(c.transfer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Epochs, cfg.Batch, cfg.Transfer = 1, 50, s
 		d := device.NewCPU()
 		tr, err := engine.NewTrainer(d, cfg, train, test)
 		if err != nil {

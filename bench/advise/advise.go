@@ -18,7 +18,7 @@ import (
 // Options describe the model, the reference run and the measurements.
 type Options struct {
 	Base        engine.Config // the model and a reference run: LR at Base.Batch
-	Rule        string        // LR scaling rule from (Base.Batch, Base.LR): none, linear, sqrt
+	Rule        engine.LRRule // LR scaling rule from (Base.Batch, Base.LR): none, linear, sqrt
 	Open        func() (device.Device, error)
 	MemoryLimit int64 // bytes a run may allocate; 0: the device's free memory
 	Train, Test *data.Dataset
@@ -38,18 +38,18 @@ type Point struct {
 
 // Advice is the answer, with what it rests on.
 type Advice struct {
-	MaxBatch       int     `json:"max_batch"` // largest batch that fits
-	MaxBatchMethod string  `json:"max_batch_method"`
-	MemoryLimit    int64   `json:"memory_limit"`
-	Throughput     []Point `json:"throughput"`
-	Knee           int     `json:"knee"` // smallest batch within 10% of the peak samples/s
-	Peak           Point   `json:"peak"`
-	BSimple        float64 `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
-	NoiseUpdates   int     `json:"noise_updates"`
-	Batch          int     `json:"recommended_batch"`
-	LR             float64 `json:"recommended_lr"`
-	Rule           string  `json:"rule"`
-	Reasoning      string  `json:"reasoning"`
+	MaxBatch       int           `json:"max_batch"` // largest batch that fits
+	MaxBatchMethod string        `json:"max_batch_method"`
+	MemoryLimit    int64         `json:"memory_limit"`
+	Throughput     []Point       `json:"throughput"`
+	Knee           int           `json:"knee"` // smallest batch within 10% of the peak samples/s
+	Peak           Point         `json:"peak"`
+	BSimple        float64       `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
+	NoiseUpdates   int           `json:"noise_updates"`
+	Batch          int           `json:"recommended_batch"`
+	LR             float64       `json:"recommended_lr"`
+	Rule           engine.LRRule `json:"rule"`
+	Reasoning      string        `json:"reasoning"`
 }
 
 // Advise measures and recommends: the largest batch that fits, the

@@ -63,13 +63,9 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Batches) == 0 {
 		return nil, errors.New("nothing to measure: no batch sizes")
 	}
-	s, err := data.ParseStrategy(cfg.Base.Transfer)
-	if err != nil {
-		return nil, err
-	}
 	r := &Report{
 		Date: time.Now().Format(time.DateOnly), Device: cfg.Device.Info(), Dataset: cfg.Train.Name,
-		Samples: cfg.Train.Len(), Transfer: s.String(), Config: cfg.Base,
+		Samples: cfg.Train.Len(), Transfer: cfg.Base.Transfer.String(), Config: cfg.Base,
 	}
 	for _, b := range cfg.Batches {
 		c := cfg.Base

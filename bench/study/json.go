@@ -3,6 +3,7 @@ package study
 import (
 	"bytes"
 	_ "embed"
+	"encoding"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -27,14 +28,17 @@ func marshalFinite(v any) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-var marshalerType = reflect.TypeFor[json.Marshaler]()
+var (
+	marshalerType     = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
 
 func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
 	switch {
 	case !v.IsValid():
 		return append(b, "null"...), nil
-	case v.Type().Implements(marshalerType) && (v.Kind() != reflect.Pointer || !v.IsNil()):
-		return appendJSON(b, v.Interface()) // time.Time
+	case (v.Type().Implements(marshalerType) || v.Type().Implements(textMarshalerType)) && (v.Kind() != reflect.Pointer || !v.IsNil()):
+		return appendJSON(b, v.Interface()) // time.Time, data.Strategy
 	}
 	switch v.Kind() {
 	case reflect.Float32, reflect.Float64:
@@ -52,7 +56,8 @@ func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
 		for i := range v.NumField() {
 			sf := v.Type().Field(i)
 			name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
-			if !sf.IsExported() || name == "-" || (strings.Contains(opts, "omitempty") && isEmpty(v.Field(i))) {
+			omit := (strings.Contains(opts, "omitempty") && isEmpty(v.Field(i))) || (strings.Contains(opts, "omitzero") && v.Field(i).IsZero())
+			if !sf.IsExported() || name == "-" || omit {
 				continue
 			}
 			if name == "" {

@@ -68,11 +68,11 @@ func Plan(p Preset) []Spec {
 		for _, b := range p.Batches { // (a) and (d), (f): fixed LR
 			add(FixedLR, "none", b, seed, base, true, false)
 		}
-		for _, rule := range []string{engine.ScaleLinear, engine.ScaleSqrt} { // (b)
+		for _, rule := range []engine.LRRule{engine.ScaleLinear, engine.ScaleSqrt} { // (b)
 			for _, b := range p.Batches {
 				cfg := base
 				cfg.LRScale, cfg.WarmupEpochs = rule, p.WarmupEpochs
-				add(LRScaling, rule, b, seed, cfg, false, false)
+				add(LRScaling, string(rule), b, seed, cfg, false, false)
 			}
 		}
 		sched := base // (c): the same decay points, as LR decay or as batch growth
@@ -229,7 +229,7 @@ func execute(ctx context.Context, spec Spec, p Preset, deviceName string, train,
 		run.Error = err.Error()
 		return run, d.Info(), nil
 	}
-	run.Config = tr.Config
+	run.Config = tr.Config()
 	var hooks engine.Hooks
 	var meter *engine.NoiseMeter
 	var measureErr error

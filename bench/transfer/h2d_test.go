@@ -37,7 +37,7 @@ func BenchmarkH2D(b *testing.B) {
 	for _, batch := range PowersOfTwo(8192) {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			step := h2dStepSeconds(b, d, batch)
-			for _, m := range data.Modes {
+			for _, m := range data.Modes() {
 				b.Run("strategy="+string(m), func(b *testing.B) {
 					for _, dt := range []device.DType{device.Float32, device.Uint8} {
 						if m == data.Resident && dt != device.Uint8 {
@@ -55,7 +55,7 @@ func BenchmarkH2D(b *testing.B) {
 
 func benchLoad(b *testing.B, d device.Device, s data.Strategy, batch int, step float64) {
 	ds := h2dData()
-	l, err := data.NewLoader(d, ds, batch, s.String())
+	l, err := data.NewLoader(d, ds, batch, s)
 	if err != nil {
 		b.Fatal(err)
 	}

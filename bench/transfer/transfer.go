@@ -123,7 +123,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	maxRows := slices.Max(cfg.Batches)
 	done, total := 0, len(cfg.Batches)*len(cfg.Strategies)
 	for _, s := range cfg.Strategies {
-		l, err := data.NewLoader(cfg.Device, cfg.Data, maxRows, s.String())
+		l, err := data.NewLoader(cfg.Device, cfg.Data, maxRows, s)
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,7 @@ func adviseCommand() *cli.Command {
 			"LR under --rule from the reference run (--batch, --lr), with the reasoning, and plots\n" +
 			"samples/s and the noise scale against batch size.",
 		Flags: append(modelFlags(def),
-			&cli.StringFlag{Name: "rule", Usage: "LR scaling rule from the reference: none, linear or sqrt", Value: engine.ScaleSqrt},
+			&cli.StringFlag{Name: "rule", Usage: "LR scaling rule from the reference: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
 			&cli.IntFlag{Name: "min-batch", Usage: "smallest batch timed", Value: 16},
 			&cli.IntFlag{Name: "max-batch", Usage: "largest batch timed (and at most what fits)", Value: 8192},
 			&cli.IntFlag{Name: "noise-steps", Usage: "training steps before the noise scale is measured", Value: 200},
@@ -58,8 +58,12 @@ func runAdvise(c *cli.Context) error {
 	limit, _ := engine.MemoryBudget(base, d)
 	d.Close()
 	base.Memory = limit
+	rule, err := lrRuleFlag(c, "rule")
+	if err != nil {
+		return err
+	}
 	o := advise.Options{
-		Base: base, Rule: c.String("rule"), MemoryLimit: limit,
+		Base: base, Rule: rule, MemoryLimit: limit,
 		Open:  func() (device.Device, error) { return device.Open(name) },
 		Train: train, Test: test,
 		MinBatch: c.Int("min-batch"), MaxBatch: c.Int("max-batch"),
@@ -68,11 +72,6 @@ func runAdvise(c *cli.Context) error {
 	}
 	if o.MinBatch <= 0 || o.MaxBatch < o.MinBatch || o.NoiseSteps < 0 || o.NoisePairs <= 0 {
 		return fmt.Errorf("need 0 < --min-batch ≤ --max-batch, --noise-steps ≥ 0 and --noise-pairs > 0")
-	}
-	switch o.Rule {
-	case engine.ScaleNone, engine.ScaleLinear, engine.ScaleSqrt:
-	default:
-		return fmt.Errorf("unknown --rule %q (want none, linear or sqrt)", o.Rule)
 	}
 	a, err := advise.Advise(c.Context, o)
 	if err != nil {

@@ -60,7 +60,7 @@ func benchTransferCommand() *cli.Command {
 			"On the CPU device a \"transfer\" is a copy within host memory.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(transfer.PowersOfTwo(8192))},
-			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes), Value: joinModes(data.Modes)},
+			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes()), Value: joinModes(data.Modes())},
 			&cli.StringFlag{Name: "dtypes", Usage: "pixel dtypes, comma-separated: float32 and/or uint8 (resident is always uint8)", Value: "float32,uint8"},
 			&cli.IntFlag{Name: "repeats", Usage: "measurements per point; the median is reported", Value: 7},
 			&cli.DurationFlag{Name: "min-time", Usage: "each measurement repeats the batch for at least this long", Value: 20 * time.Millisecond},
@@ -126,7 +126,7 @@ func benchEpochCommand() *cli.Command {
 			// An unscaled rate of 0.1 at batch 16 kills units, and their
 			// decaying velocities turn denormal, which slows the CPU's
 			// update tenfold: a cost the batch size did not cause.
-			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch: none, linear or sqrt", Value: engine.ScaleSqrt},
+			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
 			&cli.IntFlag{Name: "base-batch", Usage: "the batch at which --lr holds", Value: def.Batch},
 			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
@@ -146,8 +146,14 @@ func runBenchEpoch(c *cli.Context) error {
 		return err
 	}
 	cfg := engine.DefaultConfig()
+	if cfg.Transfer, err = transferFlag(c); err != nil {
+		return err
+	}
+	if cfg.LRScale, err = lrRuleFlag(c, "lr-scale"); err != nil {
+		return err
+	}
 	cfg.Hidden, cfg.LR, cfg.Momentum, cfg.Seed = c.IntSlice("hidden"), c.Float64("lr"), c.Float64("momentum"), c.Uint64("seed")
-	cfg.Transfer, cfg.LRScale, cfg.BaseBatch = c.String("transfer"), c.String("lr-scale"), c.Int("base-batch")
+	cfg.BaseBatch = c.Int("base-batch")
 	var each []engine.Config
 	for _, b := range batches {
 		cfg.Batch = b
@@ -262,8 +268,8 @@ func parseStrategies(modes, dtypes string) ([]data.Strategy, error) {
 	var ms []data.Mode
 	for _, f := range strings.Split(modes, ",") {
 		m := data.Mode(strings.TrimSpace(f))
-		if !slices.Contains(data.Modes, m) {
-			return nil, fmt.Errorf("--strategies: unknown mode %q, want some of %s (uint8 goes in --dtypes)", f, joinModes(data.Modes))
+		if !slices.Contains(data.Modes(), m) {
+			return nil, fmt.Errorf("--strategies: unknown mode %q, want some of %s (uint8 goes in --dtypes)", f, joinModes(data.Modes()))
 		}
 		ms = append(ms, m)
 	}

@@ -100,3 +100,20 @@ func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
 	}
 	return tr, s, nil
 }
+
+// The typed settings, parsed once, here at the edge: the engine takes them
+// as types and never reads their names again.
+
+// transferFlag reads --transfer.
+func transferFlag(c *cli.Context) (data.Strategy, error) {
+	return data.ParseStrategy(c.String("transfer"))
+}
+
+// lrRuleFlag reads the LR scaling rule of flag (--lr-scale, --rule).
+func lrRuleFlag(c *cli.Context, flag string) (engine.LRRule, error) {
+	r, err := engine.ParseLRRule(c.String(flag))
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	return r, nil
+}

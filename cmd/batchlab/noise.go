@@ -47,13 +47,13 @@ func runNoise(c *cli.Context) error {
 	defer s.close()
 	small := c.Int("small")
 	if small == 0 {
-		small = tr.Config.Batch
+		small = tr.Config().Batch
 	}
 	points, measurements := c.Int("points"), c.Int("measurements")
 	if points <= 0 || measurements <= 0 {
 		return fmt.Errorf("--points and --measurements must be positive, got %d and %d", points, measurements)
 	}
-	meter, err := engine.NewNoiseMeter(tr, small, c.Int("big"), tr.Config.Seed)
+	meter, err := engine.NewNoiseMeter(tr, small, c.Int("big"), tr.Config().Seed)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func runNoise(c *cli.Context) error {
 	jsonOut := c.Bool("json")
 	if !jsonOut {
 		fmt.Fprintf(w, "model %s, batch %d, lr %g; estimator batches %d and %d, %d pairs per estimate\n\n",
-			tr.Model, tr.Config.Batch, tr.Config.ScaledLR(), small, c.Int("big"), measurements)
+			tr.Model, tr.Config().Batch, tr.Config().ScaledLR(), small, c.Int("big"), measurements)
 		fmt.Fprintf(w, "%5s  %7s  %10s  %10s  %9s\n", "epoch", "updates", "|G|²", "tr(Σ)", "B_simple")
 	}
 	var all []noisePoint
@@ -93,7 +93,7 @@ func runNoise(c *cli.Context) error {
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if encErr := enc.Encode(map[string]any{"config": tr.Config, "small": small, "big": c.Int("big"), "estimates": all}); encErr != nil {
+		if encErr := enc.Encode(map[string]any{"config": tr.Config(), "small": small, "big": c.Int("big"), "estimates": all}); encErr != nil {
 			return encErr
 		}
 	} else if n := len(all); n > 0 && !math.IsInf(all[n-1].BSimple, 0) {

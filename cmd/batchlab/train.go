@@ -35,7 +35,7 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "eval-batch", Usage: "rows per forward pass when evaluating", Value: def.EvalBatch},
 			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
-			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: engine.ScaleNone},
+			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: string(engine.ScaleNone)},
 			&cli.IntFlag{Name: "base-batch", Usage: "the batch B₀ at which --lr holds (default: --batch)"},
 			&cli.Float64Flag{Name: "warmup", Usage: "epochs of linear warmup from --lr to the scaled LR"},
 			&cli.IntSliceFlag{Name: "decay-epochs", Usage: "multiply the LR by --decay-factor after these epochs"},
@@ -77,6 +77,14 @@ func runTrain(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
+	transfer, err := transferFlag(c)
+	if err != nil {
+		return err
+	}
+	lrScale, err := lrRuleFlag(c, "lr-scale")
+	if err != nil {
+		return err
+	}
 	cfg := engine.Config{
 		Hidden:      c.IntSlice("hidden"),
 		Batch:       c.Int("batch"),
@@ -87,7 +95,7 @@ func runTrain(c *cli.Context) error {
 		Seed:        c.Uint64("seed"),
 		EvalBatch:   c.Int("eval-batch"),
 
-		LRScale:       c.String("lr-scale"),
+		LRScale:       lrScale,
 		BaseBatch:     c.Int("base-batch"),
 		WarmupEpochs:  c.Float64("warmup"),
 		DecayEpochs:   c.IntSlice("decay-epochs"),
@@ -97,10 +105,9 @@ func runTrain(c *cli.Context) error {
 		AdaptRegime:   c.Bool("adapt-regime"),
 		BatchNorm:     c.Bool("batch-norm"),
 		GhostBatch:    c.Int("ghost-batch"),
-		Transfer:      c.String("transfer"),
+		Transfer:      transfer,
 		Graph:         c.Bool("graph"),
 	}
-	var err error
 	if cfg.Memory, err = memoryBudget(c); err != nil {
 		return err
 	}
@@ -117,7 +124,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg = tr.Config // resolved: regime adaptation applied
+	cfg = tr.Config() // resolved: regime adaptation applied
 	ckptPath, every := c.String("checkpoint"), c.Int("checkpoint-every")
 	if every < 0 {
 		return fmt.Errorf("--checkpoint-every must be 0 or positive, got %d", every)

@@ -96,12 +96,12 @@ type slot struct {
 }
 
 // NewLoader returns a loader of batches of up to maxRows samples of ds on d,
-// moving them by the strategy named (see ParseStrategy; "" is pageable).
-func NewLoader(d device.Device, ds *Dataset, maxRows int, strategy string) (Loader, error) {
-	s, err := ParseStrategy(strategy)
-	if err != nil {
+// moving them by strategy s (the zero Strategy is pageable float32).
+func NewLoader(d device.Device, ds *Dataset, maxRows int, s Strategy) (Loader, error) {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s = s.resolved()
 	if maxRows <= 0 {
 		return nil, fmt.Errorf("loader: batch size must be positive, got %d", maxRows)
 	}

@@ -82,7 +82,7 @@ func TestLoaderContent(t *testing.T) {
 	for _, s := range Strategies() {
 		t.Run(s.String(), func(t *testing.T) {
 			d := device.NewCPU()
-			l, err := NewLoader(d, ds, maxRows, s.String())
+			l, err := NewLoader(d, ds, maxRows, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func checkBatch(t *testing.T, d device.Device, ds *Dataset, idx []int32, x, labe
 func TestPrefetch(t *testing.T) {
 	ds := Random(100, 3, 3, 10, 2)
 	d := device.NewCPU()
-	l, err := NewLoader(d, ds, 8, "pinned-async")
+	l, err := NewLoader(d, ds, 8, Strategy{Mode: PinnedAsync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,13 +186,15 @@ func TestPrefetch(t *testing.T) {
 func TestLoaderErrors(t *testing.T) {
 	ds := Random(10, 2, 2, 10, 3)
 	d := device.NewCPU()
-	if _, err := NewLoader(d, ds, 4, "warp-drive"); err == nil || !strings.Contains(err.Error(), "unknown transfer strategy") {
-		t.Errorf("bad name: %v", err)
+	for _, bad := range []Strategy{{Mode: "warp-drive"}, {Mode: Resident, DType: device.Float32}, {DType: device.Int32}} {
+		if _, err := NewLoader(d, ds, 4, bad); err == nil || !strings.Contains(err.Error(), "unknown transfer strategy") {
+			t.Errorf("bad strategy %+v: %v", bad, err)
+		}
 	}
-	if _, err := NewLoader(d, ds, 0, ""); err == nil {
+	if _, err := NewLoader(d, ds, 0, Strategy{}); err == nil {
 		t.Error("maxRows 0: no error")
 	}
-	for _, s := range StrategyNames() {
+	for _, s := range Strategies() {
 		l, err := NewLoader(d, ds, 4, s)
 		if err != nil {
 			t.Fatal(err)
@@ -203,7 +205,7 @@ func TestLoaderErrors(t *testing.T) {
 		if _, _, err := l.Load([]int32{10}); err == nil || !strings.Contains(err.Error(), "outside") {
 			t.Errorf("%s: index out of range: %v", s, err)
 		}
-		if err := l.Prefetch([]int32{-1}); s == "pinned-async" && err == nil {
+		if err := l.Prefetch([]int32{-1}); s.Mode == PinnedAsync && err == nil {
 			t.Errorf("%s: Prefetch of a bad index: no error", s)
 		}
 		l.Close()

@@ -284,27 +284,3 @@ func copyAtomic(dst, src string) error {
 		return err
 	})
 }
-
-// SubsetDir returns the repository's testdata/mnist-subset (the first 5000
-// training and 1000 test samples of MNIST), found by walking up from the
-// working directory to go.mod, so that tests in any package can use it.
-func SubsetDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			sub := filepath.Join(dir, "testdata", "mnist-subset")
-			if _, err := os.Stat(sub); err != nil {
-				return "", fmt.Errorf("MNIST subset: %w", err)
-			}
-			return sub, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("MNIST subset: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}

@@ -32,12 +32,12 @@ func writeIDXFile(t *testing.T, path string, x *IDX) {
 	}
 }
 
+// subsetDir is the repository's MNIST subset: the first 5000 training and
+// 1000 test samples (engine/data/internal/mksubset writes it).
+const subsetDir = "../../testdata/mnist-subset"
+
 func TestLoadMNISTSubset(t *testing.T) {
-	dir, err := SubsetDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, test, err := LoadMNIST(dir)
+	train, test, err := LoadMNIST(subsetDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,11 +284,7 @@ func TestFetchMNIST(t *testing.T) {
 	}
 
 	// The committed subset is the start of the real thing.
-	sub, err := SubsetDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	subTrain, subTest, err := LoadMNIST(sub)
+	subTrain, subTest, err := LoadMNIST(subsetDir)
 	if err != nil {
 		t.Fatal(err)
 	}

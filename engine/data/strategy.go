@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/batchlab/batchlab/engine/device"
@@ -27,21 +28,57 @@ const (
 )
 
 // Modes lists every mode, in the order results are shown.
-var Modes = []Mode{Pageable, Pinned, PinnedAsync, Resident}
+func Modes() []Mode { return []Mode{Pageable, Pinned, PinnedAsync, Resident} }
 
 // Strategy is a transfer strategy: a mode and the dtype the pixels cross
 // as. Uint8 moves the raw bytes (4× fewer) and normalizes them on the device
-// with NormalizeBytes; Resident always does.
+// with NormalizeBytes; Resident always does. The zero Strategy is the
+// default, pageable float32. In JSON and flags it is its name (String,
+// ParseStrategy).
 type Strategy struct {
 	Mode  Mode
 	DType device.DType // Float32 or Uint8
+}
+
+// resolved is s with the zero mode read as Pageable.
+func (s Strategy) resolved() Strategy {
+	if s.Mode == "" {
+		s.Mode = Pageable
+	}
+	return s
+}
+
+// Validate refuses a strategy ParseStrategy would not return: an unknown
+// mode or dtype, or resident with float32 pixels.
+func (s Strategy) Validate() error {
+	s = s.resolved()
+	if !slices.Contains(Modes(), s.Mode) {
+		return badStrategy(string(s.Mode), "unknown mode")
+	}
+	if s.DType != device.Float32 && s.DType != device.Uint8 {
+		return badStrategy(s.String(), fmt.Sprintf("pixels cross as float32 or uint8, not %s", s.DType))
+	}
+	if s.Mode == Resident && s.DType != device.Uint8 {
+		return badStrategy(s.String(), "resident keeps the dataset on the device as uint8")
+	}
+	return nil
+}
+
+// MarshalText writes the strategy's name.
+func (s Strategy) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a name as ParseStrategy does.
+func (s *Strategy) UnmarshalText(b []byte) error {
+	var err error
+	*s, err = ParseStrategy(string(b))
+	return err
 }
 
 // Strategies lists the seven strategies, the float32 ones first.
 func Strategies() []Strategy {
 	var all []Strategy
 	for _, dt := range []device.DType{device.Float32, device.Uint8} {
-		for _, m := range Modes {
+		for _, m := range Modes() {
 			if m != Resident || dt == device.Uint8 {
 				all = append(all, Strategy{m, dt})
 			}
@@ -54,6 +91,7 @@ func Strategies() []Strategy {
 // ",uint8" for uint8 pixels ("pinned-async,uint8"), except that pageable
 // uint8 is just "uint8" and resident needs no suffix.
 func (s Strategy) String() string {
+	s = s.resolved()
 	switch {
 	case s.DType != device.Uint8 || s.Mode == Resident:
 		return string(s.Mode)
