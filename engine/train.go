@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,15 +19,15 @@ import (
 // Config is what a training run is made of. Its JSON form goes into every
 // result file, so a number can always be traced to the settings behind it.
 type Config struct {
-	Hidden      []int   `json:"hidden"`       // widths of the hidden layers
-	Batch       int     `json:"batch"`        // samples per parameter update (at the start)
-	LR          float64 `json:"lr"`           // learning rate at BaseBatch (η₀)
+	Hidden      []int     `json:"hidden"`              // widths of the hidden layers
+	Batch       int       `json:"batch"`               // samples per parameter update (at the start)
+	LR          float64   `json:"lr"`                  // learning rate at BaseBatch (η₀)
 	Optimizer   Optimizer `json:"optimizer,omitempty"` // "": MomentumSGD
 	Momentum    float64   `json:"momentum"`            // SGD momentum
-	WeightDecay float64 `json:"weight_decay"` // L2 penalty, added to the gradient
-	Epochs      int     `json:"epochs"`
-	Seed        uint64  `json:"seed"`       // weights and data order
-	EvalBatch   int     `json:"eval_batch"` // rows per forward pass when evaluating
+	WeightDecay float64   `json:"weight_decay"`        // L2 penalty, added to the gradient
+	Epochs      int       `json:"epochs"`
+	Seed        uint64    `json:"seed"`       // weights and data order
+	EvalBatch   int       `json:"eval_batch"` // rows per forward pass when evaluating
 
 	// Schedules (see schedule.go).
 	LRScale       LRRule  `json:"lr_scale,omitempty"`       // none, linear or sqrt
@@ -60,6 +62,10 @@ func DefaultConfig() Config {
 	return Config{Hidden: []int{512, 512}, Batch: 128, LR: 0.1, Momentum: 0.9, Epochs: 1, Seed: 1, EvalBatch: 1000}
 }
 
+// maxEpochs bounds a run's epochs: far beyond any run, low enough that
+// walking a schedule's epochs takes no time.
+const maxEpochs = 100000
+
 // Validate checks the settings against a training set of n samples.
 func (c Config) Validate(n int) error {
 	var errs []string
@@ -67,6 +73,9 @@ func (c Config) Validate(n int) error {
 		errs = append(errs, fmt.Sprintf("batch size must be positive, got %d", c.Batch))
 	} else if c.Batch > n {
 		errs = append(errs, fmt.Sprintf("batch size %d is larger than the %d training samples", c.Batch, n))
+	}
+	if c.MaxBatch != 0 && !c.IncreaseBatch {
+		errs = append(errs, fmt.Sprintf("a max batch (%d) caps only an increase-batch schedule, and there is none", c.MaxBatch))
 	}
 	if c.BaseBatch < 0 || c.MaxBatch < 0 {
 		errs = append(errs, fmt.Sprintf("base and max batch must not be negative, got %d and %d", c.BaseBatch, c.MaxBatch))
@@ -82,8 +91,8 @@ func (c Config) Validate(n int) error {
 	if c.GhostBatch < 0 {
 		errs = append(errs, fmt.Sprintf("ghost batch must not be negative, got %d", c.GhostBatch))
 	}
-	if c.Epochs <= 0 {
-		errs = append(errs, fmt.Sprintf("epochs must be positive, got %d", c.Epochs))
+	if c.Epochs <= 0 || c.Epochs > maxEpochs {
+		errs = append(errs, fmt.Sprintf("epochs must be in 1 to %d, got %d", maxEpochs, c.Epochs))
 	}
 	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
 		errs = append(errs, fmt.Sprintf("learning rate must be a positive number, got %g", c.LR))
@@ -135,10 +144,44 @@ type EpochStats struct {
 	H2DCopies int64 `json:"h2d_copies"`
 	// The training pass split by device events: loading and copying the
 	// batch, forward and backward, and the optimizer update.
-	TransferSeconds float64   `json:"transfer_seconds"`
-	ComputeSeconds  float64   `json:"compute_seconds"`
-	UpdateSeconds   float64   `json:"update_seconds"`
-	StepLosses      []float32 `json:"step_losses,omitempty"` // mean loss of each batch
+	TransferSeconds float64 `json:"transfer_seconds"`
+	ComputeSeconds  float64 `json:"compute_seconds"`
+	UpdateSeconds   float64 `json:"update_seconds"`
+	StepLosses      Losses  `json:"step_losses,omitempty"` // mean loss of each batch
+}
+
+// Losses are per-step losses. In JSON a non-finite one (the step a run
+// diverged at) is null, which encoding/json would refuse to write.
+type Losses []float32
+
+func (ls Losses) MarshalJSON() ([]byte, error) {
+	b := []byte{'['}
+	for i, l := range ls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendFloat(b, float64(l), 'g', -1, 32)
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func (ls *Losses) UnmarshalJSON(b []byte) error {
+	var vs []*float32
+	if err := json.Unmarshal(b, &vs); err != nil {
+		return err
+	}
+	*ls = make(Losses, len(vs))
+	for i, v := range vs {
+		(*ls)[i] = float32(math.NaN())
+		if v != nil {
+			(*ls)[i] = *v
+		}
+	}
+	return nil
 }
 
 // Trainer trains a Model on one device.
@@ -311,6 +354,11 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		if onStep != nil {
 			onStep(step+1, steps)
 		}
+	}
+	// Interrupted after the last step: stop before the evaluation, which
+	// a resumed run does.
+	if err := ctx.Err(); err != nil {
+		return stats, err
 	}
 	p := t.pos
 	stats.Seconds, stats.LR = p.Seconds, p.LR

@@ -65,6 +65,9 @@ func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset,
 	if train, test, err = data.LoadMNIST(c.String("data")); err != nil {
 		return nil, nil, err
 	}
+	if n > train.Len() {
+		return nil, nil, fmt.Errorf("--train-samples %d is more than the %d training samples in %s", n, train.Len(), c.String("data"))
+	}
 	if n > 0 {
 		train = train.Subset(n)
 	}

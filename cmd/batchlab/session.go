@@ -37,6 +37,9 @@ type session struct {
 // openSession opens --device and, where the command has the flags, starts
 // --cpuprofile and --trace on it. close undoes both.
 func openSession(c *cli.Context) (*session, error) {
+	if c.IsSet("device") && c.String("device") == "" {
+		return nil, errors.New("--device is empty (leave it out for the default, " + device.Default() + ")")
+	}
 	d, err := device.Open(c.String("device"))
 	if err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ func TestInterruptAndResume(t *testing.T) {
 	if err == nil {
 		t.Fatalf("the interrupted process exited 0; stderr:\n%s", msg)
 	}
-	m := regexp.MustCompile(`interrupted at epoch (\d+), step (\d+); checkpoint saved to .*; resume with: .*--resume`).FindStringSubmatch(msg)
+	m := regexp.MustCompile(`interrupted at epoch (\d+), step (\d+); checkpoint saved to .*; resume with:\n  .*--resume`).FindStringSubmatch(msg)
 	if m == nil {
 		t.Fatalf("no resume instructions in stderr:\n%s", msg)
 	}
