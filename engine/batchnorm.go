@@ -6,14 +6,14 @@ import (
 	"github.com/batchlab/batchlab/engine/device"
 )
 
-// BatchNorm normalizes each feature over the batch, or over ghost batches of
+// batchNorm normalizes each feature over the batch, or over ghost batches of
 // Ghost rows (Hoffer et al. 2017: large-batch training keeps the noise of
 // small-batch statistics). In training it uses the group's statistics and
 // updates running ones; in evaluation it uses the running ones.
-type BatchNorm struct {
+type batchNorm struct {
 	Name            string
 	Features, Ghost int
-	Gamma, Beta     *Param
+	Gamma, Beta     *param
 	RunMean, RunVar device.Buffer
 
 	bn           device.BatchNormer
@@ -29,12 +29,12 @@ const (
 	bnEps      = 1e-5
 )
 
-func newBatchNorm(d device.Device, name string, features, maxRows, ghost int) (*BatchNorm, error) {
+func newBatchNorm(d device.Device, name string, features, maxRows, ghost int) (*batchNorm, error) {
 	bn, ok := d.(device.BatchNormer)
 	if !ok {
 		return nil, fmt.Errorf("the %s device has no batch normalization", d.Info().Kind)
 	}
-	l := &BatchNorm{Name: name, Features: features, Ghost: ghost, bn: bn, training: true}
+	l := &batchNorm{Name: name, Features: features, Ghost: ghost, bn: bn, training: true}
 	var err error
 	if l.Gamma, err = newParam(d, name+".weight", features); err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func newBatchNorm(d device.Device, name string, features, maxRows, ghost int) (*
 	return l, nil
 }
 
-func (l *BatchNorm) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
+func (l *batchNorm) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
 	l.x = x
 	if l.training {
 		l.bn.BatchNormTrain(l.y, x, l.Gamma.Value, l.Beta.Value, l.mean, l.invStd, l.RunMean, l.RunVar, rows, l.Features, l.Ghost, bnMomentum, bnEps)
@@ -74,16 +74,16 @@ func (l *BatchNorm) Forward(d device.Device, x device.Buffer, rows int) device.B
 	return l.y
 }
 
-func (l *BatchNorm) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
+func (l *batchNorm) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
 	l.bn.BatchNormBackward(l.dx, l.Gamma.Grad, l.Beta.Grad, dy, l.x, l.Gamma.Value, l.mean, l.invStd, rows, l.Features, l.Ghost)
 	return l.dx
 }
 
-func (l *BatchNorm) Params() []*Param       { return []*Param{l.Gamma, l.Beta} }
-func (l *BatchNorm) OutputSize() int        { return l.Features }
-func (l *BatchNorm) setTraining(train bool) { l.training = train }
+func (l *batchNorm) Params() []*param       { return []*param{l.Gamma, l.Beta} }
+func (l *batchNorm) OutputSize() int        { return l.Features }
+func (l *batchNorm) setTraining(train bool) { l.training = train }
 
-func (l *BatchNorm) String() string {
+func (l *batchNorm) String() string {
 	if l.Ghost > 0 {
 		return fmt.Sprintf("GhostBatchNorm(%d)", l.Ghost)
 	}

@@ -1,4 +1,4 @@
-package engine_test
+package engine
 
 import (
 	"fmt"
@@ -9,7 +9,6 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -17,7 +16,7 @@ import (
 // model's parameters, and the gradients our engine computes for them.
 type gradProblem struct {
 	d       device.Device
-	model   *engine.Model
+	model   *Model
 	widths  []int
 	rows    int
 	x       []float32
@@ -29,7 +28,7 @@ type gradProblem struct {
 	losses  device.Buffer
 }
 
-func newGradProblem(t *testing.T, arch engine.Arch) *gradProblem {
+func newGradProblem(t *testing.T, arch mlpArch) *gradProblem {
 	t.Helper()
 	arch.Widths = []int{20, 16, 12, 5}
 	p := &gradProblem{d: device.NewCPU(), widths: arch.Widths, rows: 7}
@@ -43,7 +42,7 @@ func newGradProblem(t *testing.T, arch engine.Arch) *gradProblem {
 		p.labels[i] = int32(r.IntN(p.widths[len(p.widths)-1]))
 	}
 	var err error
-	if p.model, err = engine.NewMLP(p.d, arch, p.rows, 5); err != nil {
+	if p.model, err = newMLP(p.d, arch, p.rows, 5); err != nil {
 		t.Fatal(err)
 	}
 	classes := p.widths[len(p.widths)-1]
@@ -61,7 +60,7 @@ func newGradProblem(t *testing.T, arch engine.Arch) *gradProblem {
 		t.Fatal(err)
 	}
 	p.loss(t, true)
-	p.model.Backward(p.d, p.dlogits, p.rows)
+	p.model.backward(p.d, p.dlogits, p.rows)
 	if p.grads, err = p.model.ReadParams(p.d, true); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func newGradProblem(t *testing.T, arch engine.Arch) *gradProblem {
 func (p *gradProblem) loss(t *testing.T, withGrad bool) float32 {
 	t.Helper()
 	classes := p.widths[len(p.widths)-1]
-	logits := p.model.Forward(p.d, p.xb, p.rows)
+	logits := p.model.forward(p.d, p.xb, p.rows)
 	grad := p.dlogits
 	if !withGrad {
 		grad = nil
@@ -91,7 +90,7 @@ func (p *gradProblem) loss(t *testing.T, withGrad bool) float32 {
 // TestGradientsMatchGorgonia builds the same MLP in Gorgonia, with the same
 // weights, and compares our backward pass with its symbolic differentiation.
 func TestGradientsMatchGorgonia(t *testing.T) {
-	p := newGradProblem(t, engine.Arch{})
+	p := newGradProblem(t, mlpArch{})
 	g := gorgonia.NewGraph()
 	matrix := func(name string, rows, cols int, data []float32) *gorgonia.Node {
 		v := tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(append([]float32(nil), data...)))
@@ -135,7 +134,7 @@ func TestGradientsMatchGorgonia(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := gv.Data().([]float32)
-		name := p.model.Params()[i].Name
+		name := p.model.params()[i].Name
 		for j := range want {
 			if diff := math.Abs(float64(p.grads[i][j] - want[j])); diff > 1e-6+1e-4*math.Abs(float64(want[j])) {
 				t.Errorf("%s gradient[%d] = %g, Gorgonia's %g", name, j, p.grads[i][j], want[j])
@@ -150,7 +149,7 @@ func TestGradientsMatchGorgonia(t *testing.T) {
 // for the plain MLP and with (ghost) batch normalization. (A ghost group of
 // one row would put every output at the ReLU kink: 7 rows in groups of 4.)
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
-	for _, arch := range []engine.Arch{{}, {BatchNorm: true}, {GhostBatch: 4}} {
+	for _, arch := range []mlpArch{{}, {BatchNorm: true}, {GhostBatch: 4}} {
 		t.Run(fmt.Sprintf("batchnorm=%v/ghost=%d", arch.BatchNorm, arch.GhostBatch), func(t *testing.T) {
 			checkFiniteDifferences(t, newGradProblem(t, arch))
 		})
@@ -160,17 +159,17 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 func checkFiniteDifferences(t *testing.T, p *gradProblem) {
 	const h = 5e-3 // float32 loss: smaller steps drown in rounding
 	r := rand.New(rand.NewPCG(1, 2))
-	for i, param := range p.model.Params() {
+	for i, param := range p.model.params() {
 		for range 8 {
 			j := r.IntN(param.Size())
 			values := cloneParams(p.params)
 			values[i][j] = p.params[i][j] + h
-			if err := p.model.WriteParams(p.d, values); err != nil {
+			if err := p.model.writeParams(p.d, values); err != nil {
 				t.Fatal(err)
 			}
 			up := p.loss(t, false)
 			values[i][j] = p.params[i][j] - h
-			if err := p.model.WriteParams(p.d, values); err != nil {
+			if err := p.model.writeParams(p.d, values); err != nil {
 				t.Fatal(err)
 			}
 			down := p.loss(t, false)

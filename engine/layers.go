@@ -10,9 +10,9 @@ import (
 	"github.com/batchlab/batchlab/engine/device"
 )
 
-// Param is one trainable tensor with its gradient and optimizer state, all
+// param is one trainable tensor with its gradient and optimizer state, all
 // resident on the device.
-type Param struct {
+type param struct {
 	Name     string
 	Shape    []int
 	Value    device.Buffer
@@ -21,12 +21,12 @@ type Param struct {
 }
 
 // Size is the number of elements.
-func (p *Param) Size() int { return p.Value.Len() }
+func (p *param) Size() int { return p.Value.Len() }
 
-// Layer is one stage of a Sequential model. Buffers are sized once for the
+// layer is one stage of a Sequential model. Buffers are sized once for the
 // largest batch (maxRows); each call says how many rows it uses, so the last,
 // smaller batch of an epoch needs no reallocation.
-type Layer interface {
+type layer interface {
 	// Forward returns the layer's output for rows rows of x. It may keep x
 	// for Backward.
 	Forward(d device.Device, x device.Buffer, rows int) device.Buffer
@@ -34,15 +34,15 @@ type Layer interface {
 	// accumulates nothing (it overwrites the parameter gradients) and returns
 	// the gradient with respect to the input; nil when the input needs none.
 	Backward(d device.Device, dy device.Buffer, rows int) device.Buffer
-	Params() []*Param
+	Params() []*param
 	OutputSize() int
 	String() string
 }
 
-// Linear is y = x·W + b with W stored in×out, row-major.
-type Linear struct {
+// linear is y = x·W + b with W stored in×out, row-major.
+type linear struct {
 	In, Out int
-	W, B    *Param
+	W, B    *param
 	// InputGrad is false for the first layer, whose input is data: its dx
 	// would be one GEMM of wasted work per step.
 	InputGrad bool
@@ -51,8 +51,8 @@ type Linear struct {
 	y, dx device.Buffer
 }
 
-func newLinear(d device.Device, name string, in, out, maxRows int, inputGrad bool) (*Linear, error) {
-	l := &Linear{In: in, Out: out, InputGrad: inputGrad}
+func newLinear(d device.Device, name string, in, out, maxRows int, inputGrad bool) (*linear, error) {
+	l := &linear{In: in, Out: out, InputGrad: inputGrad}
 	var err error
 	if l.W, err = newParam(d, name+".weight", in, out); err != nil {
 		return nil, err
@@ -71,12 +71,12 @@ func newLinear(d device.Device, name string, in, out, maxRows int, inputGrad boo
 	return l, nil
 }
 
-func newParam(d device.Device, name string, shape ...int) (*Param, error) {
+func newParam(d device.Device, name string, shape ...int) (*param, error) {
 	n := 1
 	for _, s := range shape {
 		n *= s
 	}
-	p := &Param{Name: name, Shape: shape}
+	p := &param{Name: name, Shape: shape}
 	for _, b := range []*device.Buffer{&p.Value, &p.Grad, &p.Velocity} {
 		var err error
 		if *b, err = d.Alloc(device.Float32, n); err != nil {
@@ -86,14 +86,14 @@ func newParam(d device.Device, name string, shape ...int) (*Param, error) {
 	return p, nil
 }
 
-func (l *Linear) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
+func (l *linear) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
 	l.x = x
 	d.Gemm(false, false, rows, l.Out, l.In, 1, x, l.W.Value, 0, l.y)
 	d.AddBias(l.y, l.B.Value, rows, l.Out)
 	return l.y
 }
 
-func (l *Linear) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
+func (l *linear) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
 	d.Gemm(true, false, l.In, l.Out, rows, 1, l.x, dy, 0, l.W.Grad) // dW = xᵀ·dy
 	d.ColumnSum(l.B.Grad, dy, rows, l.Out, 0)                       // db = Σ_rows dy
 	if !l.InputGrad {
@@ -103,31 +103,31 @@ func (l *Linear) Backward(d device.Device, dy device.Buffer, rows int) device.Bu
 	return l.dx
 }
 
-func (l *Linear) Params() []*Param { return []*Param{l.W, l.B} }
-func (l *Linear) OutputSize() int  { return l.Out }
-func (l *Linear) String() string   { return fmt.Sprintf("Linear(%d→%d)", l.In, l.Out) }
+func (l *linear) Params() []*param { return []*param{l.W, l.B} }
+func (l *linear) OutputSize() int  { return l.Out }
+func (l *linear) String() string   { return fmt.Sprintf("Linear(%d→%d)", l.In, l.Out) }
 
-// ReLU works in place: its output overwrites its input (which the layer
+// relu works in place: its output overwrites its input (which the layer
 // before no longer needs) and its input gradient overwrites the incoming
 // gradient. That halves the activation memory of an MLP.
-type ReLU struct {
+type relu struct {
 	Size int
 	y    device.Buffer
 }
 
-func newReLU(size int) *ReLU { return &ReLU{Size: size} }
+func newReLU(size int) *relu { return &relu{Size: size} }
 
-func (r *ReLU) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
+func (r *relu) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
 	d.ReLU(x, x, rows*r.Size)
 	r.y = x
 	return x
 }
 
-func (r *ReLU) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
+func (r *relu) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
 	d.ReLUBackward(dy, dy, r.y, rows*r.Size)
 	return dy
 }
 
-func (r *ReLU) Params() []*Param { return nil }
-func (r *ReLU) OutputSize() int  { return r.Size }
-func (r *ReLU) String() string   { return "ReLU" }
+func (r *relu) Params() []*param { return nil }
+func (r *relu) OutputSize() int  { return r.Size }
+func (r *relu) String() string   { return "ReLU" }

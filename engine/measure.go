@@ -9,11 +9,11 @@ import (
 	"github.com/batchlab/batchlab/engine/device"
 )
 
-// Probe evaluates the training loss and its gradient at the model's current
+// probe evaluates the training loss and its gradient at the model's current
 // weights on chosen samples, for the measurements of the study (sharpness,
 // gradient noise scale). It has its own loader and scratch buffers, so it
 // can run between training steps without disturbing the trainer's.
-type Probe struct {
+type probe struct {
 	t       *Trainer
 	loader  data.Loader
 	chunk   int
@@ -26,17 +26,17 @@ type Probe struct {
 // backward pass; the measurements are defined on plain MLPs.
 var errBatchNormProbe = errors.New("sharpness and noise scale are measured on models without batch normalization")
 
-// NewProbe prepares a probe for the trainer's model and training set.
-func NewProbe(t *Trainer) (*Probe, error) {
-	for _, l := range t.Model.Layers {
-		if _, ok := l.(*BatchNorm); ok {
+// newProbe prepares a probe for the trainer's model and training set.
+func newProbe(t *Trainer) (*probe, error) {
+	for _, l := range t.Model.layers {
+		if _, ok := l.(*batchNorm); ok {
 			return nil, errBatchNormProbe
 		}
 	}
 	if err := checkMemory(t.config, ShapeOf(t.train, t.test), t.d, true); err != nil {
 		return nil, err
 	}
-	p := &Probe{t: t, chunk: t.Model.MaxRows}
+	p := &probe{t: t, chunk: t.Model.maxRows}
 	var err error
 	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.config.Transfer); err != nil {
 		return nil, err
@@ -51,26 +51,26 @@ func NewProbe(t *Trainer) (*Probe, error) {
 }
 
 // Close frees the probe's buffers.
-func (p *Probe) Close() {
+func (p *probe) Close() {
 	p.loader.Close()
 	p.t.d.Free(p.losses)
 	p.t.d.Free(p.dlogits)
 }
 
 // Loss returns the mean training loss over the samples at idx.
-func (p *Probe) Loss(idx []int32) (float64, error) {
+func (p *probe) Loss(idx []int32) (float64, error) {
 	loss, _, err := p.eval(idx, false)
 	return loss, err
 }
 
 // LossAndGradient returns the mean loss over the samples at idx and its
-// gradient with respect to every parameter (in Model.Params order), summed
-// on the host in float64 over chunks of at most Model.MaxRows rows.
-func (p *Probe) LossAndGradient(idx []int32) (float64, [][]float64, error) {
+// gradient with respect to every parameter (in Model.params order), summed
+// on the host in float64 over chunks of at most Model.maxRows rows.
+func (p *probe) LossAndGradient(idx []int32) (float64, [][]float64, error) {
 	return p.eval(idx, true)
 }
 
-func (p *Probe) eval(idx []int32, withGrad bool) (float64, [][]float64, error) {
+func (p *probe) eval(idx []int32, withGrad bool) (float64, [][]float64, error) {
 	if len(idx) == 0 {
 		return 0, nil, errors.New("probe: no samples")
 	}
@@ -78,7 +78,7 @@ func (p *Probe) eval(idx []int32, withGrad bool) (float64, [][]float64, error) {
 	classes := p.t.train.Classes
 	var grads [][]float64
 	if withGrad {
-		for _, par := range m.Params() {
+		for _, par := range m.params() {
 			grads = append(grads, make([]float64, par.Size()))
 		}
 	}
@@ -91,7 +91,7 @@ func (p *Probe) eval(idx []int32, withGrad bool) (float64, [][]float64, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		logits := m.Forward(d, x, rows)
+		logits := m.forward(d, x, rows)
 		var dl device.Buffer
 		if withGrad {
 			dl = p.dlogits
@@ -99,7 +99,7 @@ func (p *Probe) eval(idx []int32, withGrad bool) (float64, [][]float64, error) {
 		// Scaled by 1/len(idx), each chunk's gradient is its share of the mean.
 		d.SoftmaxCrossEntropy(dl, p.losses, logits, labels, 0, rows, classes, 1/float32(len(idx)))
 		if withGrad {
-			m.Backward(d, p.dlogits, rows)
+			m.backward(d, p.dlogits, rows)
 		}
 		if err := d.Sync(); err != nil {
 			return 0, nil, err

@@ -104,7 +104,7 @@ func ShapeOf(train, test *data.Dataset) Shape {
 // data.NewLoader allocate (TestPlanMemoryMatchesAllocations holds them to it).
 func PlanMemory(cfg Config, s Shape) Footprint {
 	cfg = cfg.Resolved()
-	return planRows(cfg, s, cfg.MaxBatchSize(), cfg.EvalBatch)
+	return planRows(cfg, s, cfg.maxBatchSize(), cfg.EvalBatch)
 }
 
 // planRows is the footprint with training batches of up to trainRows rows
@@ -132,7 +132,7 @@ func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 		}
 	}
 	// The loss gradient and the per-step losses and correct counts.
-	b := min(cfg.BatchAt(1), trainRows)
+	b := min(cfg.batchAt(1), trainRows)
 	steps := max(ceilDiv(s.Train, b), ceilDiv(max(s.Train, s.Test), evalRows))
 	f.Activations = satAdd(f.Activations, satMul(4, maxRows, s.Classes), satMul(8, steps))
 	f.Host = satAdd(mul64(4, state), satMul(4, ceilDiv(s.Train, b))) // and the losses the divergence check reads
@@ -239,7 +239,7 @@ func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
 	budget, source := MemoryBudget(cfg, d)
 	cpu := d.Info().Kind == "cpu"
 	r := cfg.Resolved()
-	trainRows, evalRows := r.MaxBatchSize(), r.EvalBatch
+	trainRows, evalRows := r.maxBatchSize(), r.EvalBatch
 	need := func(rows int) (Footprint, int64) {
 		f := planRows(r, s, min(trainRows, rows), min(evalRows, rows))
 		if withProbe {

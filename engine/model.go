@@ -10,28 +10,28 @@ import (
 )
 
 // Model is a Sequential stack of layers bound to one device, with buffers
-// sized for batches of up to MaxRows rows.
+// sized for batches of up to maxRows rows.
 type Model struct {
-	Layers  []Layer
-	Inputs  int
-	MaxRows int
+	layers  []layer
+	inputs  int
+	maxRows int
 }
 
-// Arch describes an MLP: its widths, input first, and whether a batch
+// mlpArch describes an MLP: its widths, input first, and whether a batch
 // normalization (over ghost batches of GhostBatch rows, if set) follows
 // each hidden Linear.
-type Arch struct {
+type mlpArch struct {
 	Widths     []int
 	BatchNorm  bool
 	GhostBatch int
 }
 
-// NewMLP builds the MLP arch describes on d (Linear, then [BatchNorm,]
+// newMLP builds the MLP arch describes on d (Linear, then [BatchNorm,]
 // ReLU, for each hidden width; Linear to the output), with buffers for up to
 // maxRows rows. Weights and biases are drawn uniformly from ±1/√fan_in, as
 // PyTorch's nn.Linear does by default, from a PCG stream of seed, so the
 // same seed gives the same model on every device.
-func NewMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error) {
+func newMLP(d device.Device, arch mlpArch, maxRows int, seed uint64) (*Model, error) {
 	widths := arch.Widths
 	if len(widths) < 2 {
 		return nil, fmt.Errorf("an MLP needs at least an input and an output width, got %v", widths)
@@ -47,13 +47,13 @@ func NewMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error
 	if arch.GhostBatch < 0 {
 		return nil, fmt.Errorf("ghost batch must not be negative, got %d", arch.GhostBatch)
 	}
-	m := &Model{Inputs: widths[0], MaxRows: maxRows}
+	m := &Model{inputs: widths[0], maxRows: maxRows}
 	for i := 1; i < len(widths); i++ {
 		l, err := newLinear(d, fmt.Sprintf("fc%d", i), widths[i-1], widths[i], maxRows, i > 1)
 		if err != nil {
 			return nil, fmt.Errorf("allocating the model: %w", err)
 		}
-		m.Layers = append(m.Layers, l)
+		m.layers = append(m.layers, l)
 		if i == len(widths)-1 {
 			break
 		}
@@ -62,9 +62,9 @@ func NewMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error
 			if err != nil {
 				return nil, fmt.Errorf("allocating the model: %w", err)
 			}
-			m.Layers = append(m.Layers, bn)
+			m.layers = append(m.layers, bn)
 		}
-		m.Layers = append(m.Layers, newReLU(widths[i]))
+		m.layers = append(m.layers, newReLU(widths[i]))
 	}
 	if err := m.initialize(d, seed); err != nil {
 		return nil, err
@@ -74,8 +74,8 @@ func NewMLP(d device.Device, arch Arch, maxRows int, seed uint64) (*Model, error
 
 func (m *Model) initialize(d device.Device, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 0x1417))
-	for _, l := range m.Layers {
-		lin, ok := l.(*Linear)
+	for _, l := range m.layers {
+		lin, ok := l.(*linear)
 		if !ok {
 			continue
 		}
@@ -93,41 +93,41 @@ func (m *Model) initialize(d device.Device, seed uint64) error {
 	return nil
 }
 
-// SetTraining switches layers that behave differently in training and in
+// setTraining switches layers that behave differently in training and in
 // evaluation (batch normalization) to one or the other.
-func (m *Model) SetTraining(train bool) {
-	for _, l := range m.Layers {
+func (m *Model) setTraining(train bool) {
+	for _, l := range m.layers {
 		if t, ok := l.(interface{ setTraining(bool) }); ok {
 			t.setTraining(train)
 		}
 	}
 }
 
-// Outputs is the width of the last layer.
-func (m *Model) Outputs() int { return m.Layers[len(m.Layers)-1].OutputSize() }
+// outputs is the width of the last layer.
+func (m *Model) outputs() int { return m.layers[len(m.layers)-1].OutputSize() }
 
-// Params lists every trainable tensor, in layer order.
-func (m *Model) Params() []*Param {
-	var ps []*Param
-	for _, l := range m.Layers {
+// params lists every trainable tensor, in layer order.
+func (m *Model) params() []*param {
+	var ps []*param
+	for _, l := range m.layers {
 		ps = append(ps, l.Params()...)
 	}
 	return ps
 }
 
-// NamedBuffer is model state that is not trained but must be saved: batch
+// namedBuffer is model state that is not trained but must be saved: batch
 // normalization's running statistics.
-type NamedBuffer struct {
+type namedBuffer struct {
 	Name   string
 	Buffer device.Buffer
 }
 
-// Buffers lists the model's untrained state, in layer order.
-func (m *Model) Buffers() []NamedBuffer {
-	var out []NamedBuffer
-	for _, l := range m.Layers {
-		if bn, ok := l.(*BatchNorm); ok {
-			out = append(out, NamedBuffer{bn.Name + ".running_mean", bn.RunMean}, NamedBuffer{bn.Name + ".running_var", bn.RunVar})
+// buffers lists the model's untrained state, in layer order.
+func (m *Model) buffers() []namedBuffer {
+	var out []namedBuffer
+	for _, l := range m.layers {
+		if bn, ok := l.(*batchNorm); ok {
+			out = append(out, namedBuffer{bn.Name + ".running_mean", bn.RunMean}, namedBuffer{bn.Name + ".running_var", bn.RunVar})
 		}
 	}
 	return out
@@ -136,32 +136,32 @@ func (m *Model) Buffers() []NamedBuffer {
 // ParamCount is the number of trainable scalars.
 func (m *Model) ParamCount() int {
 	n := 0
-	for _, p := range m.Params() {
+	for _, p := range m.params() {
 		n += p.Size()
 	}
 	return n
 }
 
-// Forward runs rows rows of x through the model and returns the logits.
-func (m *Model) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
-	for _, l := range m.Layers {
+// forward runs rows rows of x through the model and returns the logits.
+func (m *Model) forward(d device.Device, x device.Buffer, rows int) device.Buffer {
+	for _, l := range m.layers {
 		x = l.Forward(d, x, rows)
 	}
 	return x
 }
 
-// Backward propagates the gradient of the loss with respect to the logits
+// backward propagates the gradient of the loss with respect to the logits
 // and leaves every parameter's gradient in its Grad buffer.
-func (m *Model) Backward(d device.Device, dlogits device.Buffer, rows int) {
+func (m *Model) backward(d device.Device, dlogits device.Buffer, rows int) {
 	g := dlogits
-	for i := len(m.Layers) - 1; i >= 0 && g != nil; i-- {
-		g = m.Layers[i].Backward(d, g, rows)
+	for i := len(m.layers) - 1; i >= 0 && g != nil; i-- {
+		g = m.layers[i].Backward(d, g, rows)
 	}
 }
 
 func (m *Model) String() string {
-	parts := make([]string, len(m.Layers))
-	for i, l := range m.Layers {
+	parts := make([]string, len(m.layers))
+	for i, l := range m.layers {
 		parts[i] = l.String()
 	}
 	return strings.Join(parts, " → ")
@@ -174,7 +174,7 @@ func (m *Model) ReadParams(d device.Device, grads bool) ([][]float32, error) {
 		return nil, err
 	}
 	var out [][]float32
-	for _, p := range m.Params() {
+	for _, p := range m.params() {
 		b := p.Value
 		if grads {
 			b = p.Grad
@@ -188,9 +188,9 @@ func (m *Model) ReadParams(d device.Device, grads bool) ([][]float32, error) {
 	return out, nil
 }
 
-// WriteParams sets every parameter from host values, in Params order.
-func (m *Model) WriteParams(d device.Device, values [][]float32) error {
-	ps := m.Params()
+// writeParams sets every parameter from host values, in Params order.
+func (m *Model) writeParams(d device.Device, values [][]float32) error {
+	ps := m.params()
 	if len(values) != len(ps) {
 		return fmt.Errorf("got %d parameter tensors, the model has %d", len(values), len(ps))
 	}

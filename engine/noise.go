@@ -55,7 +55,7 @@ func (e NoiseEstimate) Count() int { return e.n }
 // NoiseMeter measures the noise scale of a trainer's model at its current
 // weights, on fresh random batches each time.
 type NoiseMeter struct {
-	probe *Probe
+	probe *probe
 	est   NoiseEstimate
 	seed  uint64
 	draws int
@@ -69,7 +69,7 @@ func NewNoiseMeter(t *Trainer, small, big int, seed uint64) (*NoiseMeter, error)
 	if big > t.train.Len() {
 		return nil, fmt.Errorf("noise scale: big batch %d exceeds the %d training samples", big, t.train.Len())
 	}
-	p, err := NewProbe(t)
+	p, err := newProbe(t)
 	if err != nil {
 		return nil, err
 	}

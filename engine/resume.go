@@ -120,7 +120,7 @@ func (t *Trainer) stateTensors(read bool) ([]checkpoint.Tensor, error) {
 			return nil, err
 		}
 	}
-	for _, b := range t.Model.Buffers() {
+	for _, b := range t.Model.buffers() {
 		if err := add(b.Name, []int{b.Buffer.Len()}, b.Buffer); err != nil {
 			return nil, err
 		}
@@ -204,7 +204,7 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 	for _, p := range t.params {
 		byName[p.Name], byName[velocityPrefix+p.Name] = p.Value, p.Velocity
 	}
-	for _, b := range t.Model.Buffers() {
+	for _, b := range t.Model.buffers() {
 		byName[b.Name] = b.Buffer
 	}
 	for name, b := range byName {

@@ -174,14 +174,14 @@ func (c Config) batchGrowths(epoch int) int {
 	return n
 }
 
-// BatchAt is the batch size of an epoch (1-based).
-func (c Config) BatchAt(epoch int) int {
+// batchAt is the batch size of an epoch (1-based).
+func (c Config) batchAt(epoch int) int {
 	return int(math.Round(float64(c.Batch) / math.Pow(c.DecayFactor, float64(c.batchGrowths(epoch)))))
 }
 
-// LRAt is the learning rate of step (0-based) of an epoch (1-based) that
+// lrAt is the learning rate of step (0-based) of an epoch (1-based) that
 // has stepsPerEpoch steps.
-func (c Config) LRAt(epoch, step, stepsPerEpoch int) float64 {
+func (c Config) lrAt(epoch, step, stepsPerEpoch int) float64 {
 	lr := c.ScaledLR()
 	if done := float64(epoch-1) + float64(step+1)/float64(stepsPerEpoch); done < c.WarmupEpochs {
 		lr = c.LR + (lr-c.LR)*done/c.WarmupEpochs
@@ -190,17 +190,17 @@ func (c Config) LRAt(epoch, step, stepsPerEpoch int) float64 {
 	return lr * math.Pow(c.DecayFactor, float64(lrDecays))
 }
 
-// MaxBatchSize is the largest batch any epoch of the run uses.
-func (c Config) MaxBatchSize() int {
+// maxBatchSize is the largest batch any epoch of the run uses.
+func (c Config) maxBatchSize() int {
 	m := c.Batch
 	for e := 1; e <= c.Epochs; e++ {
-		m = max(m, c.BatchAt(e))
+		m = max(m, c.batchAt(e))
 	}
 	return m
 }
 
 // stepsIn counts the batches of an epoch of n samples; the last may be short.
 func (c Config) stepsIn(epoch, n int) int {
-	b := c.BatchAt(epoch)
+	b := c.batchAt(epoch)
 	return (n + b - 1) / b
 }

@@ -14,7 +14,7 @@ func TestLRScaling(t *testing.T) {
 		want float64
 	}{{ScaleNone, 0.1}, {ScaleLinear, 0.8}, {ScaleSqrt, 0.1 * math.Sqrt(8)}} {
 		cfg := Config{Batch: 1024, BaseBatch: 128, LR: 0.1, LRScale: c.rule, Epochs: 3}.Resolved()
-		if got := cfg.LRAt(2, 0, 10); !near(got, c.want) {
+		if got := cfg.lrAt(2, 0, 10); !near(got, c.want) {
 			t.Errorf("%s: lr %g, want %g", c.rule, got, c.want)
 		}
 	}
@@ -23,13 +23,13 @@ func TestLRScaling(t *testing.T) {
 func TestWarmupRampsFromBaseToScaledLR(t *testing.T) {
 	cfg := Config{Batch: 512, BaseBatch: 128, LR: 0.1, LRScale: ScaleLinear, WarmupEpochs: 2, Epochs: 4}.Resolved()
 	// 10 steps per epoch: step k of epoch 1 has done (k+1)/10 epochs.
-	if got := cfg.LRAt(1, 0, 10); !near(got, 0.1+0.3*0.05) {
+	if got := cfg.lrAt(1, 0, 10); !near(got, 0.1+0.3*0.05) {
 		t.Errorf("first step: %g", got)
 	}
-	if got := cfg.LRAt(1, 9, 10); !near(got, 0.1+0.3*0.5) {
+	if got := cfg.lrAt(1, 9, 10); !near(got, 0.1+0.3*0.5) {
 		t.Errorf("end of epoch 1: %g", got)
 	}
-	if got := cfg.LRAt(3, 0, 10); !near(got, 0.4) {
+	if got := cfg.lrAt(3, 0, 10); !near(got, 0.4) {
 		t.Errorf("after warmup: %g, want 0.4", got)
 	}
 }
@@ -37,10 +37,10 @@ func TestWarmupRampsFromBaseToScaledLR(t *testing.T) {
 func TestStepDecay(t *testing.T) {
 	cfg := Config{Batch: 128, LR: 0.1, DecayEpochs: []int{2, 4}, DecayFactor: 0.2, Epochs: 5}.Resolved()
 	for epoch, want := range map[int]float64{1: 0.1, 2: 0.1, 3: 0.02, 4: 0.02, 5: 0.004} {
-		if got := cfg.LRAt(epoch, 0, 10); !near(got, want) {
+		if got := cfg.lrAt(epoch, 0, 10); !near(got, want) {
 			t.Errorf("epoch %d: lr %g, want %g", epoch, got, want)
 		}
-		if b := cfg.BatchAt(epoch); b != 128 {
+		if b := cfg.batchAt(epoch); b != 128 {
 			t.Errorf("epoch %d: batch %d without increase-batch", epoch, b)
 		}
 	}
@@ -55,11 +55,11 @@ func TestIncreaseBatch(t *testing.T) {
 		lr    float64
 	}{{128, 0.1}, {640, 0.1}, {3200, 0.1}, {3200, 0.02}}
 	for i, w := range want {
-		if b, lr := cfg.BatchAt(i+1), cfg.LRAt(i+1, 0, 10); b != w.batch || !near(lr, w.lr) {
+		if b, lr := cfg.batchAt(i+1), cfg.lrAt(i+1, 0, 10); b != w.batch || !near(lr, w.lr) {
 			t.Errorf("epoch %d: batch %d lr %g, want %d %g", i+1, b, lr, w.batch, w.lr)
 		}
 	}
-	if m := cfg.MaxBatchSize(); m != 3200 {
+	if m := cfg.maxBatchSize(); m != 3200 {
 		t.Errorf("max batch %d", m)
 	}
 }
@@ -96,4 +96,30 @@ func TestScheduleValidation(t *testing.T) {
 	if err := base.Validate(1000); err != nil {
 		t.Errorf("valid config refused: %v", err)
 	}
+}
+
+// FuzzConfigValidate: Validate accepts or refuses any numbers without
+// panicking, and what it accepts the schedule functions handle.
+func FuzzConfigValidate(f *testing.F) {
+	f.Add(128, 0.1, 0.9, 0.0, 1, 0, 0.0, 0.1, false, 0, 1000)
+	f.Add(0, -1.0, 1.0, -0.5, 0, -1, -2.0, 2.0, true, -1, 0)
+	f.Fuzz(func(t *testing.T, batch int, lr, momentum, wd float64, epochs, baseBatch int, warmup, decay float64, increase bool, maxBatch, n int) {
+		cfg := Config{
+			Hidden: []int{8}, Batch: batch, LR: lr, Momentum: momentum, WeightDecay: wd, Epochs: epochs % 1000,
+			EvalBatch: 100, BaseBatch: baseBatch, WarmupEpochs: warmup, DecayEpochs: []int{1, 2}, DecayFactor: decay,
+			IncreaseBatch: increase, MaxBatch: maxBatch,
+		}
+		if cfg.Validate(n) != nil {
+			return
+		}
+		r := cfg.Resolved()
+		for e := 1; e <= min(r.Epochs, 50); e++ {
+			if b := r.batchAt(e); b <= 0 || (increase && b > r.MaxBatch) {
+				t.Fatalf("epoch %d: batch %d of a valid config %+v", e, b, cfg)
+			}
+			if lr := r.lrAt(e, 0, 10); !(lr > 0) {
+				t.Fatalf("epoch %d: lr %g of a valid config %+v", e, lr, cfg)
+			}
+		}
+	})
 }

@@ -35,7 +35,7 @@ func Sharpness(t *Trainer, cfg SharpnessConfig) (phi float64, err error) {
 	if cfg.Epsilon <= 0 || cfg.Samples <= 0 || cfg.Steps <= 0 {
 		return 0, fmt.Errorf("sharpness: epsilon, samples and steps must be positive, got %g, %d, %d", cfg.Epsilon, cfg.Samples, cfg.Steps)
 	}
-	p, err := NewProbe(t)
+	p, err := newProbe(t)
 	if err != nil {
 		return 0, err
 	}
@@ -45,7 +45,7 @@ func Sharpness(t *Trainer, cfg SharpnessConfig) (phi float64, err error) {
 		return 0, err
 	}
 	defer func() {
-		if restore := t.Model.WriteParams(t.d, w0); err == nil {
+		if restore := t.Model.writeParams(t.d, w0); err == nil {
 			err = restore
 		}
 	}()
@@ -67,7 +67,7 @@ func Sharpness(t *Trainer, cfg SharpnessConfig) (phi float64, err error) {
 				w[i][j] = v + float32(y[i][j])
 			}
 		}
-		if err := t.Model.WriteParams(t.d, w); err != nil {
+		if err := t.Model.writeParams(t.d, w); err != nil {
 			return 0, err
 		}
 		if step == cfg.Steps { // the last point only needs its loss

@@ -202,7 +202,7 @@ type Trainer struct {
 	pos          position     // where the run stands (see resume.go)
 	completed    []EpochStats // the epochs done, restored ones included
 	trace        *trace.Timeline
-	params       []*Param // Model.Params(), listed once so that a step allocates nothing
+	params       []*param // Model.params(), listed once so that a step allocates nothing
 
 	// With Config.Graph: the device's graphs, the forward and backward
 	// graphs by what they bake in (nil: seen once, not captured yet), the
@@ -239,13 +239,13 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	}
 	cfg = cfg.Resolved()
 	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)
-	maxBatch := cfg.MaxBatchSize()
+	maxBatch := cfg.maxBatchSize()
 	maxRows := max(maxBatch, cfg.EvalBatch)
-	model, err := NewMLP(d, Arch{Widths: widths, BatchNorm: cfg.BatchNorm, GhostBatch: cfg.GhostBatch}, maxRows, cfg.Seed)
+	model, err := newMLP(d, mlpArch{Widths: widths, BatchNorm: cfg.BatchNorm, GhostBatch: cfg.GhostBatch}, maxRows, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{config: cfg, Model: model, d: d, train: train, test: test, params: model.Params()}
+	t := &Trainer{config: cfg, Model: model, d: d, train: train, test: test, params: model.params()}
 	if cfg.Graph {
 		t.grapher, t.stepGraphs, t.updateGraphs = grapher, map[stepGraphKey]device.Graph{}, map[float32]device.Graph{}
 	}
@@ -300,12 +300,12 @@ func (t *Trainer) StepsIn(epoch int) int { return t.config.stepsIn(epoch, t.trai
 func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total int)) (EpochStats, error) {
 	d, cfg := t.d, t.config
 	order := data.Permutation(t.train.Len(), cfg.Seed, epoch)
-	steps, batchSize := t.StepsIn(epoch), cfg.BatchAt(epoch)
+	steps, batchSize := t.StepsIn(epoch), cfg.batchAt(epoch)
 	stats := EpochStats{Epoch: epoch, Samples: t.train.Len(), Batch: batchSize}
 	if t.pos.Epoch != epoch {
 		t.pos = position{Epoch: epoch}
 	}
-	t.Model.SetTraining(true)
+	t.Model.setTraining(true)
 	// Reading the losses costs a copy of the epoch's slots so far: every
 	// step up to a thousand steps an epoch, beyond that a thousand times.
 	checkEvery := max(1, steps/1000)
@@ -320,7 +320,7 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		if step+1 < steps {
 			next = order[(step+1)*batchSize : min((step+2)*batchSize, len(order))]
 		}
-		t.pos.LR = cfg.LRAt(epoch, step, steps)
+		t.pos.LR = cfg.lrAt(epoch, step, steps)
 		if err := t.Step(step, batch, next, t.pos.LR); err != nil {
 			return stats, err
 		}
@@ -404,7 +404,7 @@ func (t *Trainer) Step(slot int, batch, next []int32, lr float64) error {
 	} else {
 		t.forwardLoss(x, labels, slot, rows)
 		d.RecordEvent(t.events[2])
-		t.Model.Backward(d, t.dlogits, rows)
+		t.Model.backward(d, t.dlogits, rows)
 	}
 	d.RecordEvent(t.events[3])
 	if err := t.update(float32(lr), float32(cfg.Momentum), float32(cfg.WeightDecay)); err != nil {
@@ -425,7 +425,7 @@ func (t *Trainer) Step(slot int, batch, next []int32, lr float64) error {
 // correct count into slot, and the loss's gradient into dlogits.
 func (t *Trainer) forwardLoss(x, labels device.Buffer, slot, rows int) {
 	d, classes := t.d, t.train.Classes
-	logits := t.Model.Forward(d, x, rows)
+	logits := t.Model.forward(d, x, rows)
 	// The loss is the batch mean, so its gradient carries 1/rows.
 	d.SoftmaxCrossEntropy(t.dlogits, t.stepLosses, logits, labels, slot, rows, classes, 1/float32(rows))
 	d.CountCorrect(t.stepCorrect, logits, labels, slot, rows, classes)
@@ -451,7 +451,7 @@ func (t *Trainer) stepGraph(x, labels device.Buffer, rows int) (device.Graph, er
 		var err error
 		g, err = t.grapher.Capture(func() {
 			t.forwardLoss(x, labels, 0, rows)
-			t.Model.Backward(t.d, t.dlogits, rows)
+			t.Model.backward(t.d, t.dlogits, rows)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("capturing the training step: %w", err)
@@ -494,7 +494,7 @@ func (t *Trainer) momentumSGD(lr, momentum, weightDecay float32) {
 
 // Evaluate returns the mean loss and the accuracy of the model on ds.
 func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error) {
-	t.Model.SetTraining(false)
+	t.Model.setTraining(false)
 	loader := t.evalLoad
 	if ds != t.test {
 		if loader, err = data.NewLoader(t.d, ds, t.config.EvalBatch, t.config.Transfer); err != nil {
@@ -514,7 +514,7 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 		if err != nil {
 			return 0, 0, err
 		}
-		logits := t.Model.Forward(t.d, x, n)
+		logits := t.Model.forward(t.d, x, n)
 		t.d.SoftmaxCrossEntropy(nil, t.stepLosses, logits, labels, step, n, ds.Classes, 0)
 		t.d.CountCorrect(t.stepCorrect, logits, labels, step, n, ds.Classes)
 	}
@@ -597,7 +597,7 @@ func (t *Trainer) Partial() (*EpochStats, error) {
 	}
 	losses = slices.Clone(losses)
 	epoch := max(t.pos.Epoch, 1)
-	return &EpochStats{Epoch: epoch, Batch: t.config.BatchAt(epoch), LR: t.pos.LR, Updates: t.pos.Step, TotalUpdates: t.totalUpdates,
+	return &EpochStats{Epoch: epoch, Batch: t.config.batchAt(epoch), LR: t.pos.LR, Updates: t.pos.Step, TotalUpdates: t.totalUpdates,
 		Seconds: t.pos.Seconds, H2DBytes: t.pos.H2DBytes, H2DCopies: t.pos.H2DCopies, StepLosses: losses}, nil
 }
 

@@ -45,8 +45,8 @@ type evidence struct {
 	numbers      map[string]float64
 }
 
-// Judge turns the runs into the findings table, one finding per rule.
-func Judge(r *Results) []Finding {
+// judge turns the runs into the findings table, one finding per rule.
+func judge(r *Results) []Finding {
 	var out []Finding
 	for _, rl := range rules {
 		out = append(out, rl.apply(r.Runs))
@@ -149,21 +149,21 @@ func sharpness(r Run) (float64, bool) {
 }
 
 // perEpoch averages an EpochStats quantity over a run's epochs.
-func perEpoch(f func(s EpochView) float64) func(Run) (float64, bool) {
+func perEpoch(f func(s epochView) float64) func(Run) (float64, bool) {
 	return func(r Run) (float64, bool) {
 		if len(r.Epochs) == 0 {
 			return 0, false
 		}
 		var sum float64
 		for _, e := range r.Epochs {
-			sum += f(EpochView{e.Seconds, float64(e.Updates), float64(e.H2DCopies), float64(e.H2DBytes)})
+			sum += f(epochView{e.Seconds, float64(e.Updates), float64(e.H2DCopies), float64(e.H2DBytes)})
 		}
 		return sum / float64(len(r.Epochs)), true
 	}
 }
 
-// EpochView is the cost side of an epoch.
-type EpochView struct{ Seconds, Updates, Copies, Bytes float64 }
+// epochView is the cost side of an epoch.
+type epochView struct{ Seconds, Updates, Copies, Bytes float64 }
 
 // margin is the difference two means must exceed to count: twice their
 // combined spread, and never less than floor.
@@ -378,25 +378,25 @@ func judgeRegime(e *evidence) (verdict, measured string) {
 func judgeCost(e *evidence) (verdict, measured string) {
 	runs, small, large := e.runs, e.small, e.large
 	var parts []string
-	view := func(b int, pick func(EpochView) float64) stat {
+	view := func(b int, pick func(epochView) float64) stat {
 		return measure(runs, FixedLR, "none", b, perEpoch(pick))
 	}
 	for _, b := range batchesOf(filter(runs, FixedLR)) {
-		s := view(b, func(e EpochView) float64 { return e.Seconds })
+		s := view(b, func(e epochView) float64 { return e.Seconds })
 		if !s.ok() {
 			continue
 		}
-		u := view(b, func(e EpochView) float64 { return e.Updates })
-		c := view(b, func(e EpochView) float64 { return e.Copies })
-		by := view(b, func(e EpochView) float64 { return e.Bytes })
+		u := view(b, func(e epochView) float64 { return e.Updates })
+		c := view(b, func(e epochView) float64 { return e.Copies })
+		by := view(b, func(e epochView) float64 { return e.Bytes })
 		parts = append(parts, fmt.Sprintf("B=%d: %.0f updates, %.0f copies, %.1f MB, %s s per epoch", b, u.mean, c.mean, by.mean/1e6, s))
 		e.numbers[fmt.Sprintf("seconds_b%d", b)] = s.mean
 		e.numbers[fmt.Sprintf("copies_b%d", b)] = c.mean
 		e.numbers[fmt.Sprintf("updates_b%d", b)] = u.mean
 	}
 	measured = strings.Join(parts, "; ")
-	ss, sl := view(small, func(e EpochView) float64 { return e.Seconds }), view(large, func(e EpochView) float64 { return e.Seconds })
-	cs, cl := view(small, func(e EpochView) float64 { return e.Copies }), view(large, func(e EpochView) float64 { return e.Copies })
+	ss, sl := view(small, func(e epochView) float64 { return e.Seconds }), view(large, func(e epochView) float64 { return e.Seconds })
+	cs, cl := view(small, func(e epochView) float64 { return e.Copies }), view(large, func(e epochView) float64 { return e.Copies })
 	if !ss.ok() || !sl.ok() {
 		return Inconclusive, measured
 	}

@@ -97,7 +97,7 @@ func renderPage(r *Results) ([]byte, error) {
 		Device:   "not recorded",
 		Preset:   presetFacts(r.Preset),
 		Timing:   timing(r),
-		Files:    []string{ResultsFile, RunsFile, FindingsFile},
+		Files:    []string{resultsFile, runsFile, findingsFile},
 	}
 	if r.Device.Kind != "" {
 		p.Device = r.Device.String()

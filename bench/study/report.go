@@ -12,13 +12,13 @@ import (
 
 // Files of the report, written into the study's directory.
 const (
-	ReportFile   = "report.html"
-	ResultsFile  = "results.json"
-	RunsFile     = "runs.csv"
-	FindingsFile = "findings.csv"
+	reportFile   = "report.html"
+	resultsFile  = "results.json"
+	runsFile     = "runs.csv"
+	findingsFile = "findings.csv"
 )
 
-// WriteReport writes the report of r into dir: report.html (one static
+// writeReport writes the report of r into dir: report.html (one static
 // page, plots inline, nothing fetched from the network), results.json
 // (all of r), runs.csv (a row per run and epoch) and findings.csv.
 //
@@ -30,7 +30,7 @@ const (
 //
 // The page model is page.go, its template report.html.tmpl, the CSV
 // files csv.go and the NaN-safe JSON json.go.
-func WriteReport(dir string, r *Results) error {
+func writeReport(dir string, r *Results) error {
 	if r == nil {
 		return errors.New("report: no results")
 	}
@@ -55,7 +55,7 @@ func WriteReport(dir string, r *Results) error {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{ResultsFile, results}, {RunsFile, runs.Bytes()}, {FindingsFile, findings.Bytes()}, {ReportFile, page}} {
+	}{{resultsFile, results}, {runsFile, runs.Bytes()}, {findingsFile, findings.Bytes()}, {reportFile, page}} {
 		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data); err != nil {
 			return err
 		}

@@ -225,15 +225,15 @@ func checkPage(t *testing.T, page string) {
 func TestWriteReport(t *testing.T) {
 	r := synthResults()
 	dir := t.TempDir()
-	if err := WriteReport(dir, r); err != nil {
+	if err := writeReport(dir, r); err != nil {
 		t.Fatal(err)
 	}
 	if *reportOut != "" {
-		if err := WriteReport(*reportOut, r); err != nil {
+		if err := writeReport(*reportOut, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	page := readFile(t, dir, ReportFile)
+	page := readFile(t, dir, reportFile)
 	checkPage(t, page)
 
 	// One plot per figure: 2 fixed LR, 1 scaling, 3 schedule, 2 gap and
@@ -274,7 +274,7 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 
-	rows := readCSV(t, dir, RunsFile, len(runsHeader))
+	rows := readCSV(t, dir, runsFile, len(runsHeader))
 	want := 1
 	for _, run := range r.Runs {
 		want += max(1, len(run.Epochs))
@@ -299,11 +299,11 @@ func TestWriteReport(t *testing.T) {
 	if f := byID["schedule_increase-batch_b64_s1"]; len(f) != 6 || f[5][col("batch")] != "1600" {
 		t.Errorf("runs.csv: the batch is not the epoch's: %q", f)
 	}
-	if got := readCSV(t, dir, FindingsFile, 5); len(got) != len(r.Findings)+1 {
+	if got := readCSV(t, dir, findingsFile, 5); len(got) != len(r.Findings)+1 {
 		t.Errorf("findings.csv: %d rows, want %d", len(got), len(r.Findings)+1)
 	}
 
-	raw := readFile(t, dir, ResultsFile)
+	raw := readFile(t, dir, resultsFile)
 	var back Results
 	if err := json.Unmarshal([]byte(raw), &back); err != nil {
 		t.Fatalf("results.json: %v", err)
@@ -345,10 +345,10 @@ func TestMarshalFiniteMatchesEncodingJSON(t *testing.T) {
 
 func TestWriteReportEmpty(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteReport(dir, &Results{}); err != nil {
+	if err := writeReport(dir, &Results{}); err != nil {
 		t.Fatal(err)
 	}
-	page := readFile(t, dir, ReportFile)
+	page := readFile(t, dir, reportFile)
 	checkPage(t, page)
 	if n := strings.Count(page, "Not run"); n != 7 {
 		t.Errorf("%d sections say “not run”, want 7", n)
@@ -356,10 +356,10 @@ func TestWriteReportEmpty(t *testing.T) {
 	if len(svgs(page)) != 0 {
 		t.Error("an empty study drew plots")
 	}
-	if rows := readCSV(t, dir, RunsFile, len(runsHeader)); len(rows) != 1 {
+	if rows := readCSV(t, dir, runsFile, len(runsHeader)); len(rows) != 1 {
 		t.Errorf("runs.csv of no runs has %d rows", len(rows))
 	}
-	if err := WriteReport(dir, nil); err == nil {
+	if err := writeReport(dir, nil); err == nil {
 		t.Error("nil results: no error")
 	}
 }
@@ -383,10 +383,10 @@ func TestWriteReportDegenerate(t *testing.T) {
 	for name, r := range map[string]*Results{"all diverged": allDiverged, "one run": oneRun, "all failed": failed} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := WriteReport(dir, r); err != nil {
+			if err := writeReport(dir, r); err != nil {
 				t.Fatal(err)
 			}
-			page := readFile(t, dir, ReportFile)
+			page := readFile(t, dir, reportFile)
 			checkPage(t, page)
 			if strings.Contains(page, "could not be drawn") {
 				t.Error("a plot could not be drawn")
@@ -398,10 +398,10 @@ func TestWriteReportDegenerate(t *testing.T) {
 // A new report replaces an old one whole and leaves no temporary files.
 func TestWriteReportReplaces(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteReport(dir, &Results{}); err != nil {
+	if err := writeReport(dir, &Results{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteReport(dir, synthResults()); err != nil {
+	if err := writeReport(dir, synthResults()); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -411,7 +411,7 @@ func TestWriteReportReplaces(t *testing.T) {
 	if len(entries) != 4 {
 		t.Errorf("%d files after two reports, want 4: %v", len(entries), entries)
 	}
-	if strings.Contains(readFile(t, dir, ReportFile), "Not run") {
+	if strings.Contains(readFile(t, dir, reportFile), "Not run") {
 		t.Error("the old report was not replaced")
 	}
 }

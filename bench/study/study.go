@@ -40,8 +40,8 @@ func Presets() map[string]Preset {
 	return map[string]Preset{"quick": quick, "full": full}
 }
 
-// Spec is one planned run.
-type Spec struct {
+// runSpec is one planned run.
+type runSpec struct {
 	ID         string
 	Experiment string
 	Variant    string
@@ -52,17 +52,17 @@ type Spec struct {
 	Noise      bool // measure the noise scale during training
 }
 
-// Plan lists every run of a preset, experiment by experiment.
-func Plan(p Preset) []Spec {
+// plan lists every run of a preset, experiment by experiment.
+func plan(p Preset) []runSpec {
 	base := engine.Config{
 		Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
 		EvalBatch: 1000, BaseBatch: p.BaseBatch, LRScale: engine.ScaleNone,
 	}
-	var specs []Spec
+	var specs []runSpec
 	add := func(exp, variant string, batch int, seed uint64, cfg engine.Config, sharp, noise bool) {
 		cfg.Batch, cfg.Seed = batch, seed
 		id := fmt.Sprintf("%s_%s_b%d_s%d", exp, variant, batch, seed)
-		specs = append(specs, Spec{id, exp, variant, batch, seed, cfg, sharp, noise})
+		specs = append(specs, runSpec{id, exp, variant, batch, seed, cfg, sharp, noise})
 	}
 	for _, seed := range p.Seeds {
 		for _, b := range p.Batches { // (a) and (d), (f): fixed LR
@@ -138,7 +138,7 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		return nil, err
 	}
 	res := &Results{Preset: p, Started: time.Now()}
-	specs := Plan(p)
+	specs := plan(p)
 	for i, spec := range specs {
 		path := filepath.Join(runDir, spec.ID+".json")
 		if run, err := loadRun(path); err == nil {
@@ -166,9 +166,9 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		res.Device = d.Info()
 		d.Close()
 	}
-	res.Findings = Judge(res)
+	res.Findings = judge(res)
 	res.Finished = time.Now()
-	return res, WriteReport(opts.Dir, res)
+	return res, writeReport(opts.Dir, res)
 }
 
 // checkPreset refuses to mix runs of different presets in one directory:
@@ -215,7 +215,7 @@ func loadRun(path string) (Run, error) {
 
 // execute trains one run on a fresh device. Divergence and device errors
 // are results of the run; only cancellation is an error of the study.
-func execute(ctx context.Context, spec Spec, p Preset, deviceName string, train, test *data.Dataset) (run Run, info device.Info, err error) {
+func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, train, test *data.Dataset) (run Run, info device.Info, err error) {
 	run = Run{ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed, Config: spec.Config}
 	d, err := device.Open(deviceName)
 	if err != nil {
@@ -281,7 +281,7 @@ func execute(ctx context.Context, spec Spec, p Preset, deviceName string, train,
 // finalMeasures evaluates the trained model on the whole training set (the
 // train accuracy of an epoch is a running mean over changing weights; the
 // generalization gap needs the final model's) and measures sharpness.
-func finalMeasures(run *Run, tr *engine.Trainer, train *data.Dataset, spec Spec, p Preset) error {
+func finalMeasures(run *Run, tr *engine.Trainer, train *data.Dataset, spec runSpec, p Preset) error {
 	loss, acc, err := tr.Evaluate(train)
 	if err != nil {
 		return err

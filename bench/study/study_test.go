@@ -64,7 +64,7 @@ func TestStudyResumesAndReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	planned := len(Plan(p))
+	planned := len(plan(p))
 	if len(res.Runs) != planned {
 		t.Errorf("%d runs in the results, %d planned", len(res.Runs), planned)
 	}

@@ -235,7 +235,7 @@ func (r *Report) fit() {
 			bytes = append(bytes, float64(r.Points[i].Bytes))
 			secs = append(secs, r.Points[i].Seconds)
 		}
-		alpha, beta, r2, err := FitLine(bytes, secs)
+		alpha, beta, r2, err := fitLine(bytes, secs)
 		if err != nil {
 			continue
 		}
@@ -248,11 +248,11 @@ func (r *Report) fit() {
 	}
 }
 
-// FitLine fits t = α + bytes/β by least squares on relative residuals
+// fitLine fits t = α + bytes/β by least squares on relative residuals
 // (weights 1/t²): the times span four orders of magnitude, and unweighted
 // the largest batches alone would decide α. α is held non-negative, and R²
 // is the weighted one.
-func FitLine(bytes, seconds []float64) (alpha, beta, r2 float64, err error) {
+func fitLine(bytes, seconds []float64) (alpha, beta, r2 float64, err error) {
 	if len(bytes) != len(seconds) {
 		return 0, 0, 0, fmt.Errorf("fit: %d byte counts for %d times", len(bytes), len(seconds))
 	}

@@ -27,18 +27,18 @@ func TestFitLine(t *testing.T) {
 		exact = append(exact, alpha+x/beta)
 		noisy = append(noisy, (alpha+x/beta)*(1+0.03*r.NormFloat64()))
 	}
-	a, bt, r2, err := FitLine(bytes, exact)
+	a, bt, r2, err := fitLine(bytes, exact)
 	if err != nil || math.Abs(a-alpha)/alpha > 1e-9 || math.Abs(bt-beta)/beta > 1e-9 || r2 < 1-1e-12 {
 		t.Errorf("exact: α %g β %g R² %g, %v; want %g %g 1", a, bt, r2, err, alpha, beta)
 	}
-	a, bt, r2, err = FitLine(bytes, noisy)
+	a, bt, r2, err = fitLine(bytes, noisy)
 	if err != nil || math.Abs(a-alpha)/alpha > 0.1 || math.Abs(bt-beta)/beta > 0.1 || r2 < 0.99 {
 		t.Errorf("3%% noise: α %g β %g R² %g, %v; want within 10%% of %g %g", a, bt, r2, err, alpha, beta)
 	}
-	if _, _, _, err := FitLine([]float64{1, 1}, []float64{1, 2}); err == nil {
+	if _, _, _, err := fitLine([]float64{1, 1}, []float64{1, 2}); err == nil {
 		t.Error("one batch size: no error")
 	}
-	if _, _, _, err := FitLine([]float64{1, 2}, []float64{2, 1}); err == nil {
+	if _, _, _, err := fitLine([]float64{1, 2}, []float64{2, 1}); err == nil {
 		t.Error("time falling with bytes: no error")
 	}
 }

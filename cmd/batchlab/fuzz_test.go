@@ -5,8 +5,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/batchlab/batchlab/engine"
 )
 
 // FuzzTrainFlags feeds arbitrary command lines to `batchlab train`. The data
@@ -35,32 +33,6 @@ func FuzzTrainFlags(f *testing.F) {
 		}
 		if strings.Contains(err.Error(), "\n") {
 			t.Fatalf("%q: error of several lines: %q", line, err)
-		}
-	})
-}
-
-// FuzzConfigValidate: Validate accepts or refuses any numbers without
-// panicking, and what it accepts the schedule functions handle.
-func FuzzConfigValidate(f *testing.F) {
-	f.Add(128, 0.1, 0.9, 0.0, 1, 0, 0.0, 0.1, false, 0, 1000)
-	f.Add(0, -1.0, 1.0, -0.5, 0, -1, -2.0, 2.0, true, -1, 0)
-	f.Fuzz(func(t *testing.T, batch int, lr, momentum, wd float64, epochs, baseBatch int, warmup, decay float64, increase bool, maxBatch, n int) {
-		cfg := engine.Config{
-			Hidden: []int{8}, Batch: batch, LR: lr, Momentum: momentum, WeightDecay: wd, Epochs: epochs % 1000,
-			EvalBatch: 100, BaseBatch: baseBatch, WarmupEpochs: warmup, DecayEpochs: []int{1, 2}, DecayFactor: decay,
-			IncreaseBatch: increase, MaxBatch: maxBatch,
-		}
-		if cfg.Validate(n) != nil {
-			return
-		}
-		r := cfg.Resolved()
-		for e := 1; e <= min(r.Epochs, 50); e++ {
-			if b := r.BatchAt(e); b <= 0 || (increase && b > r.MaxBatch) {
-				t.Fatalf("epoch %d: batch %d of a valid config %+v", e, b, cfg)
-			}
-			if lr := r.LRAt(e, 0, 10); !(lr > 0) {
-				t.Fatalf("epoch %d: lr %g of a valid config %+v", e, lr, cfg)
-			}
 		}
 	})
 }

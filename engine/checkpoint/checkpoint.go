@@ -1,7 +1,7 @@
 // Package checkpoint stores training state in a versioned, self-describing,
-// checksummed file, and writes files atomically, so that a crash, a kill or
-// a full disk never leaves a half-written checkpoint or results file where
-// a good one was.
+// checksummed file, written atomically (engine/atomicfile), so that a crash,
+// a kill or a full disk never leaves a half-written checkpoint where a good
+// one was.
 //
 // A checkpoint is opaque JSON metadata (the run's config, epoch, step,
 // schedule state, metrics so far: whatever the caller needs) and named
@@ -30,8 +30,8 @@
 // anywhere is always caught; it lets random damage through with probability
 // 2⁻³²; and it runs at memory speed on CPUs with a CRC instruction
 // (SSE4.2, ARMv8), so checkpointing a large model often costs nothing
-// noticeable. Read's safety does not depend on it: a crafted file with
-// matching checksums still cannot make Read panic or allocate much more
+// noticeable. Reading safely does not depend on it: a crafted file with
+// matching checksums still cannot make read panic or allocate much more
 // than the bytes it actually contains.
 package checkpoint
 
@@ -51,8 +51,8 @@ import (
 	"unicode/utf8"
 )
 
-// Version is the format version Write produces and the newest Read accepts.
-const Version = 1
+// version is the format version write produces and the newest read accepts.
+const version = 1
 
 const (
 	magic     = "BLABCKPT"
@@ -70,10 +70,10 @@ var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
 )
 
-// ErrCorrupt is wrapped by every error Read returns for a damaged or
+// errCorrupt is wrapped by every error read returns for a damaged or
 // truncated checkpoint (as opposed to an I/O error, a file that is not a
 // checkpoint at all, or one from a newer format version).
-var ErrCorrupt = errors.New("corrupt checkpoint")
+var errCorrupt = errors.New("corrupt checkpoint")
 
 // Tensor is a named array of float32 values in row-major order.
 type Tensor struct {
@@ -152,8 +152,8 @@ func elements(shape []int) (int, bool) {
 	return n, true
 }
 
-// The checks below are shared by Write and Read, so that Read accepts
-// exactly what Write produces and every accepted file re-encodes to itself.
+// The checks below are shared by write and read, so that read accepts
+// exactly what write produces and every accepted file re-encodes to itself.
 
 func checkMeta(meta []byte) error {
 	if len(meta) > 0 && !json.Valid(meta) {
@@ -175,17 +175,17 @@ func checkName(name string, seen map[string]bool) error {
 	return nil
 }
 
-// Write encodes c to w. It refuses a checkpoint it could not read back:
+// write encodes c to w. It refuses a checkpoint it could not read back:
 // metadata that is not JSON, names that are empty, repeated or not UTF-8,
 // a shape whose size differs from the number of values.
-func Write(w io.Writer, c *Checkpoint) error {
+func write(w io.Writer, c *Checkpoint) error {
 	index, err := encodeIndex(c)
 	if err != nil {
 		return fmt.Errorf("cannot write checkpoint: %w", err)
 	}
 	head := make([]byte, 0, prefixLen+len(index)+4)
 	head = append(head, magic...)
-	head = le.AppendUint32(head, Version)
+	head = le.AppendUint32(head, version)
 	head = le.AppendUint32(head, uint32(len(index)))
 	head = append(head, index...)
 	head = le.AppendUint32(head, crc32.Checksum(head, castagnoli))
@@ -243,12 +243,12 @@ func encodeIndex(c *Checkpoint) ([]byte, error) {
 	return b, nil
 }
 
-// Read decodes one checkpoint, which must be all that is left in r. It
+// read decodes one checkpoint, which must be all that is left in r. It
 // checks the magic, the version, every length and shape and both
 // checksums; a damaged or truncated file gives an error wrapping
-// ErrCorrupt. Memory grows only as data arrives, so a header that claims
+// errCorrupt. Memory grows only as data arrives, so a header that claims
 // huge tensors costs little unless the bytes are really there.
-func Read(r io.Reader) (*Checkpoint, error) {
+func read(r io.Reader) (*Checkpoint, error) {
 	cr := &crcReader{r: r, sum: crc32.New(castagnoli)}
 
 	var prefix [prefixLen]byte
@@ -257,8 +257,8 @@ func Read(r io.Reader) (*Checkpoint, error) {
 		return nil, fmt.Errorf("not a batchlab checkpoint: it starts with %q, not %q", got, magic)
 	}
 	if n >= len(magic)+4 {
-		if v := le.Uint32(prefix[len(magic):]); v != Version {
-			return nil, fmt.Errorf("checkpoint format version %d: this batchlab reads version %d only (a newer batchlab wrote it, or the file is damaged)", v, Version)
+		if v := le.Uint32(prefix[len(magic):]); v != version {
+			return nil, fmt.Errorf("checkpoint format version %d: this batchlab reads version %d only (a newer batchlab wrote it, or the file is damaged)", v, version)
 		}
 	}
 	if err != nil {
@@ -292,7 +292,7 @@ func Read(r io.Reader) (*Checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: more data after its end, at byte %d", ErrCorrupt, cr.n)
+		return nil, fmt.Errorf("%w: more data after its end, at byte %d", errCorrupt, cr.n)
 	}
 	return c, nil
 }
@@ -336,7 +336,7 @@ func decodeIndex(b []byte) (*Checkpoint, []int, error) {
 		p.check(fmt.Errorf("%d bytes left over at the end of the index", len(p.b)))
 	}
 	if p.err != nil {
-		return nil, nil, fmt.Errorf("%w: bad index: %v", ErrCorrupt, p.err)
+		return nil, nil, fmt.Errorf("%w: bad index: %v", errCorrupt, p.err)
 	}
 	return c, sizes, nil
 }
@@ -420,7 +420,7 @@ func (cr *crcReader) checksum(what string) error {
 		return cr.fail(err, "before the "+what+" checksum")
 	}
 	if got := le.Uint32(b[:]); got != want {
-		return fmt.Errorf("%w: %s checksum mismatch (stored %08x, computed %08x)", ErrCorrupt, what, got, want)
+		return fmt.Errorf("%w: %s checksum mismatch (stored %08x, computed %08x)", errCorrupt, what, got, want)
 	}
 	return nil
 }
@@ -429,7 +429,7 @@ func (cr *crcReader) checksum(what string) error {
 // other errors through.
 func (cr *crcReader) fail(err error, where string) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: truncated after %d bytes, %s", ErrCorrupt, cr.n, where)
+		return fmt.Errorf("%w: truncated after %d bytes, %s", errCorrupt, cr.n, where)
 	}
 	return err
 }

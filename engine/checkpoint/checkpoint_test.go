@@ -38,7 +38,7 @@ func sample() *Checkpoint {
 func encode(t testing.TB, c *Checkpoint) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := Write(&b, c); err != nil {
+	if err := write(&b, c); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -79,7 +79,7 @@ func TestRoundTrip(t *testing.T) {
 				}
 			}
 			b := encode(t, c)
-			got, err := Read(bytes.NewReader(b))
+			got, err := read(bytes.NewReader(b))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // The format is specified in the package comment; pin it so that a change
-// to the layout cannot go unnoticed (it would need a new Version).
+// to the layout cannot go unnoticed (it would need a new version).
 func TestLayout(t *testing.T) {
 	c := &Checkpoint{Meta: json.RawMessage(`{}`), Tensors: []Tensor{{Name: "b", Shape: []int{2}, Data: []float32{1, -2}}}}
 	got := encode(t, c)
@@ -121,13 +121,13 @@ func TestLayout(t *testing.T) {
 func TestTruncatedAtEveryByte(t *testing.T) {
 	b := encode(t, sample())
 	for n := range len(b) {
-		_, err := Read(bytes.NewReader(b[:n]))
+		_, err := read(bytes.NewReader(b[:n]))
 		want := fmt.Sprintf("truncated after %d bytes", n)
-		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("cut to %d of %d bytes: got %v, want an error saying %q", n, len(b), err, want)
 		}
 	}
-	t.Logf("%d truncations refused; e.g. %v", len(b), func() error { _, err := Read(bytes.NewReader(b[:len(b)/2])); return err }())
+	t.Logf("%d truncations refused; e.g. %v", len(b), func() error { _, err := read(bytes.NewReader(b[:len(b)/2])); return err }())
 }
 
 func TestFlippedByteAtEveryPosition(t *testing.T) {
@@ -136,7 +136,7 @@ func TestFlippedByteAtEveryPosition(t *testing.T) {
 		for _, mask := range []byte{0x01, 0x80, 0xff} {
 			bad := slices.Clone(b)
 			bad[i] ^= mask
-			_, err := Read(bytes.NewReader(bad))
+			_, err := read(bytes.NewReader(bad))
 			var ok bool
 			switch {
 			case err == nil:
@@ -146,7 +146,7 @@ func TestFlippedByteAtEveryPosition(t *testing.T) {
 			case i < len(magic)+4:
 				ok = strings.Contains(err.Error(), "format version")
 			default:
-				ok = errors.Is(err, ErrCorrupt)
+				ok = errors.Is(err, errCorrupt)
 			}
 			if !ok {
 				t.Fatalf("byte %d ^ %#x: unexpected error %v", i, mask, err)
@@ -174,7 +174,7 @@ func TestRefusals(t *testing.T) {
 		{"data damaged", string(good[:len(good)-9]) + "\x00" + string(good[len(good)-8:]), "corrupt checkpoint: file checksum mismatch"},
 		{"index damaged", string(good[:20]) + "X" + string(good[21:]), "corrupt checkpoint: index checksum mismatch"},
 	} {
-		_, err := Read(strings.NewReader(tc.in))
+		_, err := read(strings.NewReader(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
@@ -218,7 +218,7 @@ func TestBadIndex(t *testing.T) {
 		return b
 	}
 	file := func(index []byte, data int) []byte {
-		b := append([]byte(magic), le.AppendUint32(nil, Version)...)
+		b := append([]byte(magic), le.AppendUint32(nil, version)...)
 		b = le.AppendUint32(b, uint32(len(index)))
 		b = append(b, index...)
 		return withChecksums(append(b, make([]byte, 4+data+4)...))
@@ -237,8 +237,8 @@ func TestBadIndex(t *testing.T) {
 		{"count too large", file(index(tensor("w", 1))[:len(index(tensor("w", 1)))-13], 0), "needs"},
 		{"left over", file(append(index(tensor("w", 1)), 0), 4), "1 bytes left over"},
 	} {
-		_, err := Read(bytes.NewReader(tc.file))
-		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+		_, err := read(bytes.NewReader(tc.file))
+		if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
@@ -253,16 +253,16 @@ func TestHugeTensorIsNotAllocated(t *testing.T) {
 	index = append(index, 'w')
 	index = le.AppendUint32(index, 1)
 	index = le.AppendUint64(index, 1<<40)
-	b := append([]byte(magic), le.AppendUint32(nil, Version)...)
+	b := append([]byte(magic), le.AppendUint32(nil, version)...)
 	b = le.AppendUint32(b, uint32(len(index)))
 	b = append(b, index...)
 	b = withChecksums(append(b, make([]byte, 4+1000)...))
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := Read(bytes.NewReader(b))
+	_, err := read(bytes.NewReader(b))
 	runtime.ReadMemStats(&after)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "in tensor w") {
+	if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "in tensor w") {
 		t.Fatalf("got %v, want a truncation in tensor w", err)
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
@@ -283,7 +283,7 @@ func TestWriteRefuses(t *testing.T) {
 		{"twice", &Checkpoint{Tensors: []Tensor{{Name: "w", Data: []float32{1}}, {Name: "w", Data: []float32{2}}}}, `two tensors are called "w"`},
 	} {
 		var b bytes.Buffer
-		err := Write(&b, tc.c)
+		err := write(&b, tc.c)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}

@@ -16,7 +16,7 @@ import (
 // copy would double the disk space needed on the disk most likely to be
 // full. A caller that wants history saves under different names.
 func Save(path string, c *Checkpoint) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return Write(w, c) })
+	return atomicfile.Write(path, func(w io.Writer) error { return write(w, c) })
 }
 
 // Load reads the checkpoint at path; its errors name the file, and a
@@ -27,7 +27,7 @@ func Load(path string) (*Checkpoint, error) {
 		return nil, err
 	}
 	defer f.Close()
-	c, err := Read(f)
+	c, err := read(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -67,7 +67,7 @@ func TestSaveErrors(t *testing.T) {
 	if err := Save(missing, sample()); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("save into a missing directory: got %v", err)
 	}
-	// A checkpoint Write refuses never touches the file.
+	// A checkpoint write refuses never touches the file.
 	path := filepath.Join(dir, "run.ckpt")
 	if err := Save(path, sample()); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(cut)
-	if !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), cut+": corrupt checkpoint: truncated") {
+	if !errors.Is(err, errCorrupt) || !strings.HasPrefix(err.Error(), cut+": corrupt checkpoint: truncated") {
 		t.Errorf("truncated file: got %v", err)
 	}
 	flipped := filepath.Join(dir, "flipped.ckpt")
@@ -100,7 +100,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	if err := os.WriteFile(flipped, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = Load(flipped); !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), flipped+": corrupt checkpoint: ") {
+	if _, err = Load(flipped); !errors.Is(err, errCorrupt) || !strings.HasPrefix(err.Error(), flipped+": corrupt checkpoint: ") {
 		t.Errorf("damaged file: got %v", err)
 	}
 }

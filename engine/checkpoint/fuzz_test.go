@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// FuzzRead feeds Read arbitrary bytes: it must never panic, and whatever it
+// FuzzRead feeds read arbitrary bytes: it must never panic, and whatever it
 // accepts must re-encode to exactly the same bytes (the format has one
 // encoding per checkpoint, so acceptance cannot hide a lossy parse). Each
 // input is also tried with its checksums recomputed; without that, almost
@@ -20,12 +20,12 @@ func FuzzRead(f *testing.F) {
 	f.Add(encode(f, &Checkpoint{Meta: json.RawMessage(`[]`), Tensors: []Tensor{{Name: "s", Data: []float32{1}}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, in := range [][]byte{data, withChecksums(data)} {
-			c, err := Read(bytes.NewReader(in))
+			c, err := read(bytes.NewReader(in))
 			if err != nil {
 				continue
 			}
 			var out bytes.Buffer
-			if err := Write(&out, c); err != nil {
+			if err := write(&out, c); err != nil {
 				t.Fatalf("Read accepted a checkpoint that Write refuses: %v", err)
 			}
 			if !bytes.Equal(out.Bytes(), in) {
