@@ -12,17 +12,6 @@ import (
 	"github.com/batchlab/batchlab/engine/device"
 )
 
-// counting is the CPU device that adds up what is allocated on it.
-type counting struct {
-	*device.CPU
-	bytes int64
-}
-
-func (c *counting) Alloc(t device.DType, n int) (device.Buffer, error) {
-	c.bytes += int64(n) * int64(t.Size())
-	return c.CPU.Alloc(t, n)
-}
-
 // TestPlanMemoryMatchesAllocations: the plan's device part is exactly what
 // a trainer allocates, for every kind of run whose buffers differ.
 func TestPlanMemoryMatchesAllocations(t *testing.T) {
@@ -42,12 +31,12 @@ func TestPlanMemoryMatchesAllocations(t *testing.T) {
 	} {
 		cfg := smallConfig()
 		tc.change(&cfg)
-		d := &counting{CPU: device.NewCPU()}
+		d := engine.NewCountingCPU()
 		if _, err := engine.NewTrainer(d, cfg, train, test); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if plan := engine.PlanMemory(cfg, engine.ShapeOf(train, test)); plan.Device() != d.bytes {
-			t.Errorf("%s: planned %d device bytes, allocated %d", tc.name, plan.Device(), d.bytes)
+		if plan := engine.PlanMemory(cfg, engine.ShapeOf(train, test)); plan.Device() != d.Bytes {
+			t.Errorf("%s: planned %d device bytes, allocated %d", tc.name, plan.Device(), d.Bytes)
 		}
 	}
 }
@@ -74,7 +63,7 @@ func TestHugeRunsAreRefusedBeforeAllocating(t *testing.T) {
 		cfg := smallConfig()
 		cfg.Hidden, cfg.EvalBatch, cfg.Batch = tc.hidden, tc.evalBatch, 5000
 		cfg.Memory = tc.budget
-		d := &counting{CPU: device.NewCPU()}
+		d := engine.NewCountingCPU()
 		_, err := engine.NewTrainer(d, cfg, train, test)
 		if !errors.Is(err, device.ErrOutOfMemory) {
 			t.Fatalf("%v, eval batch %d: %v, want an out-of-memory refusal", tc.hidden, tc.evalBatch, err)
@@ -85,8 +74,8 @@ func TestHugeRunsAreRefusedBeforeAllocating(t *testing.T) {
 				t.Errorf("%v: %q lacks %q", tc.hidden, msg, want)
 			}
 		}
-		if d.bytes != 0 {
-			t.Errorf("%v: %d bytes allocated before the refusal", tc.hidden, d.bytes)
+		if d.Bytes != 0 {
+			t.Errorf("%v: %d bytes allocated before the refusal", tc.hidden, d.Bytes)
 		}
 	}
 }
