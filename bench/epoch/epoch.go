@@ -1,3 +1,9 @@
+// Package epoch answers what one epoch of real training costs at each batch
+// size: it trains an epoch from the same initial weights per batch size and
+// splits its wall time, as the trainer's device events measured it, into
+// transfer, forward+backward, update and the rest, beside updates, bytes and
+// copies moved host→device. `batchlab bench epoch` prints, saves and plots
+// its Report.
 package epoch
 
 import (

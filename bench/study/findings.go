@@ -165,6 +165,18 @@ func perEpoch(f func(s epochView) float64) func(Run) (float64, bool) {
 // epochView is the cost side of an epoch.
 type epochView struct{ Seconds, Updates, Copies, Bytes float64 }
 
+// grade is the verdict of a rule: reproduced when its full condition holds,
+// partly when only its weaker one does, not reproduced otherwise.
+func grade(reproduced, partly bool) string {
+	switch {
+	case reproduced:
+		return Reproduced
+	case partly:
+		return Partly
+	}
+	return NotReproduced
+}
+
 // margin is the difference two means must exceed to count: twice their
 // combined spread, and never less than floor.
 func margin(a, b stat, floor float64) float64 {
@@ -207,15 +219,8 @@ func judgeFixedLR(e *evidence) (verdict, measured string) {
 	if !ls.ok() || !ll.ok() {
 		return Inconclusive, measured
 	}
-	switch {
-	case ll.mean-ls.mean > margin(ls, ll, 0.005) && al.mean < as.mean:
-		verdict = Reproduced
-	case ll.mean > ls.mean:
-		verdict = Partly // worse, but within the noise
-	default:
-		verdict = NotReproduced
-	}
-	return verdict, measured
+	// partly: worse, but within the noise
+	return grade(ll.mean-ls.mean > margin(ls, ll, 0.005) && al.mean < as.mean, ll.mean > ls.mean), measured
 }
 
 func filter(runs []Run, exp string) []Run {
@@ -271,19 +276,11 @@ func judgeLRScaling(e *evidence) (verdict, measured string) {
 		}
 	}
 	measured = strings.Join(parts, "; ")
-	switch {
-	case gapFixed <= margin(base, fixedLarge, 0.005):
-		verdict = Inconclusive // no gap at a fixed LR to close
-	case math.IsInf(best, -1):
-		verdict = NotReproduced // neither rule held at the largest batch
-	case best >= 0.5:
-		verdict = Reproduced
-	case best > 0:
-		verdict = Partly
-	default:
-		verdict = NotReproduced
+	if gapFixed <= margin(base, fixedLarge, 0.005) {
+		return Inconclusive, measured // no gap at a fixed LR to close
 	}
-	return verdict, measured
+	// best is -Inf when neither rule held at the largest batch
+	return grade(best >= 0.5, best > 0), measured
 }
 
 // (c) Rule: reproduced when the increase-batch schedule's final accuracy is
@@ -304,15 +301,7 @@ func judgeIncreaseBatch(e *evidence) (verdict, measured string) {
 		ad.pct(), ud.mean, ai.pct(), ui.mean, 100*ratio)
 	same := math.Abs(ai.mean-ad.mean) <= margin(ad, ai, 0.005)
 	fewer := ratio <= 0.6
-	switch {
-	case same && fewer:
-		verdict = Reproduced
-	case same || (fewer && ai.mean > ad.mean):
-		verdict = Partly
-	default:
-		verdict = NotReproduced
-	}
-	return verdict, measured
+	return grade(same && fewer, same || (fewer && ai.mean > ad.mean)), measured
 }
 
 // (d) Rule: at a fixed LR, the largest batch's generalization gap (final
@@ -332,15 +321,7 @@ func judgeGeneralization(e *evidence) (verdict, measured string) {
 		small, 100*gs.mean, ss, large, 100*gl.mean, sl)
 	wider := gl.mean-gs.mean > margin(gs, gl, 0.002)
 	sharper := sl.mean-ss.mean > margin(ss, sl, 0)
-	switch {
-	case wider && sharper:
-		verdict = Reproduced
-	case wider || sharper:
-		verdict = Partly
-	default:
-		verdict = NotReproduced
-	}
-	return verdict, measured
+	return grade(wider && sharper, wider || sharper), measured
 }
 
 // (e) Rule: there must be a large-batch gap (LB below SB by the margin, else
@@ -358,17 +339,10 @@ func judgeRegime(e *evidence) (verdict, measured string) {
 	if gbn.ok() {
 		e.numbers["acc_lb_gbn"] = gbn.mean
 	}
-	switch {
-	case sb.mean-lb.mean <= margin(sb, lb, 0.002):
-		verdict = Inconclusive // no large-batch gap in these runs
-	case sb.mean-ra.mean <= margin(sb, ra, 0.002):
-		verdict = Reproduced
-	case ra.mean-lb.mean > margin(lb, ra, 0.002):
-		verdict = Partly
-	default:
-		verdict = NotReproduced
+	if sb.mean-lb.mean <= margin(sb, lb, 0.002) {
+		return Inconclusive, measured // no large-batch gap in these runs
 	}
-	return verdict, measured
+	return grade(sb.mean-ra.mean <= margin(sb, ra, 0.002), ra.mean-lb.mean > margin(lb, ra, 0.002)), measured
 }
 
 // (f) Rule: from the smallest to the largest batch of the fixed-LR sweep,
@@ -402,15 +376,7 @@ func judgeCost(e *evidence) (verdict, measured string) {
 	}
 	fewerCopies := cl.mean*float64(large)/float64(small)/2 <= cs.mean
 	faster := sl.mean < ss.mean-margin(ss, sl, 0)
-	switch {
-	case fewerCopies && faster:
-		verdict = Reproduced
-	case fewerCopies:
-		verdict = Partly
-	default:
-		verdict = NotReproduced
-	}
-	return verdict, measured
+	return grade(fewerCopies && faster, fewerCopies), measured
 }
 
 // (g) The critical batch, measured: for each batch size, the updates S(B)
@@ -440,21 +406,13 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 	}
 	if !ok {
 		measured = strings.Join(parts, "; ") + "; too few batch sizes reach the target loss to fit B_crit"
-		verdict = Inconclusive
-		return verdict, measured
+		return Inconclusive, measured
 	}
 	e.numbers["b_crit"] = bCrit
 	parts = append(parts, fmt.Sprintf("fit of S(B) = S_min(1 + B_crit/B): B_crit = %.0f", bCrit))
 	measured = strings.Join(parts, "; ")
-	switch ratio := math.Max(bSimple/bCrit, bCrit/bSimple); {
-	case ratio <= 3:
-		verdict = Reproduced
-	case ratio <= 10:
-		verdict = Partly
-	default:
-		verdict = NotReproduced
-	}
-	return verdict, measured
+	ratio := math.Max(bSimple/bCrit, bCrit/bSimple)
+	return grade(ratio <= 3, ratio <= 10), measured
 }
 
 // criticalBatch measures S(B) over the sweeps and fits B_crit; ok is false

@@ -1,6 +1,9 @@
-// Package study runs the batch-size study: the experiments that reproduce
-// the published findings about batch size on MNIST, their verdicts, and the
-// report.
+// Package study answers which published findings about batch size hold on
+// MNIST here: it plans and runs the experiments (study.go, each run saved as
+// it finishes, so a stopped study resumes), judges each finding by a rule in
+// the table of findings.go, and writes the report: the page model (page.go),
+// its template (report.html.tmpl, embedded), the plots (figures.go, drawn
+// with bench/internal/plotkit), CSV (csv.go) and NaN-safe JSON (json.go).
 package study
 
 import (

@@ -159,18 +159,14 @@ func runBenchEpoch(c *cli.Context) error {
 		cfg.Batch = b
 		each = append(each, cfg)
 	}
-	train, test, err := loadData(c, each...)
-	if err != nil {
-		return err
-	}
-	s, err := openSession(c)
+	s, err := openTrainingSession(c, each...)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	bar := newProgress(c, 1)
 	r, err := epoch.Measure(c.Context, epoch.Config{
-		Device: s.device, Train: train, Test: test, Base: cfg, Batches: batches, Trace: s.prof.tl,
+		Device: s.device, Train: s.train, Test: s.test, Base: cfg, Batches: batches, Trace: s.prof.tl,
 		Step: func(batch, done, total int) { bar.step(fmt.Sprintf("batch %d", batch), done, total) },
 	})
 	if err != nil {

@@ -88,15 +88,11 @@ func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	train, test, err := loadData(c, cfg)
+	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := openSession(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	tr, err := engine.NewTrainer(s.device, cfg, train, test)
+	tr, err := engine.NewTrainer(s.device, cfg, s.train, s.test)
 	if err != nil {
 		s.close()
 		return nil, nil, err

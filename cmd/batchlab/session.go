@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -28,10 +30,12 @@ func noArgs(c *cli.Context) error {
 	return nil
 }
 
-// session is a command's open device and the profiling started on it.
+// session is a command's open device and the profiling started on it, and
+// for the commands that train, the data.
 type session struct {
-	device device.Device
-	prof   *profiling
+	device      device.Device
+	prof        *profiling
+	train, test *data.Dataset
 }
 
 // openSession opens --device and, where the command has the flags, starts
@@ -50,6 +54,22 @@ func openSession(c *cli.Context) (*session, error) {
 		return nil, err
 	}
 	return &session{device: d, prof: prof}, nil
+}
+
+// openTrainingSession loads the data modelFlags point at, checks each of
+// cfgs against it (so that a bad flag fails before a device opens), and
+// opens the session.
+func openTrainingSession(c *cli.Context, cfgs ...engine.Config) (*session, error) {
+	train, test, err := loadData(c, cfgs...)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openSession(c)
+	if err != nil {
+		return nil, err
+	}
+	s.train, s.test = train, test
+	return s, nil
 }
 
 // stopProfiling writes the profile and the trace, once: a command calls it

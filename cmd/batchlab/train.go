@@ -126,16 +126,12 @@ func runTrain(c *cli.Context) error {
 		}
 	}
 	defer k.release()
-	train, test, err := loadData(c, cfg)
-	if err != nil {
-		return err
-	}
-	s, err := openSession(c)
+	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	tr, err := engine.NewTrainer(s.device, cfg, train, test)
+	tr, err := engine.NewTrainer(s.device, cfg, s.train, s.test)
 	if err != nil {
 		return err
 	}
@@ -151,7 +147,7 @@ func runTrain(c *cli.Context) error {
 	tr.SetTrace(s.prof.tl)
 	report := trainReport{
 		Config: cfg, Device: s.device.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
-		Train: train.Len(), Test: test.Len(),
+		Train: s.train.Len(), Test: s.test.Len(),
 	}
 	out := c.App.Writer
 	jsonOut := c.Bool("json")

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"github.com/batchlab/batchlab/engine/internal/testutil"
+
 	"bytes"
 	"errors"
 	"io"
@@ -27,37 +29,13 @@ func (d *fullDisk) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// onlyFile checks that dir holds exactly path with the contents want: the
-// old file survived and no temporary file was left behind.
-func onlyFile(t *testing.T, path string, want []byte) {
-	t.Helper()
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 || entries[0].Name() != filepath.Base(path) {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Fatalf("directory holds %v, want only %s", names, filepath.Base(path))
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s: %q, want %q", path, got, want)
-	}
-}
-
 func TestWriteReplaces(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.json")
 	for _, data := range []string{"first", "second, longer"} {
 		if err := WriteFile(path, []byte(data)); err != nil {
 			t.Fatal(err)
 		}
-		onlyFile(t, path, []byte(data))
+		testutil.OnlyFile(t, path, []byte(data))
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o644 != 0o644 {
 		t.Errorf("mode %v, %v: want at least rw-r--r-- (0666 less a usual umask)", fi.Mode(), err)
@@ -81,7 +59,7 @@ func TestFullDiskKeepsPrevious(t *testing.T) {
 		if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), path) {
 			t.Fatalf("disk full after %d of %d bytes: got %v, want ENOSPC naming %s", left, len(next), err, path)
 		}
-		onlyFile(t, path, old)
+		testutil.OnlyFile(t, path, old)
 	}
 }
 
@@ -98,7 +76,7 @@ func TestFailedWriteCleansUp(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want boom", err)
 	}
-	onlyFile(t, path, []byte("old"))
+	testutil.OnlyFile(t, path, []byte("old"))
 
 	func() {
 		defer func() {
@@ -111,7 +89,7 @@ func TestFailedWriteCleansUp(t *testing.T) {
 			panic("write panicked")
 		})
 	}()
-	onlyFile(t, path, []byte("old"))
+	testutil.OnlyFile(t, path, []byte("old"))
 }
 
 func TestMissingDirectory(t *testing.T) {
@@ -128,5 +106,5 @@ func TestRelativePath(t *testing.T) {
 	if err := WriteFile("plain", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	onlyFile(t, "plain", []byte("x"))
+	testutil.OnlyFile(t, "plain", []byte("x"))
 }

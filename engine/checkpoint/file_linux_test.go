@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"github.com/batchlab/batchlab/engine/internal/testutil"
+
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
@@ -35,11 +37,11 @@ func TestSaveOnFullTmpfs(t *testing.T) {
 		t.Fatalf("saving 256 KiB on a 64 KiB tmpfs: got %v, want ENOSPC", err)
 	}
 	t.Logf("as expected: %v", err)
-	onlyFile(t, path, encode(t, small))
+	testutil.OnlyFile(t, path, encode(t, small))
 	// The space of the failed attempt is free again: a small save succeeds.
 	small.Meta = []byte(`{"after":"full"}`)
 	if err := Save(path, small); err != nil {
 		t.Fatal(err)
 	}
-	onlyFile(t, path, encode(t, small))
+	testutil.OnlyFile(t, path, encode(t, small))
 }

@@ -1,7 +1,8 @@
 package checkpoint
 
 import (
-	"bytes"
+	"github.com/batchlab/batchlab/engine/internal/testutil"
+
 	"errors"
 	"io/fs"
 	"os"
@@ -10,30 +11,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// onlyFile checks that dir holds exactly path with the contents want: the
-// old file survived and no temporary file was left behind.
-func onlyFile(t *testing.T, path string, want []byte) {
-	t.Helper()
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 || entries[0].Name() != filepath.Base(path) {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Fatalf("directory holds %v, want only %s", names, filepath.Base(path))
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s changed: %d bytes, want the previous %d", path, len(got), len(want))
-	}
-}
 
 func TestSaveLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run.ckpt")
@@ -47,7 +24,7 @@ func TestSaveLoad(t *testing.T) {
 	if err := Save(path, second); err != nil {
 		t.Fatal(err)
 	}
-	onlyFile(t, path, encode(t, second))
+	testutil.OnlyFile(t, path, encode(t, second))
 	got, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +53,7 @@ func TestSaveErrors(t *testing.T) {
 	if err := Save(path, bad); err == nil || !strings.Contains(err.Error(), "tensor w has shape [2] but 1 values") {
 		t.Errorf("save of a bad checkpoint: got %v", err)
 	}
-	onlyFile(t, path, encode(t, sample()))
+	testutil.OnlyFile(t, path, encode(t, sample()))
 }
 
 func TestLoadErrorsNameTheFile(t *testing.T) {

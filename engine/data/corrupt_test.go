@@ -14,8 +14,8 @@ func TestCorruptFilesSayWhatIsWrong(t *testing.T) {
 	for i := range pixels {
 		pixels[i] = uint8(i * 7)
 	}
-	images := gzipBytes(t, encodeIDX(t, &IDX{Dims: []int{5, 28, 28}, Data: pixels}))
-	labels := encodeIDX(t, &IDX{Dims: []int{5}, Data: []uint8{1, 2, 3, 4, 5}})
+	images := gzipBytes(t, encodeIDX(t, &idxFile{Dims: []int{5, 28, 28}, Data: pixels}))
+	labels := encodeIDX(t, &idxFile{Dims: []int{5}, Data: []uint8{1, 2, 3, 4, 5}})
 	flipped := append([]byte(nil), images...)
 	for i := len(flipped) / 3; i < len(flipped)/3+8; i++ {
 		flipped[i] ^= 0xff // inside the deflate stream, well before the trailer
@@ -35,7 +35,7 @@ func TestCorruptFilesSayWhatIsWrong(t *testing.T) {
 		if err := os.WriteFile(path, tc.file, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := openIDX(path, tc.want)
+		_, _, err := openShaped(path, tc.want)
 		if err == nil || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error %v, want %q naming the file", tc.name, err, tc.says)
 		}
@@ -44,7 +44,7 @@ func TestCorruptFilesSayWhatIsWrong(t *testing.T) {
 	if err := os.WriteFile(path, images, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	x, sum, err := openIDX(path, idxShape{3, "images"})
+	x, sum, err := openShaped(path, idxShape{3, "images"})
 	if err != nil || len(x.Data) != len(pixels) || sum.Size != int64(len(images)) || len(sum.SHA256) != 64 {
 		t.Errorf("intact file: %v, %+v", err, sum)
 	}

@@ -1,5 +1,7 @@
-// Package data holds the datasets batchlab trains on. MNIST is read from its
-// original IDX files, raw or gzipped.
+// Package data holds the datasets batchlab trains on and moves their batches
+// to a device: MNIST, read from its original IDX files (raw or gzipped) and
+// fetched through the Go module proxy; random data of the same shape; and
+// the loaders, one per transfer strategy (Strategy).
 package data
 
 import (
@@ -18,9 +20,9 @@ import (
 	"path/filepath"
 )
 
-// IDX is the content of one IDX file of unsigned bytes: the dimensions from
+// idxFile is the content of one IDX file of unsigned bytes: the dimensions from
 // its header and the data, row-major.
-type IDX struct {
+type idxFile struct {
 	Dims []int
 	Data []uint8
 }
@@ -32,10 +34,10 @@ const (
 	maxIDXBytes = math.MaxInt32
 )
 
-// ReadIDX parses an IDX file of unsigned bytes (type 0x08) and checks that
+// readIDX parses an IDX file of unsigned bytes (type 0x08) and checks that
 // the data is exactly as long as the header says.
-func ReadIDX(r io.Reader) (*IDX, error) {
-	x, err := readIDX(r, idxShape{})
+func readIDX(r io.Reader) (*idxFile, error) {
+	x, err := readShaped(r, idxShape{})
 	if err != nil {
 		return nil, err
 	}
@@ -49,10 +51,10 @@ type idxShape struct {
 	need string // e.g. "images need 3 dimensions (count, rows, cols)"
 }
 
-// readIDX reads the header and the data it describes, and nothing after.
+// readShaped reads the header and the data it describes, and nothing after.
 // A header of other than want.dims dimensions is refused before its data is
 // read, so that a file of the wrong kind is named as that.
-func readIDX(r io.Reader, want idxShape) (*IDX, error) {
+func readShaped(r io.Reader, want idxShape) (*idxFile, error) {
 	var head [4]byte
 	if n, err := io.ReadFull(r, head[:]); err != nil {
 		return nil, truncated(fmt.Sprintf("header needs 4 bytes, file has %d", n), err)
@@ -91,7 +93,7 @@ func readIDX(r io.Reader, want idxShape) (*IDX, error) {
 	if err != nil {
 		return nil, truncated(fmt.Sprintf("header says %d bytes of data, file has %d", size, len(data)), err)
 	}
-	return &IDX{Dims: dims, Data: data}, nil
+	return &idxFile{Dims: dims, Data: data}, nil
 }
 
 // noTrailing checks that r is at its end after the size bytes of data.
@@ -137,10 +139,10 @@ func readFull(r io.Reader, n int) ([]byte, error) {
 	}
 }
 
-// OpenIDX reads an IDX file, gunzipping it first if it starts with the gzip
+// openIDX reads an IDX file, gunzipping it first if it starts with the gzip
 // magic (whatever its name). Errors name the file.
-func OpenIDX(path string) (*IDX, error) {
-	x, _, err := openIDX(path, idxShape{})
+func openIDX(path string) (*idxFile, error) {
+	x, _, err := openShaped(path, idxShape{})
 	return x, err
 }
 
@@ -152,11 +154,11 @@ type FileSum struct {
 	SHA256 string `json:"sha256"`
 }
 
-// openIDX reads an IDX file of the shape wanted and sums the file.
+// openShaped reads an IDX file of the shape wanted and sums the file.
 // A gzip stream is read to its end, so that its checksum is checked before
 // anything after the data is called garbage: flipped bytes inside the
 // compressed data are corruption, bytes after the stream are trailing.
-func openIDX(path string, want idxShape) (*IDX, FileSum, error) {
+func openShaped(path string, want idxShape) (*idxFile, FileSum, error) {
 	sum := FileSum{Name: filepath.Base(path)}
 	f, err := os.Open(path)
 	if err != nil {
@@ -166,9 +168,9 @@ func openIDX(path string, want idxShape) (*IDX, FileSum, error) {
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(f, h)}
 	br := bufio.NewReaderSize(counted, 1<<16)
-	fail := func(err error) (*IDX, FileSum, error) { return nil, sum, fmt.Errorf("%s: %w", path, err) }
-	var x *IDX
-	// A file too short to peek is not gzip; readIDX reports it as truncated.
+	fail := func(err error) (*idxFile, FileSum, error) { return nil, sum, fmt.Errorf("%s: %w", path, err) }
+	var x *idxFile
+	// A file too short to peek is not gzip; readShaped reports it as truncated.
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -176,7 +178,7 @@ func openIDX(path string, want idxShape) (*IDX, FileSum, error) {
 		}
 		defer zr.Close()
 		zr.Multistream(false)
-		if x, err = readIDX(zr, want); err != nil {
+		if x, err = readShaped(zr, want); err != nil {
 			return fail(gzipError(err))
 		}
 		switch rest, err := io.Copy(io.Discard, zr); {
@@ -189,7 +191,7 @@ func openIDX(path string, want idxShape) (*IDX, FileSum, error) {
 			return fail(fmt.Errorf("%d bytes of something else after the end of the gzip stream", after))
 		}
 	} else {
-		if x, err = readIDX(br, want); err != nil {
+		if x, err = readShaped(br, want); err != nil {
 			return fail(err)
 		}
 		if err := noTrailing(br, len(x.Data)); err != nil {
@@ -220,8 +222,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteIDX writes x as an IDX file of unsigned bytes.
-func WriteIDX(w io.Writer, x *IDX) error {
+// writeIDX writes x as an IDX file of unsigned bytes.
+func writeIDX(w io.Writer, x *idxFile) error {
 	if len(x.Dims) == 0 || len(x.Dims) > math.MaxUint8 {
 		return fmt.Errorf("IDX needs 1 to 255 dimensions, got %d", len(x.Dims))
 	}

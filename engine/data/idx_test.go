@@ -13,10 +13,10 @@ import (
 	"testing"
 )
 
-func encodeIDX(t testing.TB, x *IDX) []byte {
+func encodeIDX(t testing.TB, x *idxFile) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := WriteIDX(&b, x); err != nil {
+	if err := writeIDX(&b, x); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -37,11 +37,11 @@ func gzipBytes(t testing.TB, p []byte) []byte {
 
 func TestReadIDXKnownAnswer(t *testing.T) {
 	in := []byte{0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6}
-	x, err := ReadIDX(bytes.NewReader(in))
+	x, err := readIDX(bytes.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &IDX{Dims: []int{2, 3}, Data: []uint8{1, 2, 3, 4, 5, 6}}
+	want := &idxFile{Dims: []int{2, 3}, Data: []uint8{1, 2, 3, 4, 5, 6}}
 	if !reflect.DeepEqual(x, want) {
 		t.Fatalf("got %+v, want %+v", x, want)
 	}
@@ -56,11 +56,11 @@ func TestIDXRoundTrip(t *testing.T) {
 		for _, d := range dims {
 			n *= d
 		}
-		x := &IDX{Dims: dims, Data: make([]uint8, n)}
+		x := &idxFile{Dims: dims, Data: make([]uint8, n)}
 		for i := range x.Data {
 			x.Data[i] = uint8(i * 7)
 		}
-		got, err := ReadIDX(bytes.NewReader(encodeIDX(t, x)))
+		got, err := readIDX(bytes.NewReader(encodeIDX(t, x)))
 		if err != nil {
 			t.Fatalf("%v: %v", dims, err)
 		}
@@ -71,7 +71,7 @@ func TestIDXRoundTrip(t *testing.T) {
 }
 
 func TestReadIDXErrors(t *testing.T) {
-	valid := encodeIDX(t, &IDX{Dims: []int{3, 4}, Data: make([]uint8, 12)})
+	valid := encodeIDX(t, &idxFile{Dims: []int{3, 4}, Data: make([]uint8, 12)})
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -94,7 +94,7 @@ func TestReadIDXErrors(t *testing.T) {
 		{"trailing", append(bytes.Clone(valid), 0), "trailing garbage after the 12 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x, err := ReadIDX(bytes.NewReader(tc.in))
+			x, err := readIDX(bytes.NewReader(tc.in))
 			if err == nil {
 				t.Fatalf("accepted: %+v", x)
 			}
@@ -106,9 +106,9 @@ func TestReadIDXErrors(t *testing.T) {
 }
 
 func TestReadIDXTruncatedEverywhere(t *testing.T) {
-	valid := encodeIDX(t, &IDX{Dims: []int{2, 3, 4}, Data: make([]uint8, 24)})
+	valid := encodeIDX(t, &idxFile{Dims: []int{2, 3, 4}, Data: make([]uint8, 24)})
 	for n := range len(valid) {
-		_, err := ReadIDX(bytes.NewReader(valid[:n]))
+		_, err := readIDX(bytes.NewReader(valid[:n]))
 		if err == nil || !strings.HasPrefix(err.Error(), "truncated: ") {
 			t.Errorf("cut at %d of %d: error %v, want truncated", n, len(valid), err)
 		}
@@ -120,7 +120,7 @@ func TestReadIDXLyingHeaderAllocatesLittle(t *testing.T) {
 	in := []byte{0, 0, 8, 1, 0x40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := ReadIDX(bytes.NewReader(in))
+	_, err := readIDX(bytes.NewReader(in))
 	runtime.ReadMemStats(&after)
 	if err == nil || err.Error() != "truncated: header says 1073741824 bytes of data, file has 10" {
 		t.Fatalf("error %v", err)
@@ -136,13 +136,13 @@ func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestReadIDXPassesReadErrors(t *testing.T) {
 	boom := errors.New("boom")
-	if _, err := ReadIDX(failingReader{boom}); !errors.Is(err, boom) {
+	if _, err := readIDX(failingReader{boom}); !errors.Is(err, boom) {
 		t.Fatalf("error %v, want boom", err)
 	}
 }
 
 func TestOpenIDX(t *testing.T) {
-	x := &IDX{Dims: []int{4, 2}, Data: []uint8{1, 2, 3, 4, 5, 6, 7, 8}}
+	x := &idxFile{Dims: []int{4, 2}, Data: []uint8{1, 2, 3, 4, 5, 6, 7, 8}}
 	raw := encodeIDX(t, x)
 	dir := t.TempDir()
 	// The content decides, not the name.
@@ -157,7 +157,7 @@ func TestOpenIDX(t *testing.T) {
 		if err := os.WriteFile(path, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, err := OpenIDX(path)
+		got, err := openIDX(path)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -168,7 +168,7 @@ func TestOpenIDX(t *testing.T) {
 }
 
 func TestOpenIDXErrors(t *testing.T) {
-	raw := encodeIDX(t, &IDX{Dims: []int{100}, Data: make([]uint8, 100)})
+	raw := encodeIDX(t, &idxFile{Dims: []int{100}, Data: make([]uint8, 100)})
 	gz := gzipBytes(t, raw)
 	badCRC := bytes.Clone(gz)
 	badCRC[len(badCRC)-5] ^= 0xff
@@ -190,7 +190,7 @@ func TestOpenIDXErrors(t *testing.T) {
 		if err := os.WriteFile(path, tc.content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := OpenIDX(path)
+		_, err := openIDX(path)
 		if err == nil {
 			t.Errorf("%s: accepted", tc.name)
 			continue
@@ -199,13 +199,13 @@ func TestOpenIDXErrors(t *testing.T) {
 			t.Errorf("%s: error %q, want %q and the file name", tc.name, msg, tc.want)
 		}
 	}
-	if _, err := OpenIDX(filepath.Join(t.TempDir(), "nothing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := openIDX(filepath.Join(t.TempDir(), "nothing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: error %v", err)
 	}
 }
 
 func TestWriteIDXErrors(t *testing.T) {
-	for _, x := range []*IDX{
+	for _, x := range []*idxFile{
 		{},
 		{Dims: []int{2, 2}, Data: make([]uint8, 3)},
 		{Dims: []int{0}},
@@ -213,7 +213,7 @@ func TestWriteIDXErrors(t *testing.T) {
 		{Dims: []int{1 << 16, 1 << 15}},
 		{Dims: make([]int, 256)},
 	} {
-		if err := WriteIDX(&bytes.Buffer{}, x); err == nil {
+		if err := writeIDX(&bytes.Buffer{}, x); err == nil {
 			t.Errorf("WriteIDX accepted dims %v with %d bytes", x.Dims, len(x.Data))
 		}
 	}
@@ -223,13 +223,13 @@ func TestWriteIDXErrors(t *testing.T) {
 // is consistent: dimensions positive and matching the data, and writing it
 // back gives the input bytes.
 func FuzzReadIDX(f *testing.F) {
-	valid := encodeIDX(f, &IDX{Dims: []int{2, 3, 2}, Data: []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}})
+	valid := encodeIDX(f, &idxFile{Dims: []int{2, 3, 2}, Data: []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}})
 	f.Add(valid)
 	f.Add(valid[:len(valid)-3])
 	f.Add(valid[:6])
 	f.Add([]byte{0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		x, err := ReadIDX(bytes.NewReader(in))
+		x, err := readIDX(bytes.NewReader(in))
 		if err != nil {
 			return
 		}

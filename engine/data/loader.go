@@ -38,8 +38,6 @@ type Loader interface {
 	// call it after issuing that work. Only pinned-async acts on it.
 	Prefetch(indices []int32) error
 	Strategy() Strategy
-	// Stats counts what the loader has moved.
-	Stats() Stats
 	// Trace sends a span for every copy and device kernel of the loader,
 	// and for assembling batches on the host, to tl (nil stops it).
 	Trace(tl *trace.Timeline)
@@ -47,8 +45,9 @@ type Loader interface {
 	Close()
 }
 
-// Stats counts a loader's batches and host→device traffic.
-type Stats struct {
+// loaderStats counts a loader's batches and host→device traffic (the
+// tests hold each strategy's traffic to it).
+type loaderStats struct {
 	Batches int64 `json:"batches"`
 	Samples int64 `json:"samples"`
 	Bytes   int64 `json:"bytes"` // host→device, for the batches
@@ -65,7 +64,7 @@ type loader struct {
 	ds      *Dataset
 	s       Strategy
 	maxRows int
-	stats   Stats
+	stats   loaderStats
 	tl      *trace.Timeline
 
 	slots   []*slot // two for pinned-async (double buffering), else one
@@ -210,7 +209,6 @@ func (l *loader) spanArgs(key string, v int) map[string]any {
 }
 
 func (l *loader) Strategy() Strategy       { return l.s }
-func (l *loader) Stats() Stats             { return l.stats }
 func (l *loader) Trace(tl *trace.Timeline) { l.tl = tl }
 func (l *loader) errorf(format string, a ...any) error {
 	return fmt.Errorf("loader (%s): "+format, append([]any{l.s}, a...)...)
@@ -266,7 +264,7 @@ func (l *loader) Load(indices []int32) (x, labels device.Buffer, err error) {
 	}
 	if l.s.DType == device.Uint8 {
 		m := l.tl.Mark()
-		l.d.NormalizeBytes(s.x, s.raw, rows*f, PixelScale, PixelShift)
+		l.d.NormalizeBytes(s.x, s.raw, rows*f, pixelScale, pixelShift)
 		l.tl.Span(trace.Kernels, "normalize", m, l.tl.Mark(), l.spanArgs("rows", rows))
 	}
 	l.stats.Batches++

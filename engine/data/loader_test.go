@@ -57,7 +57,7 @@ func TestNormalize(t *testing.T) {
 	if err := device.Upload(d, src, all); err != nil {
 		t.Fatal(err)
 	}
-	d.NormalizeBytes(dst, src, 256, PixelScale, PixelShift)
+	d.NormalizeBytes(dst, src, 256, pixelScale, pixelShift)
 	got := make([]float32, 256)
 	if err := device.Download(d, got, dst); err != nil {
 		t.Fatal(err)
@@ -90,11 +90,11 @@ func TestLoaderContent(t *testing.T) {
 			if l.Strategy() != s {
 				t.Errorf("Strategy() = %v", l.Strategy())
 			}
-			if st := l.Stats(); s.Mode == Resident && st.SetupBytes != int64(len(ds.Images)+4*ds.Len()) {
+			if st := l.(*loader).stats; s.Mode == Resident && st.SetupBytes != int64(len(ds.Images)+4*ds.Len()) {
 				t.Errorf("resident setup moved %d bytes", st.SetupBytes)
 			}
 			for i, idx := range batches {
-				before, statsBefore := d.Traffic(), l.Stats()
+				before, statsBefore := d.Traffic(), l.(*loader).stats
 				if i%2 == 1 { // every other batch announced ahead, as the trainer does
 					if err := l.Prefetch(idx); err != nil {
 						t.Fatal(err)
@@ -106,7 +106,7 @@ func TestLoaderContent(t *testing.T) {
 				}
 				checkBatch(t, d, ds, idx, x, labels)
 				bytes, copies := s.BatchTraffic(len(idx), ds.Features())
-				moved, st := d.Traffic().Sub(before), l.Stats()
+				moved, st := d.Traffic().Sub(before), l.(*loader).stats
 				if moved.HostToDeviceBytes != bytes || moved.HostToDeviceCopies != int64(copies) {
 					t.Errorf("batch of %d: the device counted %d bytes in %d copies, want %d in %d",
 						len(idx), moved.HostToDeviceBytes, moved.HostToDeviceCopies, bytes, copies)
@@ -166,11 +166,11 @@ func TestPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBatch(t, d, ds, a, x, y)
-	before := l.Stats().Copies
+	before := l.(*loader).stats.Copies
 	if x, y, err = l.Load(c); err != nil {
 		t.Fatal(err)
 	}
-	if l.Stats().Copies != before {
+	if l.(*loader).stats.Copies != before {
 		t.Error("Load of the prefetched batch copied again")
 	}
 	checkBatch(t, d, ds, c, x, y)

@@ -71,9 +71,9 @@ const (
 
 var mnistFiles = []string{trainImages, trainLabels, testImages, testLabels}
 
-// ErrNotFound is wrapped by LoadMNIST's error when MNIST files are missing,
+// errNotFound is wrapped by LoadMNIST's error when MNIST files are missing,
 // so that callers can offer to fetch them.
-var ErrNotFound = errors.New("MNIST not found")
+var errNotFound = errors.New("MNIST not found")
 
 // LoadMNIST reads the MNIST training and test sets from dir.
 func LoadMNIST(dir string) (train, test *Dataset, err error) {
@@ -89,7 +89,7 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	}
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("%w in %s (missing %s): run `make data` or `batchlab data`",
-			ErrNotFound, dir, strings.Join(missing, ", "))
+			errNotFound, dir, strings.Join(missing, ", "))
 	}
 	if train, err = loadSplit("mnist-train", paths[0], paths[1]); err != nil {
 		return nil, nil, err
@@ -116,11 +116,11 @@ func findIDX(dir, name string) (string, error) {
 }
 
 func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
-	images, imagesSum, err := openIDX(imagesPath, idxShape{3, "images need 3 dimensions (count, rows, cols)"})
+	images, imagesSum, err := openShaped(imagesPath, idxShape{3, "images need 3 dimensions (count, rows, cols)"})
 	if err != nil {
 		return nil, err
 	}
-	labels, labelsSum, err := openIDX(labelsPath, idxShape{1, "labels need 1 dimension"})
+	labels, labelsSum, err := openShaped(labelsPath, idxShape{1, "labels need 1 dimension"})
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	files := []*IDX{
+	files := []*idxFile{
 		{Dims: []int{train.Len(), train.Rows, train.Cols}, Data: train.Images},
 		{Dims: []int{train.Len()}, Data: train.Labels},
 		{Dims: []int{test.Len(), test.Rows, test.Cols}, Data: test.Images},
@@ -167,7 +167,7 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 			if err != nil {
 				return err
 			}
-			if err := WriteIDX(zw, x); err != nil {
+			if err := writeIDX(zw, x); err != nil {
 				return err
 			}
 			return zw.Close()

@@ -25,7 +25,7 @@ func synthetic(name string, n, rows, cols int) *Dataset {
 	return d
 }
 
-func writeIDXFile(t *testing.T, path string, x *IDX) {
+func writeIDXFile(t *testing.T, path string, x *idxFile) {
 	t.Helper()
 	if err := os.WriteFile(path, encodeIDX(t, x), 0o644); err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestSaveLoadMNIST(t *testing.T) {
 	}
 	// Raw files load as well as gzipped ones: unpack two of the four.
 	for _, name := range []string{trainLabels, testImages} {
-		x, err := OpenIDX(filepath.Join(dir, name+".gz"))
+		x, err := openIDX(filepath.Join(dir, name+".gz"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +165,7 @@ func TestSaveMNISTDeterministic(t *testing.T) {
 func TestLoadMNISTMissing(t *testing.T) {
 	dir := t.TempDir()
 	_, _, err := LoadMNIST(dir)
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, errNotFound) {
 		t.Fatalf("empty dir: error %v, want ErrNotFound", err)
 	}
 	want := "MNIST not found in " + dir + " (missing train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], " +
@@ -181,36 +181,36 @@ func TestLoadMNISTMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = LoadMNIST(dir)
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "(missing t10k-labels-idx1-ubyte[.gz])") {
+	if !errors.Is(err, errNotFound) || !strings.Contains(err.Error(), "(missing t10k-labels-idx1-ubyte[.gz])") {
 		t.Fatalf("one file missing: error %v", err)
 	}
 
 	missing := filepath.Join(dir, "nowhere")
-	if _, _, err := LoadMNIST(missing); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), missing) {
+	if _, _, err := LoadMNIST(missing); !errors.Is(err, errNotFound) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("missing dir: error %v", err)
 	}
 }
 
 func TestLoadMNISTErrors(t *testing.T) {
-	images := func(n int) *IDX { return &IDX{Dims: []int{n, 2, 2}, Data: make([]uint8, 4*n)} }
-	labels := func(l ...uint8) *IDX { return &IDX{Dims: []int{len(l)}, Data: l} }
+	images := func(n int) *idxFile { return &idxFile{Dims: []int{n, 2, 2}, Data: make([]uint8, 4*n)} }
+	labels := func(l ...uint8) *idxFile { return &idxFile{Dims: []int{len(l)}, Data: l} }
 	for _, tc := range []struct {
 		name           string
-		images, labels *IDX
+		images, labels *idxFile
 		bad, want      string // the file the error must name, and what it must say
 	}{
 		{"count mismatch", images(3), labels(1, 2), trainImages, "holds 3 images but "},
 		{"label 10", images(3), labels(1, 10, 2), trainLabels, "label 10 of sample 1 is not below 10 classes"},
 		{"label 255", images(1), labels(255), trainLabels, "label 255 of sample 0"},
-		{"flat images", &IDX{Dims: []int{8}, Data: make([]uint8, 8)}, labels(1, 2), trainImages, "images need 3 dimensions (count, rows, cols), header has 1"},
-		{"2-d labels", images(2), &IDX{Dims: []int{2, 1}, Data: []uint8{1, 2}}, trainLabels, "labels need 1 dimension, header has 2"},
+		{"flat images", &idxFile{Dims: []int{8}, Data: make([]uint8, 8)}, labels(1, 2), trainImages, "images need 3 dimensions (count, rows, cols), header has 1"},
+		{"2-d labels", images(2), &idxFile{Dims: []int{2, 1}, Data: []uint8{1, 2}}, trainLabels, "labels need 1 dimension, header has 2"},
 	} {
 		dir := t.TempDir()
 		if err := SaveMNIST(dir, synthetic("a", 3, 2, 2), synthetic("b", 3, 2, 2)); err != nil {
 			t.Fatal(err)
 		}
 		// Raw files sit beside the gzipped ones; make the raw ones the only ones.
-		for name, x := range map[string]*IDX{trainImages: tc.images, trainLabels: tc.labels} {
+		for name, x := range map[string]*idxFile{trainImages: tc.images, trainLabels: tc.labels} {
 			os.Remove(filepath.Join(dir, name+".gz"))
 			writeIDXFile(t, filepath.Join(dir, name), x)
 		}

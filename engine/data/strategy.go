@@ -165,13 +165,13 @@ func (s Strategy) BatchTraffic(rows, features int) (bytes int64, copies int) {
 	return int64(rows) * (int64(features*s.DType.Size()) + 4), 2
 }
 
-// The pixel normalization, x = PixelScale·v + PixelShift for a byte v, the
+// The pixel normalization, x = pixelScale·v + pixelShift for a byte v, the
 // same on the host and in the device's NormalizeBytes, so that every
 // strategy feeds the model bit-identical inputs.
 const (
-	PixelScale float32 = 1.0 / 255
-	PixelShift float32 = 0
+	pixelScale float32 = 1.0 / 255
+	pixelShift float32 = 0
 )
 
 // Normalize is the host's pixel normalization (see PixelScale).
-func Normalize(v uint8) float32 { return PixelScale*float32(v) + PixelShift }
+func Normalize(v uint8) float32 { return pixelScale*float32(v) + pixelShift }

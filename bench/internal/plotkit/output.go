@@ -19,10 +19,11 @@ import (
 	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
-// render draws p on a white canvas of the house size, its legend to the
-// right of the axes, where it cannot hide data. gonum/plot panics on data
-// it cannot draw; that becomes an error, so that one bad plot cannot cost a
-// whole report.
+// render draws p on a white canvas of the house size: the title across the
+// top (in a smaller font where a long one would not fit the width), the
+// legend to the right of the axes, where it cannot hide data. gonum/plot
+// panics on data it cannot draw; that becomes an error, so that one bad
+// plot cannot cost a whole report.
 func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 	defer func() {
 		if e := recover(); e != nil {
@@ -32,17 +33,27 @@ func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 	dc := draw.New(c)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	legend := p.Legend
-	p.Legend = plot.NewLegend() // drawn here instead
-	defer func() { p.Legend = legend }()
+	const gap = 8 // points, between the parts of the plot
+
+	title, legend := p.Title.Text, p.Legend
+	p.Title.Text, p.Legend = "", plot.NewLegend() // drawn here instead
+	defer func() { p.Title.Text, p.Legend = title, legend }()
+	area := dc
+	if title != "" {
+		sty := p.Title.TextStyle
+		sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
+		if w, room := sty.Rectangle(title).Size().X, width-vg.Points(2*gap); w > room {
+			sty.Font.Size = sty.Font.Size * room / w
+		}
+		dc.FillText(sty, vg.Point{X: width / 2, Y: height - p.Title.Padding}, title)
+		area = draw.Crop(dc, 0, 0, 0, -sty.Rectangle(title).Size().Y-2*p.Title.Padding)
+	}
 	legend.Top, legend.Left = true, true
-	if w := legend.Rectangle(dc).Size().X; w > 0 {
-		const gap = 8
-		p.Draw(draw.Crop(dc, 0, -w-vg.Points(2*gap), 0, 0))
-		title := p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding
-		legend.Draw(draw.Crop(dc, Width-w-vg.Points(gap), 0, 0, -title-vg.Points(gap)))
+	if w := legend.Rectangle(area).Size().X; w > 0 {
+		p.Draw(draw.Crop(area, 0, -w-vg.Points(2*gap), 0, 0))
+		legend.Draw(draw.Crop(area, width-w-vg.Points(gap), 0, 0, -vg.Points(gap)))
 	} else {
-		p.Draw(dc)
+		p.Draw(area)
 	}
 	return nil
 }
@@ -51,7 +62,7 @@ func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 // declaration and comment, which are not allowed inside an HTML document.
 // gonum escapes all text it writes.
 func InlineSVG(p *plot.Plot) (string, error) {
-	c := vgsvg.New(Width, Height)
+	c := vgsvg.New(width, height)
 	if err := render(p, c); err != nil {
 		return "", err
 	}
@@ -69,11 +80,11 @@ func Save(p *plot.Plot, path string) error {
 	var c vg.CanvasWriterTo
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".svg":
-		c = vgsvg.New(Width, Height)
+		c = vgsvg.New(width, height)
 	case ".png":
-		c = vgimg.PngCanvas{Canvas: vgimg.New(Width, Height)}
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(144))} // 907×567 pixels
 	case ".pdf":
-		c = vgpdf.New(Width, Height)
+		c = vgpdf.New(width, height)
 		// gonum's vgpdf registers a face without its weight and then asks
 		// for it bold ("undefined font: liberationsans-bold B"): the
 		// PDF's title is set in the regular weight.

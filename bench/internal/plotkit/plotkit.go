@@ -26,8 +26,8 @@ import (
 
 // Every plot is 16×10 cm.
 const (
-	Width  = 16 * vg.Centimeter
-	Height = 10 * vg.Centimeter
+	width  = 16 * vg.Centimeter
+	height = 10 * vg.Centimeter
 )
 
 // Okabe–Ito and Tableau colours: distinguishable, also for most colour-blind
@@ -104,10 +104,10 @@ func Keep(x, y float64, logX, logY bool) bool {
 	return Finite(x) && Finite(y) && (!logX || x > 0) && (!logY || y > 0)
 }
 
-// LogAxis makes a a log axis with 1-2-5 ticks (LogTicks).
+// LogAxis makes a a log axis with 1-2-5 ticks (logTicks).
 func LogAxis(a *plot.Axis) {
 	a.Scale = plot.LogScale{}
-	a.Tick.Marker = plot.TickerFunc(LogTicks)
+	a.Tick.Marker = plot.TickerFunc(logTicks)
 }
 
 // BatchAxis makes a a log axis ticked at the given batch sizes, each
@@ -137,10 +137,10 @@ func BatchAxis(a *plot.Axis, batches []int) {
 	})
 }
 
-// LogTicks labels 1, 2 and 5 times the powers of ten over ranges of up to
+// logTicks labels 1, 2 and 5 times the powers of ten over ranges of up to
 // two decades and only the powers over more: gonum's LogTicks labels powers
 // only, which leaves a loss curve between 0.05 and 2 with a single label.
-func LogTicks(lo, hi float64) []plot.Tick {
+func logTicks(lo, hi float64) []plot.Tick {
 	first, last := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
 	var ticks []plot.Tick
 	labelled := 0

@@ -14,7 +14,7 @@ import (
 
 func labels(lo, hi float64) []string {
 	var ls []string
-	for _, t := range LogTicks(lo, hi) {
+	for _, t := range logTicks(lo, hi) {
 		if t.Label != "" {
 			ls = append(ls, t.Label)
 		}
@@ -34,7 +34,7 @@ func TestLogTicks(t *testing.T) {
 		{3, 4, []string{"3", "4"}},
 	} {
 		if got := labels(c.lo, c.hi); !slices.Equal(got, c.want) {
-			t.Errorf("LogTicks(%g, %g) labels %v, want %v", c.lo, c.hi, got, c.want)
+			t.Errorf("logTicks(%g, %g) labels %v, want %v", c.lo, c.hi, got, c.want)
 		}
 	}
 }
