@@ -232,6 +232,11 @@ func availableRAM(total int64) int64 {
 	return total
 }
 
+// CheckMemory refuses a run of cfg, which Validate accepted, on data of
+// shape s whose footprint exceeds the budget on d (MemoryBudget): before
+// anything is allocated, or even the data decoded. NewTrainer checks it too.
+func CheckMemory(cfg Config, s Shape, d device.Device) error { return checkMemory(cfg, s, d, false) }
+
 // checkMemory refuses a run whose footprint (f, or with the probe, f plus
 // probe) exceeds the budget on d, naming the footprint, the budget and the
 // largest batch that would fit. The error wraps device.ErrOutOfMemory.

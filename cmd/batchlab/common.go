@@ -58,25 +58,34 @@ func modelConfig(c *cli.Context) (engine.Config, error) {
 // loadData reads the data modelFlags point at and checks each of cfgs
 // against it, before any device is opened.
 func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset, err error) {
-	n := c.Int("train-samples")
-	if n < 0 {
-		return nil, nil, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
-	}
 	if train, test, err = data.LoadMNIST(c.String("data")); err != nil {
 		return nil, nil, err
 	}
-	if n > train.Len() {
-		return nil, nil, fmt.Errorf("--train-samples %d is more than the %d training samples in %s", n, train.Len(), c.String("data"))
+	n, err := trainSamples(c, train.Len())
+	if err != nil {
+		return nil, nil, err
 	}
-	if n > 0 {
-		train = train.Subset(n)
-	}
+	train = train.Subset(n)
 	for _, cfg := range cfgs {
 		if err := cfg.Validate(train.Len()); err != nil {
 			return nil, nil, err
 		}
 	}
 	return train, test, nil
+}
+
+// trainSamples is how many of the available training samples --train-samples asks for.
+func trainSamples(c *cli.Context, available int) (int, error) {
+	n := c.Int("train-samples")
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
+	case n > available:
+		return 0, fmt.Errorf("--train-samples %d is more than the %d training samples in %s", n, available, c.String("data"))
+	case n == 0:
+		return available, nil
+	}
+	return n, nil
 }
 
 // newTrainerFromFlags opens a session and builds a trainer from modelFlags.

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,5 +48,24 @@ func TestCorruptFilesSayWhatIsWrong(t *testing.T) {
 	x, sum, err := openShaped(path, idxShape{3, "images"})
 	if err != nil || len(x.Data) != len(pixels) || sum.Size != int64(len(images)) || len(sum.SHA256) != 64 {
 		t.Errorf("intact file: %v, %+v", err, sum)
+	}
+}
+
+// TestMNISTShape: the headers alone give the shape LoadMNIST finds.
+func TestMNISTShape(t *testing.T) {
+	const dir = "../../testdata/mnist-subset"
+	n, nTest, features, classes, err := MNISTShape(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := LoadMNIST(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != train.Len() || nTest != test.Len() || features != train.Features() || classes != train.Classes {
+		t.Errorf("shape %d, %d, %d, %d; loaded %d, %d, %d, %d", n, nTest, features, classes, train.Len(), test.Len(), train.Features(), train.Classes)
+	}
+	if _, _, _, _, err := MNISTShape(t.TempDir()); !errors.Is(err, errNotFound) {
+		t.Errorf("an empty directory: %v", err)
 	}
 }

@@ -55,45 +55,55 @@ type idxShape struct {
 // A header of other than want.dims dimensions is refused before its data is
 // read, so that a file of the wrong kind is named as that.
 func readShaped(r io.Reader, want idxShape) (*idxFile, error) {
-	var head [4]byte
-	if n, err := io.ReadFull(r, head[:]); err != nil {
-		return nil, truncated(fmt.Sprintf("header needs 4 bytes, file has %d", n), err)
+	dims, size, err := readHeader(r, want)
+	if err != nil {
+		return nil, err
 	}
-	if head[0] != 0 || head[1] != 0 {
-		return nil, fmt.Errorf("not an IDX file: magic % x, want 00 00 08 <dims>", head)
-	}
-	if head[2] != idxTypeUint8 {
-		return nil, fmt.Errorf("unsupported IDX element type 0x%02x: only 0x08 (unsigned byte) is supported", head[2])
-	}
-	got := int(head[3])
-	if got == 0 {
-		return nil, errors.New("IDX header has zero dimensions")
-	}
-	if want.dims > 0 && got != want.dims {
-		return nil, fmt.Errorf("%s, header has %d", want.need, got)
-	}
-	raw := make([]uint32, got)
-	if err := binary.Read(r, binary.BigEndian, raw); err != nil {
-		return nil, truncated(fmt.Sprintf("header says %d dimensions, file ends before their sizes", got), err)
-	}
-	dims := make([]int, got)
-	size := uint64(1)
-	for i, d := range raw {
-		if d == 0 {
-			return nil, fmt.Errorf("IDX dimension %d of %v is zero", i, raw)
-		}
-		// size ≤ maxIDXBytes < 2³¹ and d < 2³², so the product cannot overflow.
-		size *= uint64(d)
-		if size > maxIDXBytes {
-			return nil, fmt.Errorf("IDX dimensions %v describe more than %d bytes", raw, maxIDXBytes)
-		}
-		dims[i] = int(d)
-	}
-	data, err := readFull(r, int(size))
+	data, err := readFull(r, size)
 	if err != nil {
 		return nil, truncated(fmt.Sprintf("header says %d bytes of data, file has %d", size, len(data)), err)
 	}
 	return &idxFile{Dims: dims, Data: data}, nil
+}
+
+// readHeader reads an IDX header: the dimensions and the bytes of data they
+// describe.
+func readHeader(r io.Reader, want idxShape) (dims []int, size int, err error) {
+	var head [4]byte
+	if n, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, 0, truncated(fmt.Sprintf("header needs 4 bytes, file has %d", n), err)
+	}
+	if head[0] != 0 || head[1] != 0 {
+		return nil, 0, fmt.Errorf("not an IDX file: magic % x, want 00 00 08 <dims>", head)
+	}
+	if head[2] != idxTypeUint8 {
+		return nil, 0, fmt.Errorf("unsupported IDX element type 0x%02x: only 0x08 (unsigned byte) is supported", head[2])
+	}
+	got := int(head[3])
+	if got == 0 {
+		return nil, 0, errors.New("IDX header has zero dimensions")
+	}
+	if want.dims > 0 && got != want.dims {
+		return nil, 0, fmt.Errorf("%s, header has %d", want.need, got)
+	}
+	raw := make([]uint32, got)
+	if err := binary.Read(r, binary.BigEndian, raw); err != nil {
+		return nil, 0, truncated(fmt.Sprintf("header says %d dimensions, file ends before their sizes", got), err)
+	}
+	dims = make([]int, got)
+	n := uint64(1)
+	for i, d := range raw {
+		if d == 0 {
+			return nil, 0, fmt.Errorf("IDX dimension %d of %v is zero", i, raw)
+		}
+		// size ≤ maxIDXBytes < 2³¹ and d < 2³², so the product cannot overflow.
+		n *= uint64(d)
+		if n > maxIDXBytes {
+			return nil, 0, fmt.Errorf("IDX dimensions %v describe more than %d bytes", raw, maxIDXBytes)
+		}
+		dims[i] = int(d)
+	}
+	return dims, int(n), nil
 }
 
 // noTrailing checks that r is at its end after the size bytes of data.
@@ -152,6 +162,30 @@ type FileSum struct {
 	Name   string `json:"name"` // base name
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+}
+
+// peekIDX reads only the header of an IDX file, gzipped or not.
+func peekIDX(path string, want idxShape) ([]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, gzipError(truncated("the gzip header is cut short", err)))
+		}
+		defer zr.Close()
+		r = zr
+	}
+	dims, _, err := readHeader(r, want)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, gzipError(err))
+	}
+	return dims, nil
 }
 
 // openShaped reads an IDX file of the shape wanted and sums the file.

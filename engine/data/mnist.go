@@ -100,6 +100,31 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	return train, test, nil
 }
 
+// MNISTShape reads only the headers of the image files in dir: the samples
+// of the training and the test set, the features of a sample and the
+// classes, enough to plan a run's memory before the data is decoded.
+// LoadMNIST checks the rest.
+func MNISTShape(dir string) (train, test, features, classes int, err error) {
+	var n [2]int
+	for i, name := range []string{trainImages, testImages} {
+		path, err := findIDX(dir, name)
+		if err != nil || path == "" {
+			return 0, 0, 0, 0, fmt.Errorf("%w in %s (missing %s[.gz]): run `make data` or `batchlab data`", errNotFound, dir, name)
+		}
+		dims, err := peekIDX(path, imagesShape)
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		n[i], features = dims[0], dims[1]*dims[2]
+	}
+	return n[0], n[1], features, mnistClasses, nil
+}
+
+// mnistClasses: the digits.
+const mnistClasses = 10
+
+var imagesShape = idxShape{3, "images need 3 dimensions (count, rows, cols)"}
+
 // findIDX returns the path of name.gz or name in dir, or "" if neither
 // exists. The .gz wins when both do: it is what FetchMNIST writes.
 func findIDX(dir, name string) (string, error) {
@@ -116,7 +141,7 @@ func findIDX(dir, name string) (string, error) {
 }
 
 func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
-	images, imagesSum, err := openShaped(imagesPath, idxShape{3, "images need 3 dimensions (count, rows, cols)"})
+	images, imagesSum, err := openShaped(imagesPath, imagesShape)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +158,7 @@ func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
 		Labels:  labels.Data,
 		Rows:    images.Dims[1],
 		Cols:    images.Dims[2],
-		Classes: 10,
+		Classes: mnistClasses,
 		Files:   []FileSum{imagesSum, labelsSum},
 	}
 	// The sizes agree by construction; what is left to fail is a label.
