@@ -62,7 +62,7 @@ func Advise(ctx context.Context, o Options) (*Advice, error) {
 	a := &Advice{Rule: o.Rule, MemoryLimit: o.MemoryLimit}
 	fmt.Fprintln(log, "finding the largest batch that fits…")
 	var err error
-	if a.MaxBatch, err = MaxBatch(ctx, o); err != nil {
+	if a.MaxBatch, err = largestBatch(ctx, o); err != nil {
 		return nil, err
 	}
 	a.MaxBatchMethod = "doubling then binary search, each size's buffers allocated as a training run allocates them, the result confirmed by a real training step"
@@ -111,12 +111,12 @@ func fits(ctx context.Context, o Options, b int, step bool) (bool, error) {
 	return err == nil, err
 }
 
-// MaxBatch finds the largest batch that fits, as Lightning's
+// largestBatch finds the largest batch that fits, as Lightning's
 // BatchSizeFinder does: double from 1 until a size does not fit (or the
 // training set is used up), then binary search between the last size that
 // fit and the first that did not. The answer is confirmed by a real step;
 // should that step run out of memory, the search goes on below it.
-func MaxBatch(ctx context.Context, o Options) (int, error) {
+func largestBatch(ctx context.Context, o Options) (int, error) {
 	n := o.Train.Len()
 	good, bad := 0, n+1
 	for b := 1; b <= n; b *= 2 {

@@ -33,7 +33,7 @@ func options(t *testing.T, limit int64) Options {
 func TestMaxBatchUnderLimit(t *testing.T) {
 	for _, limit := range []int64{2 << 20, 5 << 20} {
 		o := options(t, limit)
-		b, err := MaxBatch(context.Background(), o)
+		b, err := largestBatch(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,10 +47,10 @@ func TestMaxBatchUnderLimit(t *testing.T) {
 		t.Logf("limit %d MiB: largest batch %d", limit>>20, b)
 	}
 	o := options(t, 0) // no limit on the CPU: the whole training set fits
-	if b, err := MaxBatch(context.Background(), o); err != nil || b != o.Train.Len() {
+	if b, err := largestBatch(context.Background(), o); err != nil || b != o.Train.Len() {
 		t.Errorf("without a limit: %d, %v; want %d", b, err, o.Train.Len())
 	}
-	if _, err := MaxBatch(context.Background(), options(t, 1000)); err == nil || !strings.Contains(err.Error(), "not even a batch of 1") {
+	if _, err := largestBatch(context.Background(), options(t, 1000)); err == nil || !strings.Contains(err.Error(), "not even a batch of 1") {
 		t.Errorf("a budget too small for the model: %v", err)
 	}
 }
