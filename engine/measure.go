@@ -33,6 +33,9 @@ func newProbe(t *Trainer) (*probe, error) {
 			return nil, errBatchNormProbe
 		}
 	}
+	if err := checkMemory(t.config, ShapeOf(t.train, t.test), t.d, true); err != nil {
+		return nil, err
+	}
 	p := &probe{t: t, chunk: t.Model.maxRows}
 	var err error
 	if p.loader, err = data.NewLoader(t.d, t.train, p.chunk, t.config.Transfer); err != nil {

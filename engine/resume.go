@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -34,9 +35,59 @@ type position struct {
 // checkpointMeta is the JSON part of a checkpoint.
 type checkpointMeta struct {
 	Config       Config       `json:"config"`
+	Data         *dataOfRun   `json:"data"` // nil in checkpoints of older builds`
 	Position     position     `json:"position"`
 	TotalUpdates int          `json:"total_updates"`
 	Completed    []EpochStats `json:"completed"`
+}
+
+// dataOfRun identifies the data a run trains and tests on: which set, how
+// many of its samples, and the files they came from. A run resumed on other
+// data would be another run.
+type dataOfRun struct {
+	Train datasetID `json:"train"`
+	Test  datasetID `json:"test"`
+}
+
+type datasetID struct {
+	Name    string         `json:"name"`
+	Samples int            `json:"samples"`
+	Files   []data.FileSum `json:"files,omitempty"`
+}
+
+func (t *Trainer) dataOfRun() *dataOfRun {
+	id := func(ds *data.Dataset) datasetID { return datasetID{ds.Name, ds.Len(), ds.Files} }
+	return &dataOfRun{id(t.train), id(t.test)}
+}
+
+// dataDiff says how the data of a checkpoint differs from the trainer's.
+func dataDiff(saved, now *dataOfRun) string {
+	if saved == nil {
+		return "it does not record its data (written by an older batchlab)"
+	}
+	var diffs []string
+	for _, p := range []struct {
+		what       string
+		saved, now datasetID
+	}{{"training set", saved.Train, now.Train}, {"test set", saved.Test, now.Test}} {
+		if p.saved.Name != p.now.Name || p.saved.Samples != p.now.Samples {
+			diffs = append(diffs, fmt.Sprintf("the %s was %s with %d samples, now %s with %d (--data, --train-samples)", p.what, p.saved.Name, p.saved.Samples, p.now.Name, p.now.Samples))
+		} else if !slices.Equal(p.saved.Files, p.now.Files) {
+			diffs = append(diffs, fmt.Sprintf("the %s's files differ: %s, now %s (--data)", p.what, filesString(p.saved.Files), filesString(p.now.Files)))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func filesString(fs []data.FileSum) string {
+	var s []string
+	for _, f := range fs {
+		s = append(s, fmt.Sprintf("%s (%d bytes, sha256 %.12s…)", f.Name, f.Size, f.SHA256))
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 // Tensor names beside the parameters.
@@ -105,6 +156,9 @@ func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
 			return nil, err
 		}
 	}
+	if err := t.divergence(max(t.pos.Epoch, 1), losses); err != nil {
+		return nil, fmt.Errorf("%w; the checkpoint is not written", err)
+	}
 	counts := make([]float32, k) // exact: a count is at most the batch size
 	for i, c := range correct {
 		counts[i] = float32(c)
@@ -114,7 +168,7 @@ func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
 		checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}, Data: counts})
 	pos := t.pos
 	pos.Epoch = max(pos.Epoch, 1) // a run that has not started stands at epoch 1
-	meta, err := json.Marshal(checkpointMeta{Config: t.config, Position: pos, TotalUpdates: t.totalUpdates, Completed: t.completed})
+	meta, err := json.Marshal(checkpointMeta{Config: t.config, Data: t.dataOfRun(), Position: pos, TotalUpdates: t.totalUpdates, Completed: t.completed})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -129,6 +183,9 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 		return fmt.Errorf("checkpoint metadata: %w", err)
 	}
 	if diff := configDiff(meta.Config, t.config); diff != "" {
+		return fmt.Errorf("the checkpoint is of another run: %s", diff)
+	}
+	if diff := dataDiff(meta.Data, t.dataOfRun()); diff != "" {
 		return fmt.Errorf("the checkpoint is of another run: %s", diff)
 	}
 	want, err := t.stateTensors(false)
@@ -209,12 +266,13 @@ func firstNonFinite(xs []float32) int {
 	return -1
 }
 
-// divergedLayer names the first parameter, in forward order, whose value or
-// gradient holds a non-finite number: where the blow-up shows first once it
-// is seen (by then a NaN loss has usually reached every layer through the
-// update, so this names the earliest layer, not necessarily the cause).
-func (t *Trainer) divergedLayer() string {
-	for _, grads := range []bool{true, false} {
+// divergedTensor names the first tensor, in forward order, that holds a
+// non-finite number, values before gradients: where the blow-up shows first
+// once it is seen (by then a NaN loss has usually reached every layer
+// through the update, so this names the earliest layer, not necessarily the
+// cause).
+func (t *Trainer) divergedTensor() string {
+	for _, grads := range []bool{false, true} {
 		values, err := t.Model.ReadParams(t.d, grads)
 		if err != nil {
 			return ""

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/checkpoint"
+	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -130,6 +132,22 @@ func TestRestoreRefusesAnotherRun(t *testing.T) {
 			t.Errorf("restoring into another run: %v, want %q", err, c2.want)
 		}
 	}
+	// Other data: more samples (--train-samples), another set's files (--data).
+	for _, other := range []struct {
+		train *data.Dataset
+		want  string
+	}{
+		{train.Subset(400), "the training set was mnist-train with 500 samples, now mnist-train with 400"},
+		{withFiles(train, data.FileSum{Name: "train-images-idx3-ubyte.gz", Size: 1, SHA256: "00"}), "the training set's files differ"},
+	} {
+		tr2, err := engine.NewTrainer(device.NewCPU(), cfg, other.train, test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr2.Restore(c); err == nil || !strings.Contains(err.Error(), other.want) {
+			t.Errorf("restoring on other data: %v, want %q", err, other.want)
+		}
+	}
 	more := cfg
 	more.Epochs = 5 // more epochs is the same run, longer
 	tr3, err := engine.NewTrainer(device.NewCPU(), more, train, test)
@@ -156,10 +174,61 @@ func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
 	if !errors.Is(err, engine.ErrDiverged) {
 		t.Fatalf("lr 1e30: %v, want divergence", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "step 1 of epoch 1") || !strings.Contains(msg, "first non-finite tensor in forward order is fc") {
-		t.Errorf("divergence error does not name the step and a layer: %s", msg)
+	// Step 1's loss is that of the initial weights; its update blows them up.
+	if msg := err.Error(); !strings.Contains(msg, "the loss of step 2 of epoch 1 is NaN, stopped after step 2") || !strings.Contains(msg, "first non-finite tensor in forward order is fc1.weight (try") {
+		t.Errorf("divergence error does not name the step and the first tensor: %s", msg)
 	}
 	if _, err := tr.Checkpoint(); !errors.Is(err, engine.ErrDiverged) {
 		t.Errorf("a checkpoint of a diverged state: %v", err)
 	}
+}
+
+// TestDivergenceStopsAtTheStep is issue 12's case 5: with a checkpoint
+// after every step, a run at lr 1000 stops at the first NaN loss, before
+// its hook tries to checkpoint the broken state, and the last checkpoint
+// is of the last finite step.
+func TestDivergenceStopsAtTheStep(t *testing.T) {
+	train, test := loadSubset(t)
+	cfg := resumeConfig()
+	cfg.GhostBatch, cfg.LR, cfg.Epochs, cfg.Hidden, cfg.Batch = 0, 1000, 1, []int{512, 512}, 128
+	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test.Subset(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *checkpoint.Checkpoint
+	failed := 0
+	_, err = tr.Run(context.Background(), engine.Hooks{Step: func(epoch, done, total int) {
+		c, err := tr.Checkpoint()
+		if err != nil {
+			failed++
+			return
+		}
+		last = c
+	}})
+	if !errors.Is(err, engine.ErrDiverged) {
+		t.Fatalf("lr 1000: %v, want divergence", err)
+	}
+	var step int
+	if _, scanErr := fmt.Sscanf(err.Error()[strings.Index(err.Error(), "stopped after step"):], "stopped after step %d", &step); scanErr != nil {
+		t.Fatalf("%v: %v", err, scanErr)
+	}
+	if failed > 0 || last == nil || tr.TotalUpdates() != step || step >= tr.StepsIn(1) {
+		t.Fatalf("%d checkpoints refused, stopped after %d of %d steps (%d updates): %v", failed, step, tr.StepsIn(1), tr.TotalUpdates(), err)
+	}
+	resumed, err := engine.NewTrainer(device.NewCPU(), cfg, train, test.Subset(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resumed.Restore(last); err != nil {
+		t.Fatal(err)
+	}
+	if _, done := resumed.Position(); done != step-1 {
+		t.Errorf("the last checkpoint is at step %d, want %d (the last finite one)", done, step-1)
+	}
+}
+
+func withFiles(ds *data.Dataset, files ...data.FileSum) *data.Dataset {
+	c := *ds
+	c.Files = files
+	return &c
 }

@@ -84,6 +84,9 @@ func (c Config) validateSchedule() []string {
 	if c.BaseBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("base batch must be positive, got %d", c.BaseBatch))
 	}
+	if c.Epochs > maxEpochs {
+		errs = append(errs, fmt.Sprintf("the adapted regime would train %d epochs, more than %d", c.Epochs, maxEpochs))
+	}
 	if !(c.WarmupEpochs >= 0) || math.IsInf(c.WarmupEpochs, 0) {
 		errs = append(errs, fmt.Sprintf("warmup epochs must be a non-negative number, got %g", c.WarmupEpochs))
 	}
@@ -93,6 +96,10 @@ func (c Config) validateSchedule() []string {
 	for _, e := range c.DecayEpochs {
 		if e <= 0 {
 			errs = append(errs, fmt.Sprintf("decay epochs must be positive, got %v", c.DecayEpochs))
+			break
+		}
+		if e >= c.Epochs {
+			errs = append(errs, fmt.Sprintf("decay epoch %d is not before the last epoch %d, so it would never take effect", e, c.Epochs))
 			break
 		}
 	}

@@ -1,9 +1,14 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
@@ -99,15 +104,23 @@ func TestScheduleValidation(t *testing.T) {
 }
 
 // FuzzConfigValidate: Validate accepts or refuses any numbers without
-// panicking, and what it accepts the schedule functions handle.
+// panicking, and what it accepts the schedule functions handle. Widths,
+// batches and the training set are free too: what Validate accepts, the
+// memory plan sizes without overflow, and where the plan fits a small
+// budget the trainer is built on a small made-up set (allocating exactly
+// what the plan said) and trains an epoch; where it does not, the trainer
+// refuses before allocating.
 func FuzzConfigValidate(f *testing.F) {
-	f.Add(128, 0.1, 0.9, 0.0, 1, 0, 0.0, 0.1, false, 0, 1000)
-	f.Add(0, -1.0, 1.0, -0.5, 0, -1, -2.0, 2.0, true, -1, 0)
-	f.Fuzz(func(t *testing.T, batch int, lr, momentum, wd float64, epochs, baseBatch int, warmup, decay float64, increase bool, maxBatch, n int) {
+	f.Add(128, 0.1, 0.9, 0.0, 1, 0, 0.0, 0.1, false, 0, 1000, 8, 0, 100)
+	f.Add(0, -1.0, 1.0, -0.5, 0, -1, -2.0, 2.0, true, -1, 0, 0, -1, 0)
+	f.Add(16, 0.1, 0.9, 0.0, 3, 4, 1.0, 0.5, true, 64, 200, 4503599627370496, 0, 1000)
+	f.Add(50, 0.1, 0.5, 0.0, 3, 10, 0.0, 0.5, true, 200, 200, 32, 16, 100000000)
+	f.Add(20, 0.1, 0.9, 0.0, 3, 0, 0.0, 0.5, false, 0, 100, 16, 4, 50)
+	f.Fuzz(func(t *testing.T, batch int, lr, momentum, wd float64, epochs, baseBatch int, warmup, decay float64, increase bool, maxBatch, n, width, ghost, evalBatch int) {
 		cfg := Config{
-			Hidden: []int{8}, Batch: batch, LR: lr, Momentum: momentum, WeightDecay: wd, Epochs: epochs % 1000,
-			EvalBatch: 100, BaseBatch: baseBatch, WarmupEpochs: warmup, DecayEpochs: []int{1, 2}, DecayFactor: decay,
-			IncreaseBatch: increase, MaxBatch: maxBatch,
+			Hidden: []int{width}, Batch: batch, LR: lr, Momentum: momentum, WeightDecay: wd, Epochs: epochs % 1000,
+			EvalBatch: evalBatch, BaseBatch: baseBatch, WarmupEpochs: warmup, DecayEpochs: []int{1, 2}, DecayFactor: decay,
+			IncreaseBatch: increase, MaxBatch: maxBatch, GhostBatch: ghost,
 		}
 		if cfg.Validate(n) != nil {
 			return
@@ -121,5 +134,43 @@ func FuzzConfigValidate(f *testing.F) {
 				t.Fatalf("epoch %d: lr %g of a valid config %+v", e, lr, cfg)
 			}
 		}
+		if n > 512 {
+			return // valid, but a training set too large to make up for each input
+		}
+		train, test := madeUp(n), madeUp(16)
+		plan := PlanMemory(cfg, ShapeOf(train, test))
+		if plan.Total() < 0 {
+			t.Fatalf("negative footprint %d of %+v", plan.Total(), cfg)
+		}
+		cfg.Memory = 4 << 20
+		d := NewCountingCPU()
+		tr, err := NewTrainer(d, cfg, train, test)
+		if plan.Total() > cfg.Memory {
+			if !errors.Is(err, device.ErrOutOfMemory) || d.Bytes != 0 {
+				t.Fatalf("footprint %d over the budget: %v, %d bytes allocated", plan.Total(), err, d.Bytes)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%+v fits (%s) but: %v", cfg, plan, err)
+		}
+		if d.Bytes != plan.Device() {
+			t.Fatalf("%+v: planned %d device bytes, allocated %d", cfg, plan.Device(), d.Bytes)
+		}
+		if _, err := tr.Epoch(context.Background(), 1, nil); err != nil && !errors.Is(err, ErrDiverged) {
+			t.Fatalf("%+v: %v", cfg, err)
+		}
 	})
+}
+
+// madeUp is a data set of n 4×4 images of 10 classes.
+func madeUp(n int) *data.Dataset {
+	ds := &data.Dataset{Name: "made-up", Images: make([]uint8, n*16), Labels: make([]uint8, n), Rows: 4, Cols: 4, Classes: 10}
+	for i := range ds.Images {
+		ds.Images[i] = uint8(i * 37)
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = uint8(i % 10)
+	}
+	return ds
 }

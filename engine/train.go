@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,12 +50,21 @@ type Config struct {
 	// as CUDA graphs (device.Grapher): one launch instead of dozens, which
 	// is what a small-batch step costs. The same calls run in the same order.
 	Graph bool `json:"graph,omitempty"`
+
+	// Memory is the bytes the run may take (see MemoryBudget); 0: the
+	// GPU's free memory, or half the available RAM on the CPU. It changes
+	// whether a run starts, not what it computes, so results leave it out.
+	Memory int64 `json:"-"`
 }
 
 // DefaultConfig is the reference run: the MLP 784-512-512-10 at batch 128.
 func DefaultConfig() Config {
 	return Config{Hidden: []int{512, 512}, Batch: 128, LR: 0.1, Momentum: 0.9, Epochs: 1, Seed: 1, EvalBatch: 1000}
 }
+
+// maxEpochs bounds a run's epochs: far beyond any run, low enough that
+// walking a schedule's epochs takes no time.
+const maxEpochs = 100000
 
 // Validate checks the settings against a training set of n samples.
 func (c Config) Validate(n int) error {
@@ -62,6 +73,9 @@ func (c Config) Validate(n int) error {
 		errs = append(errs, fmt.Sprintf("batch size must be positive, got %d", c.Batch))
 	} else if c.Batch > n {
 		errs = append(errs, fmt.Sprintf("batch size %d is larger than the %d training samples", c.Batch, n))
+	}
+	if c.MaxBatch != 0 && !c.IncreaseBatch {
+		errs = append(errs, fmt.Sprintf("a max batch (%d) caps only an increase-batch schedule, and there is none", c.MaxBatch))
 	}
 	if c.BaseBatch < 0 || c.MaxBatch < 0 {
 		errs = append(errs, fmt.Sprintf("base and max batch must not be negative, got %d and %d", c.BaseBatch, c.MaxBatch))
@@ -77,8 +91,8 @@ func (c Config) Validate(n int) error {
 	if c.GhostBatch < 0 {
 		errs = append(errs, fmt.Sprintf("ghost batch must not be negative, got %d", c.GhostBatch))
 	}
-	if c.Epochs <= 0 {
-		errs = append(errs, fmt.Sprintf("epochs must be positive, got %d", c.Epochs))
+	if c.Epochs <= 0 || c.Epochs > maxEpochs {
+		errs = append(errs, fmt.Sprintf("epochs must be in 1 to %d, got %d", maxEpochs, c.Epochs))
 	}
 	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
 		errs = append(errs, fmt.Sprintf("learning rate must be a positive number, got %g", c.LR))
@@ -130,10 +144,44 @@ type EpochStats struct {
 	H2DCopies int64 `json:"h2d_copies"`
 	// The training pass split by device events: loading and copying the
 	// batch, forward and backward, and the optimizer update.
-	TransferSeconds float64   `json:"transfer_seconds"`
-	ComputeSeconds  float64   `json:"compute_seconds"`
-	UpdateSeconds   float64   `json:"update_seconds"`
-	StepLosses      []float32 `json:"step_losses,omitempty"` // mean loss of each batch
+	TransferSeconds float64 `json:"transfer_seconds"`
+	ComputeSeconds  float64 `json:"compute_seconds"`
+	UpdateSeconds   float64 `json:"update_seconds"`
+	StepLosses      Losses  `json:"step_losses,omitempty"` // mean loss of each batch
+}
+
+// Losses are per-step losses. In JSON a non-finite one (the step a run
+// diverged at) is null, which encoding/json would refuse to write.
+type Losses []float32
+
+func (ls Losses) MarshalJSON() ([]byte, error) {
+	b := []byte{'['}
+	for i, l := range ls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendFloat(b, float64(l), 'g', -1, 32)
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func (ls *Losses) UnmarshalJSON(b []byte) error {
+	var vs []*float32
+	if err := json.Unmarshal(b, &vs); err != nil {
+		return err
+	}
+	*ls = make(Losses, len(vs))
+	for i, v := range vs {
+		(*ls)[i] = float32(math.NaN())
+		if v != nil {
+			(*ls)[i] = *v
+		}
+	}
+	return nil
 }
 
 // Trainer trains a Model on one device.
@@ -148,6 +196,7 @@ type Trainer struct {
 	dlogits      device.Buffer
 	stepLosses   device.Buffer // one slot per step of an epoch
 	stepCorrect  device.Buffer
+	hostLosses   []float32       // where the divergence check reads stepLosses into
 	events       [6]device.Event // see Epoch
 	totalUpdates int
 	pos          position     // where the run stands (see resume.go)
@@ -185,6 +234,9 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 		return nil, fmt.Errorf("test set %s (%d features, %d classes) does not match training set %s (%d, %d)",
 			test.Name, test.Features(), test.Classes, train.Name, train.Features(), train.Classes)
 	}
+	if err := checkMemory(cfg, ShapeOf(train, test), d, false); err != nil {
+		return nil, err
+	}
 	cfg = cfg.Resolved()
 	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)
 	maxBatch := cfg.maxBatchSize()
@@ -214,6 +266,7 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 	if t.stepCorrect, err = d.Alloc(device.Int32, max(steps, maxEvalSteps)); err != nil {
 		return nil, err
 	}
+	t.hostLosses = make([]float32, steps)
 	for i := range t.events {
 		if t.events[i], err = d.NewEvent(); err != nil {
 			return nil, err
@@ -253,6 +306,9 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		t.pos = position{Epoch: epoch}
 	}
 	t.Model.setTraining(true)
+	// Reading the losses costs a copy of the epoch's slots so far: every
+	// step up to a thousand steps an epoch, beyond that a thousand times.
+	checkEvery := max(1, steps/1000)
 	for step := t.pos.Step; step < steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return stats, err
@@ -288,9 +344,21 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		t.pos.Seconds += time.Since(start).Seconds()
 		t.pos.Step = step + 1
 		t.totalUpdates++
+		// Divergence stops within checkEvery steps of the first non-finite
+		// loss, before the step's hook can checkpoint it.
+		if t.pos.Step%checkEvery == 0 || t.pos.Step == steps {
+			if err := t.checkLosses(epoch); err != nil {
+				return stats, err
+			}
+		}
 		if onStep != nil {
 			onStep(step+1, steps)
 		}
+	}
+	// Interrupted after the last step: stop before the evaluation, which
+	// a resumed run does.
+	if err := ctx.Err(); err != nil {
+		return stats, err
 	}
 	p := t.pos
 	stats.Seconds, stats.LR = p.Seconds, p.LR
@@ -304,13 +372,6 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		return stats, err
 	}
 	stats.StepLosses, stats.TrainLoss, stats.TrainAccuracy = losses, loss, acc
-	if i := firstNonFinite(losses); i >= 0 {
-		where := ""
-		if layer := t.divergedLayer(); layer != "" {
-			where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", layer)
-		}
-		return stats, fmt.Errorf("%w: the loss of step %d of epoch %d is %g%s (try a smaller learning rate)", ErrDiverged, i, epoch, losses[i], where)
-	}
 	if stats.TestLoss, stats.TestAccuracy, err = t.Evaluate(t.test); err != nil {
 		return stats, err
 	}
@@ -483,6 +544,61 @@ func (t *Trainer) readSteps(steps, rows, n int) (losses []float32, loss, accurac
 		sumCorrect += int(correct[i])
 	}
 	return losses, sumLoss / float64(n), float64(sumCorrect) / float64(n), nil
+}
+
+// checkLosses reads the losses of the epoch's steps done and fails, with
+// ErrDiverged, at the first that is not finite.
+func (t *Trainer) checkLosses(epoch int) error {
+	losses, err := t.stepLossesSoFar()
+	if err != nil {
+		return err
+	}
+	return t.divergence(epoch, losses)
+}
+
+// stepLossesSoFar downloads the losses of the steps done in the epoch under
+// way, into a buffer it reuses: a copy outlives the next call only if cloned.
+func (t *Trainer) stepLossesSoFar() ([]float32, error) {
+	losses := t.hostLosses[:t.pos.Step]
+	if len(losses) == 0 {
+		return losses, nil
+	}
+	if err := t.d.Sync(); err != nil {
+		return nil, err
+	}
+	return losses, device.Download(t.d, losses, t.stepLosses)
+}
+
+// divergence is the ErrDiverged error of the first non-finite loss in
+// losses, the epoch's so far, or nil. Steps are counted from 1, as the
+// interruption message counts steps done.
+func (t *Trainer) divergence(epoch int, losses []float32) error {
+	i := firstNonFinite(losses)
+	if i < 0 {
+		return nil
+	}
+	where := ""
+	if tensor := t.divergedTensor(); tensor != "" {
+		where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", tensor)
+	}
+	return fmt.Errorf("%w: the loss of step %d of epoch %d is %g, stopped after step %d%s (try a smaller learning rate)",
+		ErrDiverged, i+1, epoch, losses[i], len(losses), where)
+}
+
+// Partial is the epoch under way, when it has steps done: its position and
+// the losses of those steps (an interrupted or diverged run reports them).
+func (t *Trainer) Partial() (*EpochStats, error) {
+	if t.pos.Step == 0 {
+		return nil, nil
+	}
+	losses, err := t.stepLossesSoFar()
+	if err != nil {
+		return nil, err
+	}
+	losses = slices.Clone(losses)
+	epoch := max(t.pos.Epoch, 1)
+	return &EpochStats{Epoch: epoch, Batch: t.config.batchAt(epoch), LR: t.pos.LR, Updates: t.pos.Step, TotalUpdates: t.totalUpdates,
+		Seconds: t.pos.Seconds, H2DBytes: t.pos.H2DBytes, H2DCopies: t.pos.H2DCopies, StepLosses: losses}, nil
 }
 
 // ErrDiverged is wrapped by the error of a run whose loss became NaN or

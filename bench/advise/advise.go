@@ -93,10 +93,13 @@ func fits(ctx context.Context, o Options, b int, step bool) (bool, error) {
 	}
 	cfg := o.Base
 	cfg.Batch, cfg.Epochs, cfg.EvalBatch = b, 1, min(cfg.EvalBatch, b)
+	if o.MemoryLimit > 0 {
+		cfg.Memory = o.MemoryLimit // the memory plan refuses what would not fit, before allocating
+	}
 	train := o.Train.Subset(b)
 	tr, err := engine.NewTrainer(d, cfg, train, o.Test.Subset(cfg.EvalBatch))
-	if errors.Is(err, device.ErrOutOfMemory) {
-		return false, nil
+	if errors.Is(err, device.ErrOutOfMemory) && b > 1 {
+		return false, nil // when not even 1 fits, the memory plan's error says why
 	}
 	if err != nil || !step {
 		return err == nil, err

@@ -24,6 +24,7 @@ const (
 
 // Run is one training run of the study and what it measured.
 type Run struct {
+	Schema     int                 `json:"schema"`     // runSchema of the build that wrote it
 	ID         string              `json:"id"`         // unique; also the file name of its result
 	Experiment string              `json:"experiment"` // one of the constants above
 	Variant    string              `json:"variant"`    // e.g. "none", "linear+warmup", "increase-batch", "LB+GBN+RA"

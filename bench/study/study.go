@@ -141,7 +141,7 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	specs := plan(p)
 	for i, spec := range specs {
 		path := filepath.Join(runDir, spec.ID+".json")
-		if run, err := loadRun(path); err == nil {
+		if run, err := loadRun(path, spec); err == nil {
 			res.Runs = append(res.Runs, run)
 			continue
 		} else if !errors.Is(err, os.ErrNotExist) {
@@ -201,7 +201,10 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-func loadRun(path string) (Run, error) {
+// loadRun reads the result of spec saved at path, and refuses a file that
+// is not one: anything that parses (null, another run's result copied under
+// this name, a file of an older layout) would otherwise be counted.
+func loadRun(path string, spec runSpec) (Run, error) {
 	var run Run
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -210,13 +213,59 @@ func loadRun(path string) (Run, error) {
 	if err := json.Unmarshal(b, &run); err != nil {
 		return run, fmt.Errorf("unreadable result: %w", err)
 	}
+	if err := run.isResultOf(spec); err != nil {
+		return run, fmt.Errorf("not a result of this run: %w", err)
+	}
 	return run, nil
+}
+
+// runSchema is the version of a run file's layout; a file of another
+// version is run again.
+const runSchema = 1
+
+// isResultOf checks a loaded run against its spec: schema, identity and
+// settings, and the fields a finished run has.
+func (r Run) isResultOf(spec runSpec) error {
+	switch {
+	case r.Schema != runSchema:
+		return fmt.Errorf("schema %d, want %d", r.Schema, runSchema)
+	case r.ID != spec.ID:
+		return fmt.Errorf("its id is %q", r.ID)
+	case r.Experiment != spec.Experiment || r.Variant != spec.Variant || r.Batch != spec.Batch || r.Seed != spec.Seed:
+		return fmt.Errorf("it is %s/%s at batch %d, seed %d", r.Experiment, r.Variant, r.Batch, r.Seed)
+	}
+	got, _ := json.Marshal(r.Config)
+	planned, _ := json.Marshal(spec.Config)
+	resolved, _ := json.Marshal(spec.Config.Resolved()) // what the trainer records
+	if string(got) != string(resolved) && string(got) != string(planned) {
+		return fmt.Errorf("its settings %s are not the planned %s", got, resolved)
+	}
+	if r.Error != "" { // a run that failed or diverged is a result too
+		return nil
+	}
+	epochs := spec.Config.Resolved().Epochs
+	switch {
+	case len(r.Epochs) != epochs:
+		return fmt.Errorf("%d epochs, want %d", len(r.Epochs), epochs)
+	case r.FinalTrainLoss == nil || r.FinalTrainAccuracy == nil:
+		return errors.New("no final train loss and accuracy")
+	case spec.Sharpness && r.Sharpness == nil:
+		return errors.New("no sharpness")
+	case spec.Noise && len(r.Noise) == 0:
+		return errors.New("no noise-scale estimates")
+	}
+	for i, e := range r.Epochs {
+		if e.Epoch != i+1 || e.Updates <= 0 || len(e.StepLosses) != e.Updates {
+			return fmt.Errorf("epoch %d of %d is incomplete", i+1, epochs)
+		}
+	}
+	return nil
 }
 
 // execute trains one run on a fresh device. Divergence and device errors
 // are results of the run; only cancellation is an error of the study.
 func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, train, test *data.Dataset) (run Run, info device.Info, err error) {
-	run = Run{ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed, Config: spec.Config}
+	run = Run{Schema: runSchema, ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed, Config: spec.Config}
 	d, err := device.Open(deviceName)
 	if err != nil {
 		return run, device.Info{}, err

@@ -104,3 +104,76 @@ func TestStudyResumesAndReports(t *testing.T) {
 		t.Errorf("a different preset in the same directory: %v", err)
 	}
 }
+
+// TestStudyRedoesInvalidRunFiles is issue 12's case 4: a run file that
+// parses but is not this run's result (null, another run's file copied
+// under its name) is run again, and the study says so.
+func TestStudyRedoesInvalidRunFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := tinyPreset()
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := Execute(ctx, p, Options{Dir: dir, Device: "cpu", DataDir: subset, Log: &cancelAfter{n: 3, cancel: cancel}}); err == nil {
+		t.Fatal("a cancelled study reported success")
+	}
+	specs := plan(p)
+	runFile := func(i int) string { return filepath.Join(dir, "runs", specs[i].ID+".json") }
+	if err := os.WriteFile(runFile(0), []byte("null\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.ReadFile(runFile(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(runFile(2), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	stop := &cancelAfter{n: 2, cancel: cancel} // the two redone, then stop
+	Execute(ctx, p, Options{Dir: dir, Device: "cpu", DataDir: subset, Log: stop})
+	log := stop.log.String()
+	for _, want := range []string{
+		"run " + specs[0].ID + ": not a result of this run: schema 0, want 1: running it again\n[1/",
+		"run " + specs[2].ID + ": not a result of this run: its id is \"" + specs[1].ID + "\": running it again\n[3/",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	for _, i := range []int{0, 2} {
+		b, err := os.ReadFile(runFile(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r Run
+		if err := json.Unmarshal(b, &r); err != nil || r.isResultOf(specs[i]) != nil {
+			t.Errorf("run %s after the redo: %v, %v", specs[i].ID, err, r.isResultOf(specs[i]))
+		}
+	}
+}
+
+// TestIsResultOf: each way a file can fail to be a run's result is named.
+func TestIsResultOf(t *testing.T) {
+	specs := plan(tinyPreset())
+	spec := specs[0]
+	good := Run{Schema: runSchema, ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed,
+		Config: spec.Config.Resolved(), Error: "diverged"}
+	if err := good.isResultOf(spec); err != nil {
+		t.Fatalf("a valid failed run: %v", err)
+	}
+	for _, tc := range []struct {
+		change func(*Run)
+		want   string
+	}{
+		{func(r *Run) { r.Schema = 0 }, "schema 0"},
+		{func(r *Run) { r.ID = "" }, `its id is ""`},
+		{func(r *Run) { r.Seed = 9 }, "seed 9"},
+		{func(r *Run) { r.Config.LR = 5 }, "not the planned"},
+		{func(r *Run) { r.Error = "" }, "epochs, want"},
+	} {
+		r := good
+		tc.change(&r)
+		if err := r.isResultOf(spec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v, want %q", err, tc.want)
+		}
+	}
+}

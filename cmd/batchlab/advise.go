@@ -25,7 +25,6 @@ func adviseCommand() *cli.Command {
 			"samples/s and the noise scale against batch size.",
 		Flags: append(modelFlags(def),
 			&cli.StringFlag{Name: "rule", Usage: "LR scaling rule from the reference: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
-			&cli.StringFlag{Name: "memory", Usage: "memory budget, e.g. 2GiB (default: the GPU's free memory, or a quarter of the RAM)"},
 			&cli.IntFlag{Name: "min-batch", Usage: "smallest batch timed", Value: 16},
 			&cli.IntFlag{Name: "max-batch", Usage: "largest batch timed (and at most what fits)", Value: 8192},
 			&cli.IntFlag{Name: "noise-steps", Usage: "training steps before the noise scale is measured", Value: 200},
@@ -42,7 +41,10 @@ func runAdvise(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
-	base := modelConfig(c)
+	base, err := modelConfig(c)
+	if err != nil {
+		return err
+	}
 	train, test, err := loadData(c, base)
 	if err != nil {
 		return err
@@ -53,16 +55,9 @@ func runAdvise(c *cli.Context) error {
 		return err
 	}
 	info := d.Info()
+	limit, _ := engine.MemoryBudget(base, d)
 	d.Close()
-	limit := info.FreeMemory
-	if info.Kind == "cpu" {
-		limit = info.TotalMemory / 4
-	}
-	if s := c.String("memory"); s != "" {
-		if limit, err = parseBytes(s); err != nil {
-			return fmt.Errorf("--memory: %w", err)
-		}
-	}
+	base.Memory = limit
 	rule, err := lrRuleFlag(c, "rule")
 	if err != nil {
 		return err

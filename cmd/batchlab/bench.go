@@ -82,9 +82,13 @@ func runBenchTransfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// The random set is made in RAM (and uploaded whole for resident):
+	// a bound, so that no value of the flag ends in the Go runtime's
+	// out-of-memory.
+	const maxSamples = 1_000_000
 	n := c.Int("samples")
-	if n <= 0 {
-		return fmt.Errorf("--samples must be positive, got %d", n)
+	if n <= 0 || n > maxSamples {
+		return fmt.Errorf("--samples must be in 1 to %d (MNIST has 60000), got %d", maxSamples, n)
 	}
 	if c.Int("repeats") <= 0 {
 		return fmt.Errorf("--repeats must be positive, got %d", c.Int("repeats"))

@@ -23,30 +23,49 @@ func modelFlags(def engine.Config) []cli.Flag {
 		&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
 		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
 		dataFlag(),
+		memoryFlag(),
 	}
 }
 
+// memoryFlag is the memory budget every command that builds a model checks
+// its footprint against before it allocates (engine.MemoryBudget).
+func memoryFlag() cli.Flag {
+	return &cli.StringFlag{Name: "memory", Usage: "memory budget, e.g. 2GiB (default: the GPU's free memory, or half the available RAM)"}
+}
+
+// memoryBudget reads --memory: 0 when not given.
+func memoryBudget(c *cli.Context) (int64, error) {
+	if !c.IsSet("memory") {
+		return 0, nil
+	}
+	n, err := parseBytes(c.String("memory"))
+	if err != nil {
+		return 0, fmt.Errorf("--memory: %w", err)
+	}
+	return n, nil
+}
+
 // modelConfig reads modelFlags.
-func modelConfig(c *cli.Context) engine.Config {
+func modelConfig(c *cli.Context) (engine.Config, error) {
 	cfg := engine.DefaultConfig()
 	cfg.Hidden, cfg.Batch, cfg.LR, cfg.Momentum = c.IntSlice("hidden"), c.Int("batch"), c.Float64("lr"), c.Float64("momentum")
 	cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Uint64("seed")
-	return cfg
+	var err error
+	cfg.Memory, err = memoryBudget(c)
+	return cfg, err
 }
 
 // loadData reads the data modelFlags point at and checks each of cfgs
 // against it, before any device is opened.
 func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset, err error) {
-	n := c.Int("train-samples")
-	if n < 0 {
-		return nil, nil, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
-	}
 	if train, test, err = data.LoadMNIST(c.String("data")); err != nil {
 		return nil, nil, err
 	}
-	if n > 0 {
-		train = train.Subset(n)
+	n, err := trainSamples(c, train.Len())
+	if err != nil {
+		return nil, nil, err
 	}
+	train = train.Subset(n)
 	for _, cfg := range cfgs {
 		if err := cfg.Validate(train.Len()); err != nil {
 			return nil, nil, err
@@ -55,12 +74,29 @@ func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset,
 	return train, test, nil
 }
 
+// trainSamples is how many of the available training samples --train-samples asks for.
+func trainSamples(c *cli.Context, available int) (int, error) {
+	n := c.Int("train-samples")
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
+	case n > available:
+		return 0, fmt.Errorf("--train-samples %d is more than the %d training samples in %s", n, available, c.String("data"))
+	case n == 0:
+		return available, nil
+	}
+	return n, nil
+}
+
 // newTrainerFromFlags opens a session and builds a trainer from modelFlags.
 func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
 	if err := noArgs(c); err != nil {
 		return nil, nil, err
 	}
-	cfg := modelConfig(c)
+	cfg, err := modelConfig(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,14 +15,53 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx := handleSignals(os.Stderr)
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
-	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "batchlab:", err)
+		var s interrupted
+		if errors.As(context.Cause(ctx), &s) {
+			os.Exit(s.exitCode())
+		}
 		os.Exit(1)
 	}
 }
+
+// handleSignals returns a context that the first SIGINT or SIGTERM cancels:
+// the command finishes its step, saves what it can and returns. A second
+// signal exits at once, with the same code, for a user who will not wait
+// for a long step to end; what is on disk then is the last checkpoint
+// written whole (checkpoints are written atomically).
+// (signal.NotifyContext would keep catching the signal after the first.)
+func handleSignals(stderr io.Writer) context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		first := interrupted{<-sigs}
+		fmt.Fprintf(stderr, "batchlab: %s: finishing the step and saving; %s again stops at once\n", first, first)
+		cancel(first)
+		<-sigs
+		fmt.Fprintln(stderr, "batchlab: stopped at once by a second signal; the last checkpoint written is intact")
+		os.Exit(first.exitCode())
+	}()
+	return ctx
+}
+
+// interrupted is the cause of a context cancelled by a signal.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string { return i.String() }
+
+func (i interrupted) String() string {
+	if i.sig == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return "SIGINT"
+}
+
+// exitCode is the shell's convention for death by a signal: 128 + its number.
+func (i interrupted) exitCode() int { return 128 + int(i.sig.(syscall.Signal)) }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	commands := []*cli.Command{trainCommand(), studyCommand(), noiseCommand(), adviseCommand(), benchCommand(), devicesCommand(), dataCommand()}

@@ -41,6 +41,9 @@ type session struct {
 // openSession opens --device and, where the command has the flags, starts
 // --cpuprofile and --trace on it. close undoes both.
 func openSession(c *cli.Context) (*session, error) {
+	if c.IsSet("device") && c.String("device") == "" {
+		return nil, errors.New("--device is empty (leave it out for the default, " + device.Default() + ")")
+	}
 	d, err := device.Open(c.String("device"))
 	if err != nil {
 		return nil, err
@@ -53,19 +56,40 @@ func openSession(c *cli.Context) (*session, error) {
 	return &session{device: d, prof: prof}, nil
 }
 
-// openTrainingSession loads the data modelFlags point at, checks each of
-// cfgs against it (so that a bad flag fails before a device opens), and
-// opens the session.
+// openTrainingSession checks each of cfgs against the data modelFlags point
+// at and against the memory budget, opens the session and loads the data.
+// The flags are checked before a device opens, and the memory plan, which
+// needs only the data's shape (the files' headers), before the data is
+// decoded: a run too big for memory is refused at once.
 func openTrainingSession(c *cli.Context, cfgs ...engine.Config) (*session, error) {
-	train, test, err := loadData(c, cfgs...)
+	dir := c.String("data")
+	n, nTest, features, classes, err := data.MNISTShape(dir)
 	if err != nil {
 		return nil, err
+	}
+	if n, err = trainSamples(c, n); err != nil {
+		return nil, err
+	}
+	for _, cfg := range cfgs {
+		if err := cfg.Validate(n); err != nil {
+			return nil, err
+		}
 	}
 	s, err := openSession(c)
 	if err != nil {
 		return nil, err
 	}
-	s.train, s.test = train, test
+	shape := engine.Shape{Features: features, Classes: classes, Train: n, Test: nTest}
+	for _, cfg := range cfgs {
+		if err := engine.CheckMemory(cfg, shape, s.device); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	if s.train, s.test, err = loadData(c, cfgs...); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -64,10 +64,10 @@ func TestInterruptAndResume(t *testing.T) {
 	}
 	err = cmd.Wait()
 	msg := stderr.String()
-	if err == nil {
-		t.Fatalf("the interrupted process exited 0; stderr:\n%s", msg)
+	if exitCode(err) != 130 {
+		t.Fatalf("the interrupted process exited %d, want 130; stderr:\n%s", exitCode(err), msg)
 	}
-	m := regexp.MustCompile(`interrupted at epoch (\d+), step (\d+); checkpoint saved to .*; resume with: .*--resume`).FindStringSubmatch(msg)
+	m := regexp.MustCompile(`interrupted at epoch (\d+), step (\d+); checkpoint saved to .*; resume with:\n  .*--resume`).FindStringSubmatch(msg)
 	if m == nil {
 		t.Fatalf("no resume instructions in stderr:\n%s", msg)
 	}

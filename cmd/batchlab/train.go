@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/batchlab/batchlab/engine"
-	"github.com/batchlab/batchlab/engine/checkpoint"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -47,6 +44,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "ghost-batch", Usage: "batch-normalize over ghost batches of this many rows (implies --batch-norm)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
 			dataFlag(),
+			memoryFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the run (settings, device, per-epoch metrics and per-step losses) as JSON"},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file: written atomically every --checkpoint-every steps, after every epoch when this flag is given, and on Ctrl-C / SIGTERM", Value: "batchlab.ckpt"},
 			&cli.IntFlag{Name: "checkpoint-every", Usage: "also write the checkpoint every N steps (0: not within epochs)"},
@@ -70,6 +68,9 @@ type trainReport struct {
 	Train  int                 `json:"train_samples"`
 	Test   int                 `json:"test_samples"`
 	Epochs []engine.EpochStats `json:"epochs"`
+	// Partial is the epoch under way when the run stopped (interrupted,
+	// diverged): its steps done and their losses.
+	Partial *engine.EpochStats `json:"partial,omitempty"`
 }
 
 func runTrain(c *cli.Context) error {
@@ -107,6 +108,24 @@ func runTrain(c *cli.Context) error {
 		Transfer:      transfer,
 		Graph:         c.Bool("graph"),
 	}
+	if cfg.Memory, err = memoryBudget(c); err != nil {
+		return err
+	}
+	if err := oddTrainFlags(c); err != nil {
+		return err
+	}
+	every := c.Int("checkpoint-every")
+	if every < 0 {
+		return fmt.Errorf("--checkpoint-every must be 0 or positive, got %d", every)
+	}
+	k := &checkpointer{path: c.String("checkpoint"), stderr: c.App.ErrWriter}
+	checkpointing := c.IsSet("checkpoint") || every > 0 || c.Bool("resume")
+	if checkpointing {
+		if err := k.claim(); err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+	}
+	defer k.release()
 	s, err := openTrainingSession(c, cfg)
 	if err != nil {
 		return err
@@ -117,37 +136,13 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	cfg = tr.Config() // resolved: regime adaptation applied
-	ckptPath, every := c.String("checkpoint"), c.Int("checkpoint-every")
-	if every < 0 {
-		return fmt.Errorf("--checkpoint-every must be 0 or positive, got %d", every)
-	}
+	k.tr = tr
 	if c.Bool("resume") {
-		saved, err := checkpoint.Load(ckptPath)
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("no checkpoint at %s to resume from (--checkpoint names it)", ckptPath)
-		}
-		if err != nil {
+		if err := k.restore(); err != nil {
 			return err
-		}
-		if err := tr.Restore(saved); err != nil {
-			return fmt.Errorf("%s: %w", ckptPath, err)
 		}
 		epoch, step := tr.Position()
-		fmt.Fprintf(c.App.ErrWriter, "resuming from %s at epoch %d, step %d\n", ckptPath, epoch, step)
-	}
-	save := func() error {
-		ck, err := tr.Checkpoint()
-		if err != nil {
-			return err
-		}
-		return checkpoint.Save(ckptPath, ck)
-	}
-	// A failed periodic save leaves the last good checkpoint in place; the
-	// run goes on and says so.
-	saveOrWarn := func() {
-		if err := save(); err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "batchlab: checkpoint not written (the previous one is intact): %v\n", err)
-		}
+		fmt.Fprintf(c.App.ErrWriter, "resuming from %s at epoch %d, step %d\n", k.path, epoch, step)
 	}
 	tr.SetTrace(s.prof.tl)
 	report := trainReport{
@@ -176,20 +171,26 @@ func runTrain(c *cli.Context) error {
 	stats, runErr := tr.Run(c.Context, engine.Hooks{
 		Step: func(epoch, done, total int) {
 			if every > 0 && tr.TotalUpdates()%every == 0 {
-				saveOrWarn()
+				k.saveOrWarn()
 			}
 			bar.step(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), done, total)
 		},
 		Epoch: func(s engine.EpochStats) {
-			if c.IsSet("checkpoint") || every > 0 {
-				saveOrWarn()
+			if checkpointing {
+				k.saveOrWarn()
 			}
 			if table != nil {
 				table.row(s)
 			}
 		},
 	})
-	report.Epochs = stats
+	bar.clear()
+	report.Epochs = append([]engine.EpochStats{}, stats...) // [] rather than null before the first epoch ends
+	if runErr != nil {
+		if p, err := tr.Partial(); err == nil {
+			report.Partial = p
+		}
+	}
 	if err := s.stopProfiling(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -202,12 +203,27 @@ func runTrain(c *cli.Context) error {
 	}
 	if c.Context.Err() != nil && errors.Is(runErr, c.Context.Err()) {
 		epoch, step := tr.Position()
-		if err := save(); err != nil {
+		if err := k.save(); err != nil {
 			return fmt.Errorf("interrupted at epoch %d, step %d, and the checkpoint could not be written: %w", epoch, step, err)
 		}
-		return fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s; resume with: %s", epoch, step, ckptPath, resumeCommand())
+		return fmt.Errorf("interrupted at epoch %d, step %d; checkpoint saved to %s; resume with:\n  %s", epoch, step, k.path, resumeCommand())
 	}
-	return runErr
+	if runErr != nil {
+		return runErr
+	}
+	return k.allFailed()
+}
+
+// oddTrainFlags refuses values of train's flags that would otherwise be
+// silently taken for something else.
+func oddTrainFlags(c *cli.Context) error {
+	if c.Float64("decay-factor") == 0 {
+		return errors.New("--decay-factor must be in (0, 1), got 0")
+	}
+	if c.IsSet("transfer") && c.String("transfer") == "" {
+		return errors.New("--transfer is empty (leave it out for the default, pageable)")
+	}
+	return nil
 }
 
 // epochTable prints one row per epoch as it finishes, in fixed-width
@@ -245,18 +261,4 @@ func (t *epochTable) print(cells ...any) {
 		line[i] = fmt.Sprintf("%*v", c.width, cells[i])
 	}
 	fmt.Fprintln(t.w, strings.Join(line, "  "))
-}
-
-// resumeCommand is the command line that continues an interrupted run.
-func resumeCommand() string {
-	args := []string{"batchlab"}
-	resume := false
-	for _, a := range os.Args[1:] {
-		resume = resume || a == "--resume" || a == "-resume"
-		args = append(args, a)
-	}
-	if !resume {
-		args = append(args, "--resume")
-	}
-	return strings.Join(args, " ")
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/renameio/v2"
 )
@@ -76,4 +77,29 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// RemoveStale removes the temporary files that writes of path left behind
+// when their process was killed mid-write (renameio names them "." + the
+// base name + a random number, beside path) and returns their names. Call
+// it only while no other process writes path (checkpoint.Lock).
+func RemoveStale(path string) ([]string, error) {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			return removed, err
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
 }

@@ -7,13 +7,17 @@ package data
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 )
 
 // idxFile is the content of one IDX file of unsigned bytes: the dimensions from
@@ -33,50 +37,86 @@ const (
 // readIDX parses an IDX file of unsigned bytes (type 0x08) and checks that
 // the data is exactly as long as the header says.
 func readIDX(r io.Reader) (*idxFile, error) {
-	var head [4]byte
-	if n, err := io.ReadFull(r, head[:]); err != nil {
-		return nil, truncated(fmt.Sprintf("header needs 4 bytes, file has %d", n), err)
+	x, err := readShaped(r, idxShape{})
+	if err != nil {
+		return nil, err
 	}
-	if head[0] != 0 || head[1] != 0 {
-		return nil, fmt.Errorf("not an IDX file: magic % x, want 00 00 08 <dims>", head)
+	return x, noTrailing(r, len(x.Data))
+}
+
+// idxShape is what a file must hold: dims dimensions (0: any), and what
+// to say when it does not.
+type idxShape struct {
+	dims int
+	need string // e.g. "images need 3 dimensions (count, rows, cols)"
+}
+
+// readShaped reads the header and the data it describes, and nothing after.
+// A header of other than want.dims dimensions is refused before its data is
+// read, so that a file of the wrong kind is named as that.
+func readShaped(r io.Reader, want idxShape) (*idxFile, error) {
+	dims, size, err := readHeader(r, want)
+	if err != nil {
+		return nil, err
 	}
-	if head[2] != idxTypeUint8 {
-		return nil, fmt.Errorf("unsupported IDX element type 0x%02x: only 0x08 (unsigned byte) is supported", head[2])
-	}
-	ndims := int(head[3])
-	if ndims == 0 {
-		return nil, errors.New("IDX header has zero dimensions")
-	}
-	raw := make([]uint32, ndims)
-	if err := binary.Read(r, binary.BigEndian, raw); err != nil {
-		return nil, truncated(fmt.Sprintf("header says %d dimensions, file ends before their sizes", ndims), err)
-	}
-	dims := make([]int, ndims)
-	size := uint64(1)
-	for i, d := range raw {
-		if d == 0 {
-			return nil, fmt.Errorf("IDX dimension %d of %v is zero", i, raw)
-		}
-		// size ≤ maxIDXBytes < 2³¹ and d < 2³², so the product cannot overflow.
-		size *= uint64(d)
-		if size > maxIDXBytes {
-			return nil, fmt.Errorf("IDX dimensions %v describe more than %d bytes", raw, maxIDXBytes)
-		}
-		dims[i] = int(d)
-	}
-	data, err := readFull(r, int(size))
+	data, err := readFull(r, size)
 	if err != nil {
 		return nil, truncated(fmt.Sprintf("header says %d bytes of data, file has %d", size, len(data)), err)
 	}
+	return &idxFile{Dims: dims, Data: data}, nil
+}
+
+// readHeader reads an IDX header: the dimensions and the bytes of data they
+// describe.
+func readHeader(r io.Reader, want idxShape) (dims []int, size int, err error) {
+	var head [4]byte
+	if n, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, 0, truncated(fmt.Sprintf("header needs 4 bytes, file has %d", n), err)
+	}
+	if head[0] != 0 || head[1] != 0 {
+		return nil, 0, fmt.Errorf("not an IDX file: magic % x, want 00 00 08 <dims>", head)
+	}
+	if head[2] != idxTypeUint8 {
+		return nil, 0, fmt.Errorf("unsupported IDX element type 0x%02x: only 0x08 (unsigned byte) is supported", head[2])
+	}
+	got := int(head[3])
+	if got == 0 {
+		return nil, 0, errors.New("IDX header has zero dimensions")
+	}
+	if want.dims > 0 && got != want.dims {
+		return nil, 0, fmt.Errorf("%s, header has %d", want.need, got)
+	}
+	raw := make([]uint32, got)
+	if err := binary.Read(r, binary.BigEndian, raw); err != nil {
+		return nil, 0, truncated(fmt.Sprintf("header says %d dimensions, file ends before their sizes", got), err)
+	}
+	dims = make([]int, got)
+	n := uint64(1)
+	for i, d := range raw {
+		if d == 0 {
+			return nil, 0, fmt.Errorf("IDX dimension %d of %v is zero", i, raw)
+		}
+		// size ≤ maxIDXBytes < 2³¹ and d < 2³², so the product cannot overflow.
+		n *= uint64(d)
+		if n > maxIDXBytes {
+			return nil, 0, fmt.Errorf("IDX dimensions %v describe more than %d bytes", raw, maxIDXBytes)
+		}
+		dims[i] = int(d)
+	}
+	return dims, int(n), nil
+}
+
+// noTrailing checks that r is at its end after the size bytes of data.
+func noTrailing(r io.Reader, size int) error {
 	var extra [1]byte
 	switch _, err := io.ReadFull(r, extra[:]); {
 	case err == nil:
-		return nil, fmt.Errorf("trailing garbage after the %d bytes of data the header describes", size)
+		return fmt.Errorf("trailing garbage after the %d bytes of data the header describes", size)
 	case err != io.EOF:
 		// A gzip stream cut in its trailer ends here, after all the data.
-		return nil, truncated("the file ends in the middle of its compressed stream", err)
+		return truncated("the file ends in the middle of its compressed stream", err)
 	}
-	return &idxFile{Dims: dims, Data: data}, nil
+	return nil
 }
 
 // truncated reports a short read as truncation, and any other read error
@@ -112,27 +152,108 @@ func readFull(r io.Reader, n int) ([]byte, error) {
 // openIDX reads an IDX file, gunzipping it first if it starts with the gzip
 // magic (whatever its name). Errors name the file.
 func openIDX(path string) (*idxFile, error) {
+	x, _, err := openShaped(path, idxShape{})
+	return x, err
+}
+
+// FileSum identifies a data file: a checkpoint records it, so that a run is
+// resumed only on the data it started on.
+type FileSum struct {
+	Name   string `json:"name"` // base name
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// peekIDX reads only the header of an IDX file, gzipped or not.
+func peekIDX(path string, want idxShape) ([]int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
+	br := bufio.NewReader(f)
 	var r io.Reader = br
-	// A file too short to peek is not gzip; ReadIDX reports it as truncated.
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(r)
+		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, truncated("the gzip header is cut short", err))
+			return nil, fmt.Errorf("%s: %w", path, gzipError(truncated("the gzip header is cut short", err)))
 		}
 		defer zr.Close()
 		r = zr
 	}
-	x, err := readIDX(r)
+	dims, _, err := readHeader(r, want)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, gzipError(err))
 	}
-	return x, nil
+	return dims, nil
+}
+
+// openShaped reads an IDX file of the shape wanted and sums the file.
+// A gzip stream is read to its end, so that its checksum is checked before
+// anything after the data is called garbage: flipped bytes inside the
+// compressed data are corruption, bytes after the stream are trailing.
+func openShaped(path string, want idxShape) (*idxFile, FileSum, error) {
+	sum := FileSum{Name: filepath.Base(path)}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(f, h)}
+	br := bufio.NewReaderSize(counted, 1<<16)
+	fail := func(err error) (*idxFile, FileSum, error) { return nil, sum, fmt.Errorf("%s: %w", path, err) }
+	var x *idxFile
+	// A file too short to peek is not gzip; readShaped reports it as truncated.
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fail(gzipError(truncated("the gzip header is cut short", err)))
+		}
+		defer zr.Close()
+		zr.Multistream(false)
+		if x, err = readShaped(zr, want); err != nil {
+			return fail(gzipError(err))
+		}
+		switch rest, err := io.Copy(io.Discard, zr); {
+		case err != nil:
+			return fail(gzipError(truncated("the file ends in the middle of its compressed stream", err)))
+		case rest > 0:
+			return fail(fmt.Errorf("trailing garbage after the %d bytes of data the header describes (%d more inside the gzip stream)", len(x.Data), rest))
+		}
+		if after, _ := io.Copy(io.Discard, br); after > 0 {
+			return fail(fmt.Errorf("%d bytes of something else after the end of the gzip stream", after))
+		}
+	} else {
+		if x, err = readShaped(br, want); err != nil {
+			return fail(err)
+		}
+		if err := noTrailing(br, len(x.Data)); err != nil {
+			return fail(err)
+		}
+	}
+	sum.Size, sum.SHA256 = counted.n, hex.EncodeToString(h.Sum(nil))
+	return x, sum, nil
+}
+
+// gzipError names a corrupt compressed stream as such; a short one stays truncated.
+func gzipError(err error) error {
+	var corrupt flate.CorruptInputError
+	if errors.As(err, &corrupt) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+		return fmt.Errorf("the compressed data is corrupt (%v)", err)
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // writeIDX writes x as an IDX file of unsigned bytes.

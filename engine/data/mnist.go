@@ -19,10 +19,11 @@ import (
 // Dataset is a labelled image set held as raw bytes, as the IDX files store it.
 type Dataset struct {
 	Name       string
-	Images     []uint8 // Len() × Features(), row-major
-	Labels     []uint8 // Len()
-	Rows, Cols int     // image size (28×28 for MNIST)
-	Classes    int     // every label is below this (10 for MNIST)
+	Images     []uint8   // Len() × Features(), row-major
+	Labels     []uint8   // Len()
+	Rows, Cols int       // image size (28×28 for MNIST)
+	Classes    int       // every label is below this (10 for MNIST)
+	Files      []FileSum // the files it was read from (images, labels); none for made-up data
 }
 
 // Len is the number of samples.
@@ -99,6 +100,31 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	return train, test, nil
 }
 
+// MNISTShape reads only the headers of the image files in dir: the samples
+// of the training and the test set, the features of a sample and the
+// classes, enough to plan a run's memory before the data is decoded.
+// LoadMNIST checks the rest.
+func MNISTShape(dir string) (train, test, features, classes int, err error) {
+	var n [2]int
+	for i, name := range []string{trainImages, testImages} {
+		path, err := findIDX(dir, name)
+		if err != nil || path == "" {
+			return 0, 0, 0, 0, fmt.Errorf("%w in %s (missing %s[.gz]): run `make data` or `batchlab data`", errNotFound, dir, name)
+		}
+		dims, err := peekIDX(path, imagesShape)
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		n[i], features = dims[0], dims[1]*dims[2]
+	}
+	return n[0], n[1], features, mnistClasses, nil
+}
+
+// mnistClasses: the digits.
+const mnistClasses = 10
+
+var imagesShape = idxShape{3, "images need 3 dimensions (count, rows, cols)"}
+
 // findIDX returns the path of name.gz or name in dir, or "" if neither
 // exists. The .gz wins when both do: it is what FetchMNIST writes.
 func findIDX(dir, name string) (string, error) {
@@ -115,19 +141,13 @@ func findIDX(dir, name string) (string, error) {
 }
 
 func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
-	images, err := openIDX(imagesPath)
+	images, imagesSum, err := openShaped(imagesPath, imagesShape)
 	if err != nil {
 		return nil, err
 	}
-	if len(images.Dims) != 3 {
-		return nil, fmt.Errorf("%s: images need 3 dimensions (count, rows, cols), header has %d", imagesPath, len(images.Dims))
-	}
-	labels, err := openIDX(labelsPath)
+	labels, labelsSum, err := openShaped(labelsPath, idxShape{1, "labels need 1 dimension"})
 	if err != nil {
 		return nil, err
-	}
-	if len(labels.Dims) != 1 {
-		return nil, fmt.Errorf("%s: labels need 1 dimension, header has %d", labelsPath, len(labels.Dims))
 	}
 	if images.Dims[0] != labels.Dims[0] {
 		return nil, fmt.Errorf("%s holds %d images but %s holds %d labels", imagesPath, images.Dims[0], labelsPath, labels.Dims[0])
@@ -138,7 +158,8 @@ func loadSplit(name, imagesPath, labelsPath string) (*Dataset, error) {
 		Labels:  labels.Data,
 		Rows:    images.Dims[1],
 		Cols:    images.Dims[2],
-		Classes: 10,
+		Classes: mnistClasses,
+		Files:   []FileSum{imagesSum, labelsSum},
 	}
 	// The sizes agree by construction; what is left to fail is a label.
 	if err := d.Validate(); err != nil {

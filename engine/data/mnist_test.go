@@ -126,6 +126,10 @@ func TestSaveLoadMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(gotTrain.Files) != 2 || len(gotTest.Files) != 2 || gotTrain.Files[1].Name != trainLabels || gotTrain.Files[0].SHA256 == "" {
+		t.Errorf("files recorded: %+v and %+v", gotTrain.Files, gotTest.Files)
+	}
+	gotTrain.Files, gotTest.Files = nil, nil
 	if !reflect.DeepEqual(gotTrain, train) || !reflect.DeepEqual(gotTest, test) {
 		t.Fatal("LoadMNIST does not give back what SaveMNIST wrote")
 	}

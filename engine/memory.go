@@ -1,0 +1,296 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"math/bits"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// The memory plan. A run's buffers are all allocated up front, and their
+// sizes follow from the Config and the shape of the data alone, so the
+// footprint is computed before anything is allocated and a run that would
+// not fit is refused with one line instead of dying in the Go runtime's
+// out-of-memory (or a kernel's OOM kill) part-way through allocating.
+// The arithmetic saturates at math.MaxInt64 instead of wrapping: a width of
+// 2⁶³-1 gives a footprint larger than any budget, not a negative one.
+
+// Footprint is what a run allocates, in bytes, by part.
+type Footprint struct {
+	Parameters  int64 // weights, gradients and momentum velocities; batch-norm statistics
+	Activations int64 // layer outputs and input gradients for the largest batch, the loss gradient, per-step results
+	Batches     int64 // the loaders' device buffers (with resident, the whole data sets)
+	Host        int64 // host memory: the loaders' staging, the checkpoint's copy of the state
+}
+
+// Device is the part that lives on the device.
+func (f Footprint) Device() int64 { return satAdd(f.Parameters, f.Activations, f.Batches) }
+
+// Total is the whole footprint: on the CPU device, device and host memory are the same RAM.
+func (f Footprint) Total() int64 { return satAdd(f.Device(), f.Host) }
+
+func (f Footprint) plus(g Footprint) Footprint {
+	return Footprint{satAdd(f.Parameters, g.Parameters), satAdd(f.Activations, g.Activations), satAdd(f.Batches, g.Batches), satAdd(f.Host, g.Host)}
+}
+
+func (f Footprint) String() string {
+	return fmt.Sprintf("%s (parameters and optimizer state %s, activations %s, batches %s, host copies %s)",
+		FormatBytes(f.Total()), FormatBytes(f.Parameters), FormatBytes(f.Activations), FormatBytes(f.Batches), FormatBytes(f.Host))
+}
+
+// satMul multiplies non-negative counts, saturating at math.MaxInt64.
+func satMul(xs ...int) int64 {
+	r := uint64(1)
+	for _, x := range xs {
+		if x < 0 {
+			return math.MaxInt64
+		}
+		hi, lo := bits.Mul64(r, uint64(x))
+		if hi != 0 || lo > math.MaxInt64 {
+			return math.MaxInt64
+		}
+		r = lo
+	}
+	return int64(r)
+}
+
+// satAdd adds non-negative byte counts, saturating at math.MaxInt64.
+func satAdd(xs ...int64) int64 {
+	var r int64
+	for _, x := range xs {
+		if x > math.MaxInt64-r {
+			return math.MaxInt64
+		}
+		r += x
+	}
+	return r
+}
+
+// FormatBytes writes n bytes in binary units, e.g. "29.3 GiB".
+func FormatBytes(n int64) string {
+	if n == math.MaxInt64 {
+		return "more than 8 EiB"
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v, i = v/1024, i+1
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
+// Shape is what the footprint needs to know of the data.
+type Shape struct {
+	Features, Classes int
+	Train, Test       int // samples
+}
+
+// ShapeOf is the shape of a training and a test set.
+func ShapeOf(train, test *data.Dataset) Shape {
+	return Shape{Features: train.Features(), Classes: train.Classes, Train: train.Len(), Test: test.Len()}
+}
+
+// PlanMemory is the footprint of a trainer for cfg, which Validate accepted,
+// on data of this shape: it mirrors what NewTrainer, newMLP and
+// data.NewLoader allocate (TestPlanMemoryMatchesAllocations holds them to it).
+func PlanMemory(cfg Config, s Shape) Footprint {
+	cfg = cfg.Resolved()
+	return planRows(cfg, s, cfg.maxBatchSize(), cfg.EvalBatch)
+}
+
+// planRows is the footprint with training batches of up to trainRows rows
+// and evaluation batches of evalRows.
+func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
+	maxRows := max(trainRows, evalRows)
+	widths := append(append([]int{s.Features}, cfg.Hidden...), s.Classes)
+	var f Footprint
+	var state int64 // floats of weights, velocities and statistics a checkpoint copies to the host
+	for i := 1; i < len(widths); i++ {
+		in, out := widths[i-1], widths[i]
+		p := satAdd(satMul(in, out), int64(out))
+		state = satAdd(state, p, p)
+		f.Parameters = satAdd(f.Parameters, mul64(12, p)) // value, gradient, velocity
+		f.Activations = satAdd(f.Activations, satMul(4, maxRows, out))
+		if i > 1 {
+			f.Activations = satAdd(f.Activations, satMul(4, maxRows, in))
+		}
+		if i < len(widths)-1 && (cfg.BatchNorm || cfg.GhostBatch > 0) {
+			groups := device.GhostGroups(maxRows, cfg.GhostBatch)
+			// γ and β (each value, gradient, velocity), running mean and variance.
+			f.Parameters = satAdd(f.Parameters, satMul(4, 8, out))
+			state = satAdd(state, satMul(6, out))
+			f.Activations = satAdd(f.Activations, satMul(4, 2, maxRows, out), satMul(4, 2, groups, out))
+		}
+	}
+	// The loss gradient and the per-step losses and correct counts.
+	b := min(cfg.batchAt(1), trainRows)
+	steps := max(ceilDiv(s.Train, b), ceilDiv(max(s.Train, s.Test), evalRows))
+	f.Activations = satAdd(f.Activations, satMul(4, maxRows, s.Classes), satMul(8, steps))
+	f.Host = satAdd(mul64(4, state), satMul(4, ceilDiv(s.Train, b))) // and the losses the divergence check reads
+	return f.plus(loaderFootprint(cfg.Transfer, trainRows, s.Features, s.Train)).plus(loaderFootprint(cfg.Transfer, evalRows, s.Features, s.Test))
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func mul64(a, b int64) int64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	if b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// loaderFootprint mirrors data.NewLoader: per slot (two for pinned-async)
+// the host staging of pixels and indices or labels, the device batch (and
+// its uint8 form, or the indices of resident); resident also holds the whole
+// data set of n samples on the device.
+func loaderFootprint(s data.Strategy, rows, features, n int) Footprint {
+	slots := 1
+	if s.Mode == data.PinnedAsync {
+		slots = 2
+	}
+	var f Footprint
+	for range slots {
+		if s.Mode != data.Resident {
+			f.Host = satAdd(f.Host, satMul(rows, features, s.DType.Size()))
+		}
+		f.Host = satAdd(f.Host, satMul(4, rows))
+		f.Batches = satAdd(f.Batches, satMul(4, rows, features), satMul(4, rows))
+		if s.DType == device.Uint8 {
+			f.Batches = satAdd(f.Batches, satMul(rows, features))
+		}
+		if s.Mode == data.Resident {
+			f.Batches = satAdd(f.Batches, satMul(4, rows))
+		}
+	}
+	if s.Mode == data.Resident {
+		f.Batches = satAdd(f.Batches, satMul(n, features), satMul(4, n))
+		f.Host = satAdd(f.Host, satMul(4, n)) // the labels widened for the upload
+	}
+	return f
+}
+
+// probeFootprint is what a Probe adds to a trainer whose model holds
+// maxRows rows: its loader, loss slot and loss gradient, and the float64
+// gradients the noise meter keeps on the host (a small, a big and a running
+// sum of chunks).
+func probeFootprint(cfg Config, s Shape, maxRows int) Footprint {
+	f := loaderFootprint(cfg.Transfer, maxRows, s.Features, s.Train)
+	f.Activations = satAdd(f.Activations, 4, satMul(4, maxRows, s.Classes))
+	widths := append(append([]int{s.Features}, cfg.Hidden...), s.Classes)
+	var params int64
+	for i := 1; i < len(widths); i++ {
+		params = satAdd(params, satMul(widths[i-1], widths[i]), int64(widths[i]))
+	}
+	f.Host = satAdd(f.Host, mul64(3*8, params))
+	return f
+}
+
+// MemoryBudget is the bytes a run on d may take: cfg.Memory when set,
+// else the GPU's free memory, else half the RAM available now (the CPU
+// device shares it with everything else on the machine). It says where the
+// number comes from.
+func MemoryBudget(cfg Config, d device.Device) (int64, string) {
+	if cfg.Memory > 0 {
+		return cfg.Memory, "set by --memory"
+	}
+	info := d.Info()
+	if info.Kind != "cpu" && info.FreeMemory > 0 {
+		return info.FreeMemory, "the GPU's free memory; --memory sets another"
+	}
+	return availableRAM(info.TotalMemory) / 2, "half the available RAM; --memory sets another"
+}
+
+// availableRAM is MemAvailable from /proc/meminfo, or total where the
+// system has no such file.
+func availableRAM(total int64) int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return total
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			if kb, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return total
+}
+
+// CheckMemory refuses a run of cfg, which Validate accepted, on data of
+// shape s whose footprint exceeds the budget on d (MemoryBudget): before
+// anything is allocated, or even the data decoded. NewTrainer checks it too.
+func CheckMemory(cfg Config, s Shape, d device.Device) error { return checkMemory(cfg, s, d, false) }
+
+// checkMemory refuses a run whose footprint (f, or with the probe, f plus
+// probe) exceeds the budget on d, naming the footprint, the budget and the
+// largest batch that would fit. The error wraps device.ErrOutOfMemory.
+func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
+	budget, source := MemoryBudget(cfg, d)
+	cpu := d.Info().Kind == "cpu"
+	r := cfg.Resolved()
+	trainRows, evalRows := r.maxBatchSize(), r.EvalBatch
+	need := func(rows int) (Footprint, int64) {
+		f := planRows(r, s, min(trainRows, rows), min(evalRows, rows))
+		if withProbe {
+			f = f.plus(probeFootprint(r, s, max(min(trainRows, rows), min(evalRows, rows))))
+		}
+		if cpu {
+			return f, f.Total()
+		}
+		return f, f.Device() // the GPU's budget is its memory; host staging is small beside it
+	}
+	f, n := need(max(trainRows, evalRows))
+	if n <= budget {
+		return nil
+	}
+	// The largest rows that fit (0: none), by bisection: the footprint
+	// grows with the rows, lo always fits (or is 0), hi never does.
+	lo, hi := 0, max(trainRows, evalRows)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if _, m := need(mid); m <= budget {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	var hint string
+	switch {
+	case lo == 0:
+		hint = "not even a batch of 1 fits: narrow --hidden"
+	case evalRows > trainRows && lo >= trainRows:
+		hint = fmt.Sprintf("the largest --eval-batch that fits is %d", lo)
+	case evalRows > lo:
+		hint = fmt.Sprintf("the largest batch that fits is %d (with --eval-batch at most that too)", lo)
+	default:
+		hint = fmt.Sprintf("the largest batch that fits is %d", lo)
+	}
+	what := "the run"
+	if withProbe {
+		what = "the run and its gradient-noise probe"
+	}
+	return tooBig{fmt.Sprintf("%s needs %s, more than the memory budget of %s (%s); %s", what, f, FormatBytes(budget), source, hint)}
+}
+
+// tooBig is the memory plan's refusal: it is an out-of-memory (advise's
+// search counts it as not fitting) that happened before any allocation.
+type tooBig struct{ msg string }
+
+func (e tooBig) Error() string        { return e.msg }
+func (e tooBig) Is(target error) bool { return target == device.ErrOutOfMemory }
