@@ -30,6 +30,8 @@
 #                    .build/fake-cuda: run a default-build binary without a
 #                    GPU with LD_LIBRARY_PATH=$PWD/.build/fake-cuda
 #   make fake-cuda-test  the fake's own tests of its strictness rules
+#   make fake-cuda-plants  plant known bugs one at a time; each must fail
+#                    under the fake with a message naming it (minutes)
 #   make compare-pytorch  train the reference MLP with PyTorch and batchlab on
 #                    this machine, same threads and batches: samples/s and ratio
 GO ?= go
@@ -112,3 +114,6 @@ fake-cuda:
 
 fake-cuda-test:
 	$(MAKE) -f kernels/fakecuda/fake.mk test
+
+fake-cuda-plants:
+	$(MAKE) -f kernels/fakecuda/fake.mk plants

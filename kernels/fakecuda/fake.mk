@@ -17,7 +17,7 @@ HEADERS := $(wildcard $(SRC)/*.h)
 DRIVER := driver memory module kernels
 KERNEL_SRC := $(wildcard kernels/*.cu kernels/*.cuh) $(SRC)/fiber_emu.h
 
-.PHONY: all test check-symbols
+.PHONY: all test check-symbols plants
 .SECONDARY: # keep the generated stubs and lists
 
 all: $(OUT)/libcuda.so.1 $(foreach n,$(CUBLAS_MAJORS),$(OUT)/libcublas.so.$(n))
@@ -90,3 +90,8 @@ $(OUT)/bin/device.test:
 # symbols.txt and defined by the fake libraries.
 check-symbols: all
 	bash $(SRC)/check-symbols.sh $(OUT) $(BINS)
+
+# plants: known bugs planted one at a time in a scratch worktree, each of
+# which must fail under the fake with its message (plants.sh).
+plants: all
+	bash $(SRC)/plants.sh
