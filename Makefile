@@ -31,7 +31,7 @@
 #                    GPU with LD_LIBRARY_PATH=$PWD/.build/fake-cuda
 #   make fake-cuda-test  the fake's own tests of its strictness rules
 #   make fake-cuda-plants  plant known bugs one at a time; each must fail
-#                    under the fake with a message naming it (minutes)
+#                    under the fake with a message naming it (a minute)
 #   make compare-pytorch  train the reference MLP with PyTorch and batchlab on
 #                    this machine, same threads and batches: samples/s and ratio
 GO ?= go

@@ -126,6 +126,7 @@ struct CUfunc_st {
 	std::size_t param_bytes;   // the layout's size, with natural alignment
 	std::size_t static_shared; // bytes of .shared declared in the entry
 	const fake::Kernel *kernel;
+	std::vector<bool> writes; // per parameter: the kernel may store through it (module.cc)
 };
 
 namespace fake {

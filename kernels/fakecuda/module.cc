@@ -9,6 +9,7 @@
 // pointer parameter must lie in a live allocation when the kernel runs.
 #include "driver.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -27,7 +28,106 @@ struct Entry {
 	std::string name;
 	std::vector<Param> params;
 	std::size_t static_shared = 0;
+	std::vector<std::string> body; // the instructions, trimmed
 };
+
+// operands splits "op a, [b+4], {c, d};" into the opcode and its operands
+// (brackets and braces kept as part of their operand).
+std::vector<std::string> operands(const std::string &ins, std::string *opcode) {
+	std::string t = ins;
+	if (!t.empty() && t[0] == '@') // a predicate guard: "@%p1 bra L;"
+		t = trim(t.substr(t.find_first_of(" \t") == std::string::npos ? t.size() : t.find_first_of(" \t")));
+	std::size_t sp = t.find_first_of(" \t");
+	*opcode = t.substr(0, sp);
+	std::vector<std::string> ops;
+	if (sp == std::string::npos)
+		return ops;
+	std::string cur;
+	int depth = 0;
+	for (char c : t.substr(sp)) {
+		if (c == '[' || c == '{')
+			depth++;
+		if (c == ']' || c == '}')
+			depth--;
+		if ((c == ',' && depth == 0) || c == ';') {
+			ops.push_back(trim(cur));
+			cur.clear();
+			if (c == ';')
+				break;
+			continue;
+		}
+		cur += c;
+	}
+	if (!trim(cur).empty())
+		ops.push_back(trim(cur));
+	return ops;
+}
+
+// registers lists the %registers an operand names.
+std::vector<std::string> registers(const std::string &op) {
+	std::vector<std::string> regs;
+	for (std::size_t i = op.find('%'); i != std::string::npos; i = op.find('%', i + 1)) {
+		std::size_t e = i + 1;
+		while (e < op.size() && (std::isalnum((unsigned char)op[e]) || op[e] == '_'))
+			e++;
+		regs.push_back(op.substr(i, e - i));
+	}
+	return regs;
+}
+
+// written finds which pointer parameters an entry may write through: a
+// register loaded from a parameter taints every register computed from it
+// (to a fixpoint, for loops), except through a load from memory; a store,
+// atomic or reduction whose address is tainted by parameter i writes it.
+// Pointer parameters it cannot see written are read-only for the race
+// check (two readers on different streams do not race).
+std::vector<bool> written(const Entry &e) {
+	std::map<std::string, std::uint64_t> taint; // register -> parameter bits
+	std::uint64_t out = 0;
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (const std::string &ins : e.body) {
+			std::string opcode;
+			std::vector<std::string> ops = operands(ins, &opcode);
+			if (ops.empty() || opcode[0] == '.')
+				continue;
+			auto bits = [&](const std::string &op) {
+				std::uint64_t b = 0;
+				for (const std::string &r : registers(op))
+					b |= taint[r];
+				return b;
+			};
+			const bool store = opcode.rfind("st.", 0) == 0, rmw = opcode.rfind("atom.", 0) == 0 ||
+			                                                          opcode.rfind("red.", 0) == 0;
+			const bool local = opcode.find(".shared") != std::string::npos ||
+			                   opcode.find(".local") != std::string::npos || opcode.find(".param") != std::string::npos;
+			if (store || rmw) {
+				if (!local)
+					for (const std::string &op : ops)
+						if (op[0] == '[')
+							out |= bits(op);
+				if (store)
+					continue; // a store has no destination register
+			}
+			std::uint64_t b = 0;
+			if (opcode.rfind("ld.param", 0) == 0) {
+				for (std::size_t i = 0; i < e.params.size() && i < 64; i++)
+					if (ops.size() > 1 && ops[1] == "[" + e.params[i].name + "]")
+						b = 1ull << i;
+			} else if (opcode.rfind("ld.", 0) != 0 && !rmw) {
+				for (std::size_t i = 1; i < ops.size(); i++)
+					b |= bits(ops[i]);
+			}
+			for (const std::string &r : registers(ops[0]))
+				if ((taint[r] | b) != taint[r])
+					taint[r] |= b, grew = true;
+		}
+	}
+	std::vector<bool> w(e.params.size());
+	for (std::size_t i = 0; i < w.size(); i++)
+		w[i] = i >= 64 || (out >> i & 1);
+	return w;
+}
 
 // parse_param reads ".param .u64 NAME" or ".param .align 8 .b8 NAME[12]".
 bool parse_param(const std::string &line, Param *p) {
@@ -126,6 +226,8 @@ bool parse(const char *text, std::vector<Entry> *entries, std::string *err) {
 			}
 			break;
 		case Body:
+			if (t != "{" && t != "}")
+				cur->body.push_back(t);
 			if (t.rfind(".shared", 0) == 0) {
 				Param p;
 				if (!parse_param(".param" + t.substr(7), &p))
@@ -191,7 +293,7 @@ CUresult load(const char *call, CUmodule *pm, const void *image, char *log, std:
 		if (!k)
 			return report(CUDA_ERROR_NOT_FOUND,
 			              "the PTX entry " + e.name + " has no host-compiled kernel in the fake (kernels/fakecuda/kernels.cc)");
-		CUfunc_st *f = new CUfunc_st{m, e.name, e.params, 0, e.static_shared, k};
+		CUfunc_st *f = new CUfunc_st{m, e.name, e.params, 0, e.static_shared, k, written(e)};
 		f->param_bytes = layout(f->params);
 		bool agree = (int)f->params.size() == k->arity;
 		for (int i = 0; agree && i < k->arity; i++)
@@ -368,7 +470,8 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 			std::uint64_t p;
 			std::memcpy(&p, buf->data() + f->params[i].offset, 8);
 			if (p) // kernels take a null pointer for "none"
-				op.access.push_back(Access{p, 0, true, "parameter " + std::to_string(i) + " (" + f->params[i].name + ")"});
+				op.access.push_back(
+				    Access{p, 0, f->writes[i], "parameter " + std::to_string(i) + " (" + f->params[i].name + ")"});
 		}
 	}
 	const Kernel *k = f->kernel;

@@ -364,6 +364,22 @@ void missing_wait() {
 	       {"race on allocation", "kernel relu", "cuMemcpyHtoDAsync_v2", "cuStreamWaitEvent"});
 }
 
+// The race check knows from the PTX which pointer parameters a kernel
+// stores through: two kernels reading x on different streams do not race,
+// two writing y do.
+void readers_writers() {
+	Env e;
+	CUdeviceptr x = e.alloc(4096), y1 = e.alloc(4096), y2 = e.alloc(4096);
+	OK(cuMemsetD8(x, 0, 4096));
+	OK(e.launch_relu(y1, x, 1024, e.s1));
+	OK(e.launch_relu(y2, x, 1024, e.s2));
+	OK(cuCtxSynchronize());
+	OK(e.launch_relu(y1, x, 1024, e.s1));
+	OK(e.launch_relu(y1, y2, 1024, e.s2));
+	expect("two unordered kernels writing y1", cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_STATE,
+	       {"race on allocation", "parameter 0 (relu_param_0)", "write by kernel relu"});
+}
+
 void with_wait() { // the same with the wait: no race, and the data arrived
 	Env e;
 	CUevent copied;
@@ -617,6 +633,7 @@ const Case cases[] = {
     {"pinned_waited", pinned_waited, "", false, ""},
     {"missing_wait", missing_wait, "", false, ""},
     {"with_wait", with_wait, "", false, ""},
+    {"readers_writers", readers_writers, "", false, ""},
     {"delays_reorder", delays_reorder, "FAKECUDA_DELAY_US=200", false, ""},
     {"oom", oom, "FAKECUDA_MEMORY=1MiB", false, ""},
     {"sgemm", sgemm, "", false, ""},
