@@ -72,7 +72,7 @@ $(OUT)/test_fake: $(SRC)/test_fake.cc $(HEADERS) all
 test: $(OUT)/test_fake $(OUT)/bin/batchlab $(OUT)/bin/device.test
 	$(OUT)/test_fake
 	bash $(SRC)/check-symbols.sh $(OUT) $(OUT)/bin/batchlab $(OUT)/bin/device.test
-	for n in $(CUBLAS_MAJORS); do \
+	@for n in $(CUBLAS_MAJORS); do \
 		BATCHLAB_CUBLAS=libcublas.so.$$n LD_LIBRARY_PATH=$(CURDIR)/$(OUT) $(OUT)/bin/batchlab devices | \
 			grep -q "fakecuda.*cuBLAS $$n\.0\.0 (libcublas.so.$$n)" || { echo "devices under the fake with libcublas.so.$$n failed" >&2; exit 1; }; \
 		echo "devices under the fake with libcublas.so.$$n: ok"; \
