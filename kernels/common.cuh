@@ -1,5 +1,5 @@
 // Helpers shared by the kernels. Everything here compiles with nvcc for the
-// GPU and with g++ through emu/cuda_emu.h for the host emulation, so it uses
+// GPU and with g++ through fakecuda/fiber_emu.h for the host emulation, so it uses
 // only what that header provides.
 #ifndef BATCHLAB_COMMON_CUH
 #define BATCHLAB_COMMON_CUH

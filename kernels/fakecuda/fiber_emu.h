@@ -3,13 +3,13 @@
 // fiber (ucontext) on the calling OS thread, and the fibers take turns at
 // __syncthreads and warp shuffles.
 //
-// Why not kernels/emu/cuda_emu.h, which runs an OS thread per CUDA thread:
-// on the 2-core CI machines a 256-thread block of OS threads meeting at
-// barriers thrashed the scheduler (load averages in the hundreds, seconds
-// per row-kernel launch) once several test binaries ran under the fake.
-// Fibers switch only where a GPU thread would wait, so a launch costs a
-// context switch per thread per barrier. The checks are those of
-// cuda_emu.h: a __syncthreads not reached by every thread of the block, or
+// Why fibers, not an OS thread per CUDA thread (the emulation's first
+// form): on the 2-core CI machines a 256-thread block of OS threads meeting
+// at barriers thrashed the scheduler (load averages in the hundreds,
+// seconds per row-kernel launch) once several test binaries ran under the
+// fake. Fibers switch only where a GPU thread would wait, so a launch costs
+// a context switch per thread per barrier. What it checks: a __syncthreads
+// not reached by every thread of the block, or
 // a shuffle without its whole warp, is a fault, not a hang. A missing
 // barrier still shows as wrong data: between barriers each fiber runs
 // alone, in an order drawn afresh (seeded) at every barrier, so a thread

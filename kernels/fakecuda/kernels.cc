@@ -1,6 +1,5 @@
 // kernels.cc: batchlab's kernels (kernels/*.cu) compiled for the host
-// through the fiber emulation (fiber_emu.h, which says why not
-// kernels/emu/cuda_emu.h), and the registry the fake's cuLaunchKernel finds
+// through the fiber emulation (fiber_emu.h), and the registry the fake's cuLaunchKernel finds
 // them in by their PTX entry name. This file does not include cuda.h: the
 // emulation header defines CUDA C's keywords as macros.
 #include "kernels.h"
