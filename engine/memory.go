@@ -242,13 +242,22 @@ func CheckMemory(cfg Config, s Shape, d device.Device) error { return checkMemor
 // largest batch that would fit. The error wraps device.ErrOutOfMemory.
 func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
 	budget, source := MemoryBudget(cfg, d)
+	// A probe is made beside a trainer that has already allocated: a budget
+	// measured now (free memory) has the trainer's share taken out, so only
+	// the probe counts against it; --memory is a budget for both together.
+	probeOnly := withProbe && cfg.Memory == 0
 	cpu := d.Info().Kind == "cpu"
 	r := cfg.Resolved()
 	trainRows, evalRows := r.maxBatchSize(), r.EvalBatch
 	need := func(rows int) (Footprint, int64) {
 		f := planRows(r, s, min(trainRows, rows), min(evalRows, rows))
 		if withProbe {
-			f = f.plus(probeFootprint(r, s, max(min(trainRows, rows), min(evalRows, rows))))
+			p := probeFootprint(r, s, max(min(trainRows, rows), min(evalRows, rows)))
+			if probeOnly {
+				f = p
+			} else {
+				f = f.plus(p)
+			}
 		}
 		if cpu {
 			return f, f.Total()
@@ -282,7 +291,10 @@ func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
 		hint = fmt.Sprintf("the largest batch that fits is %d", lo)
 	}
 	what := "the run"
-	if withProbe {
+	switch {
+	case probeOnly:
+		what = "the gradient-noise probe"
+	case withProbe:
 		what = "the run and its gradient-noise probe"
 	}
 	return tooBig{fmt.Sprintf("%s needs %s, more than the memory budget of %s (%s); %s", what, f, FormatBytes(budget), source, hint)}

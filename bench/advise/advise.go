@@ -20,7 +20,7 @@ type Options struct {
 	Base        engine.Config // the model and a reference run: LR at Base.Batch
 	Rule        engine.LRRule // LR scaling rule from (Base.Batch, Base.LR): none, linear, sqrt
 	Open        func() (device.Device, error)
-	MemoryLimit int64 // bytes a run may allocate; 0: the device's free memory
+	MemoryLimit int64 // bytes a run may allocate (--memory); 0: the memory plan's budget (the GPU's free memory, or RAM)
 	Train, Test *data.Dataset
 	// Throughput is timed at powers of two from MinBatch to MaxBatch.
 	MinBatch, MaxBatch int
@@ -79,25 +79,38 @@ func Advise(ctx context.Context, o Options) (*Advice, error) {
 	return a, nil
 }
 
+// open opens a device, capped at the memory limit.
+func open(o Options) (device.Device, error) {
+	d, err := o.Open()
+	if err != nil || o.MemoryLimit <= 0 {
+		return d, err
+	}
+	return device.WithMemoryLimit(d, o.MemoryLimit), nil
+}
+
+// trainerAt builds the trainer both the memory search and the timing use at
+// batch b: evaluation capped at the batch (neither phase evaluates), so the
+// size that fit in the search is the size that is timed. The memory plan
+// refuses what would not fit before anything is allocated.
+func trainerAt(o Options, d device.Device, b int, train *data.Dataset) (*engine.Trainer, error) {
+	cfg := o.Base
+	cfg.Batch, cfg.Epochs, cfg.EvalBatch = b, 1, min(cfg.EvalBatch, b)
+	if o.MemoryLimit > 0 {
+		cfg.Memory = o.MemoryLimit
+	}
+	return engine.NewTrainer(d, cfg, train, o.Test.Subset(cfg.EvalBatch))
+}
+
 // fits builds a trainer at batch b under the memory limit: the trainer
 // allocates every buffer of a run up front, so this is the run's footprint.
 // With step, it also runs one real training step.
 func fits(ctx context.Context, o Options, b int, step bool) (bool, error) {
-	d, err := o.Open()
+	d, err := open(o)
 	if err != nil {
 		return false, err
 	}
 	defer d.Close()
-	if o.MemoryLimit > 0 {
-		d = device.WithMemoryLimit(d, o.MemoryLimit)
-	}
-	cfg := o.Base
-	cfg.Batch, cfg.Epochs, cfg.EvalBatch = b, 1, min(cfg.EvalBatch, b)
-	if o.MemoryLimit > 0 {
-		cfg.Memory = o.MemoryLimit // the memory plan refuses what would not fit, before allocating
-	}
-	train := o.Train.Subset(b)
-	tr, err := engine.NewTrainer(d, cfg, train, o.Test.Subset(cfg.EvalBatch))
+	tr, err := trainerAt(o, d, b, o.Train.Subset(b))
 	if errors.Is(err, device.ErrOutOfMemory) && b > 1 {
 		return false, nil // when not even 1 fits, the memory plan's error says why
 	}
@@ -169,19 +182,17 @@ func throughput(ctx context.Context, o Options, maxBatch int) ([]Point, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d, err := o.Open()
+		d, err := open(o)
 		if err != nil {
 			return nil, err
 		}
-		cfg := o.Base
-		cfg.Batch, cfg.Epochs = b, 1
-		tr, err := engine.NewTrainer(d, cfg, o.Train, o.Test)
+		tr, err := trainerAt(o, d, b, o.Train)
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
 		steps := max(3, 2048/b)
-		order := data.Permutation(o.Train.Len(), cfg.Seed, 1)
+		order := data.Permutation(o.Train.Len(), o.Base.Seed, 1)
 		var start time.Time
 		for s := 0; s <= steps; s++ {
 			if s == 1 {
@@ -192,7 +203,7 @@ func throughput(ctx context.Context, o Options, maxBatch int) ([]Point, error) {
 				start = time.Now()
 			}
 			lo := (s * b) % (len(order) - b + 1)
-			if err := tr.Step(0, order[lo:lo+b], nil, cfg.LR); err != nil {
+			if err := tr.Step(0, order[lo:lo+b], nil, o.Base.LR); err != nil {
 				d.Close()
 				return nil, err
 			}
@@ -226,19 +237,18 @@ func knee(pts []Point) (peak Point, knee int) {
 // noiseScale trains NoiseSteps steps at the base batch, then measures
 // B_simple there.
 func noiseScale(ctx context.Context, o Options) (float64, int, error) {
-	d, err := o.Open()
+	d, err := open(o)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer d.Close()
 	cfg := o.Base
-	cfg.Epochs = 1
-	tr, err := engine.NewTrainer(d, cfg, o.Train, o.Test)
+	b := cfg.Batch
+	tr, err := trainerAt(o, d, b, o.Train)
 	if err != nil {
 		return 0, 0, err
 	}
 	order := data.Permutation(o.Train.Len(), cfg.Seed, 1)
-	b := cfg.Batch
 	for s := 0; s < o.NoiseSteps; s++ {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err

@@ -55,6 +55,31 @@ func TestMaxBatchUnderLimit(t *testing.T) {
 	}
 }
 
+// TestTimingFitsWhereTheSearchDid: the throughput phase builds its trainers
+// as the search does (evaluation capped at the batch), so a --memory budget
+// that the full evaluation batch would exceed does not fail the timing of a
+// batch the search found (it did, refused by the memory plan).
+func TestTimingFitsWhereTheSearchDid(t *testing.T) {
+	const limit = 8 << 20
+	o := options(t, limit)
+	train, test, err := data.LoadMNIST("../../testdata/mnist-subset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Train, o.Test = train.Subset(2000), test
+	o.Base.Hidden, o.Base.EvalBatch, o.Base.Memory = []int{256}, test.Len(), limit // as --memory sets it
+	if err := engine.CheckMemory(o.Base, engine.ShapeOf(o.Train, o.Test), device.NewCPU()); err == nil {
+		t.Fatalf("the full evaluation batch fits in %d bytes: the test needs a budget it exceeds", limit)
+	}
+	b, err := largestBatch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := throughput(context.Background(), o, min(b, 64)); err != nil {
+		t.Errorf("timing up to batch %d, which the search found: %v", min(b, 64), err)
+	}
+}
+
 func TestAdvise(t *testing.T) {
 	o := options(t, 4<<20)
 	a, err := Advise(context.Background(), o)

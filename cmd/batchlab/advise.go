@@ -57,13 +57,12 @@ func runAdvise(c *cli.Context) error {
 	info := d.Info()
 	limit, _ := engine.MemoryBudget(base, d)
 	d.Close()
-	base.Memory = limit
 	rule, err := lrRuleFlag(c, "rule")
 	if err != nil {
 		return err
 	}
 	o := advise.Options{
-		Base: base, Rule: rule, MemoryLimit: limit,
+		Base: base, Rule: rule, MemoryLimit: base.Memory, // --memory's, or 0: the plan's own budget then names its source
 		Open:  func() (device.Device, error) { return device.Open(name) },
 		Train: train, Test: test,
 		MinBatch: c.Int("min-batch"), MaxBatch: c.Int("max-batch"),
