@@ -558,10 +558,10 @@ func (t *Trainer) readSteps(steps, rows, n int) (losses []float32, loss, accurac
 }
 
 // guardEvery is how often, in steps, Epoch reads the guard (and at the
-// epoch's end, and Checkpoint at every checkpoint). A read is a sync and a
-// 4-byte device→host copy, some microseconds on a GPU, where a small-batch
-// step with graphs takes tens: every 64 steps it costs under a percent, and
-// a diverged run does at most 63 steps of no-op updates before it stops.
+// epoch's end, and Checkpoint at every checkpoint). A read is a 4-byte
+// device→host copy, one driver round trip: every 64 steps its cost is
+// spread over the steps, and a diverged run does at most 63 steps of no-op
+// updates before it stops. (Not measured on a GPU yet.)
 const guardEvery = 64
 
 // checkGuard reads the guard and returns ErrDiverged, naming the first
