@@ -76,7 +76,7 @@ func (p *gradProblem) loss(t *testing.T, withGrad bool) float32 {
 	if !withGrad {
 		grad = nil
 	}
-	p.d.SoftmaxCrossEntropy(grad, p.losses, logits, p.lb, 0, p.rows, classes, 1/float32(p.rows))
+	p.d.SoftmaxCrossEntropy(grad, p.losses, logits, p.lb, nil, 0, p.rows, classes, 1/float32(p.rows))
 	out := make([]float32, 1)
 	if err := p.d.Sync(); err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func (p *probe) eval(idx []int32, withGrad bool) (float64, [][]float64, error) {
 			dl = p.dlogits
 		}
 		// Scaled by 1/len(idx), each chunk's gradient is its share of the mean.
-		d.SoftmaxCrossEntropy(dl, p.losses, logits, labels, 0, rows, classes, 1/float32(len(idx)))
+		d.SoftmaxCrossEntropy(dl, p.losses, logits, labels, nil, 0, rows, classes, 1/float32(len(idx)))
 		if withGrad {
 			m.backward(d, p.dlogits, rows)
 		}

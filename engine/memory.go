@@ -131,11 +131,12 @@ func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 			f.Activations = satAdd(f.Activations, satMul(4, 2, maxRows, out), satMul(4, 2, groups, out))
 		}
 	}
-	// The loss gradient and the per-step losses and correct counts.
+	// The loss gradient, the per-step losses and correct counts, and the
+	// divergence guard.
 	b := min(cfg.batchAt(1), trainRows)
 	steps := max(ceilDiv(s.Train, b), ceilDiv(max(s.Train, s.Test), evalRows))
-	f.Activations = satAdd(f.Activations, satMul(4, maxRows, s.Classes), satMul(8, steps))
-	f.Host = satAdd(mul64(4, state), satMul(4, ceilDiv(s.Train, b))) // and the losses the divergence check reads
+	f.Activations = satAdd(f.Activations, satMul(4, maxRows, s.Classes), satMul(8, steps), 4)
+	f.Host = satAdd(mul64(4, state), satMul(4, ceilDiv(s.Train, b))) // and the losses Partial reads
 	return f.plus(loaderFootprint(cfg.Transfer, trainRows, s.Features, s.Train)).plus(loaderFootprint(cfg.Transfer, evalRows, s.Features, s.Test))
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -130,11 +131,15 @@ func (t *Trainer) stateTensors(read bool) ([]checkpoint.Tensor, error) {
 
 // Checkpoint captures the run at a step boundary: weights, velocities,
 // statistics, the position and the epochs completed. It refuses a state
-// with non-finite weights, so a diverged run never replaces the last good
-// checkpoint.
+// past a non-finite loss (the guard is set) or with non-finite weights, so
+// a diverged run never replaces the last good checkpoint; the refusal also
+// stops the epoch under way after its step hook (Epoch).
 func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
-	if err := t.d.Sync(); err != nil {
-		return nil, err
+	if err := t.checkGuard(); err != nil {
+		if errors.Is(err, ErrDiverged) {
+			t.diverged = err
+		}
+		return nil, fmt.Errorf("%w; the checkpoint is not written", err)
 	}
 	tensors, err := t.stateTensors(true)
 	if err != nil {
@@ -142,7 +147,9 @@ func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
 	}
 	for _, tensor := range tensors {
 		if i := firstNonFinite(tensor.Data); i >= 0 {
-			return nil, fmt.Errorf("%w: %s[%d] is %g; the checkpoint is not written", ErrDiverged, tensor.Name, i, tensor.Data[i])
+			t.diverged = fmt.Errorf("%w: %s[%d] is %g after step %d of epoch %d (try a smaller learning rate)",
+				ErrDiverged, tensor.Name, i, tensor.Data[i], t.pos.Step, max(t.pos.Epoch, 1))
+			return nil, fmt.Errorf("%w; the checkpoint is not written", t.diverged)
 		}
 	}
 	k := t.pos.Step
@@ -155,9 +162,6 @@ func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
 		if err := device.Download(t.d, correct, t.stepCorrect); err != nil {
 			return nil, err
 		}
-	}
-	if err := t.divergence(max(t.pos.Epoch, 1), losses); err != nil {
-		return nil, fmt.Errorf("%w; the checkpoint is not written", err)
 	}
 	counts := make([]float32, k) // exact: a count is at most the batch size
 	for i, c := range correct {
@@ -226,6 +230,8 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 		}
 	}
 	t.pos, t.totalUpdates, t.completed = meta.Position, meta.TotalUpdates, meta.Completed
+	t.d.Zero(t.guard) // the checkpoint is of finite steps only
+	t.diverged = nil
 	return t.d.Sync()
 }
 

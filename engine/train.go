@@ -193,10 +193,16 @@ type Trainer struct {
 	train, test           *data.Dataset
 	trainLoader, evalLoad data.Loader
 
-	dlogits      device.Buffer
-	stepLosses   device.Buffer // one slot per step of an epoch
-	stepCorrect  device.Buffer
-	hostLosses   []float32       // where the divergence check reads stepLosses into
+	dlogits     device.Buffer
+	stepLosses  device.Buffer // one slot per step of an epoch
+	stepCorrect device.Buffer
+	hostLosses  []float32 // where Partial reads stepLosses into
+	// guard is the device's divergence flag (see device.Device's
+	// SoftmaxCrossEntropy): 0, or the first step of the epoch, from 1,
+	// whose loss was not finite; from it on every update is a no-op.
+	guard        device.Buffer
+	hostGuard    []int32         // where checkGuard reads it into
+	diverged     error           // the divergence a checkpoint found (see Epoch)
 	events       [6]device.Event // see Epoch
 	totalUpdates int
 	pos          position     // where the run stands (see resume.go)
@@ -267,6 +273,10 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 		return nil, err
 	}
 	t.hostLosses = make([]float32, steps)
+	if t.guard, err = d.Alloc(device.Int32, 1); err != nil {
+		return nil, err
+	}
+	t.hostGuard = make([]int32, 1)
 	for i := range t.events {
 		if t.events[i], err = d.NewEvent(); err != nil {
 			return nil, err
@@ -306,9 +316,6 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		t.pos = position{Epoch: epoch}
 	}
 	t.Model.setTraining(true)
-	// Reading the losses costs a copy of the epoch's slots so far: every
-	// step up to a thousand steps an epoch, beyond that a thousand times.
-	checkEvery := max(1, steps/1000)
 	for step := t.pos.Step; step < steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return stats, err
@@ -344,15 +351,19 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		t.pos.Seconds += time.Since(start).Seconds()
 		t.pos.Step = step + 1
 		t.totalUpdates++
-		// Divergence stops within checkEvery steps of the first non-finite
-		// loss, before the step's hook can checkpoint it.
-		if t.pos.Step%checkEvery == 0 || t.pos.Step == steps {
-			if err := t.checkLosses(epoch); err != nil {
+		// The guard stopped the updates at the first non-finite loss; the
+		// run stops within guardEvery steps of it, or at the hook's next
+		// checkpoint, which reads the guard too and refuses.
+		if t.pos.Step%guardEvery == 0 || t.pos.Step == steps {
+			if err := t.checkGuard(); err != nil {
 				return stats, err
 			}
 		}
 		if onStep != nil {
 			onStep(step+1, steps)
+			if t.diverged != nil {
+				return stats, t.diverged
+			}
 		}
 	}
 	// Interrupted after the last step: stop before the evaluation, which
@@ -427,7 +438,7 @@ func (t *Trainer) forwardLoss(x, labels device.Buffer, slot, rows int) {
 	d, classes := t.d, t.train.Classes
 	logits := t.Model.forward(d, x, rows)
 	// The loss is the batch mean, so its gradient carries 1/rows.
-	d.SoftmaxCrossEntropy(t.dlogits, t.stepLosses, logits, labels, slot, rows, classes, 1/float32(rows))
+	d.SoftmaxCrossEntropy(t.dlogits, t.stepLosses, logits, labels, t.guard, slot, rows, classes, 1/float32(rows))
 	d.CountCorrect(t.stepCorrect, logits, labels, slot, rows, classes)
 }
 
@@ -488,7 +499,7 @@ func (t *Trainer) update(lr, momentum, weightDecay float32) error {
 
 func (t *Trainer) momentumSGD(lr, momentum, weightDecay float32) {
 	for _, p := range t.params {
-		t.d.MomentumSGD(p.Value, p.Grad, p.Velocity, p.Size(), lr, momentum, weightDecay)
+		t.d.MomentumSGD(p.Value, p.Grad, p.Velocity, t.guard, p.Size(), lr, momentum, weightDecay)
 	}
 }
 
@@ -515,7 +526,7 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 			return 0, 0, err
 		}
 		logits := t.Model.forward(t.d, x, n)
-		t.d.SoftmaxCrossEntropy(nil, t.stepLosses, logits, labels, step, n, ds.Classes, 0)
+		t.d.SoftmaxCrossEntropy(nil, t.stepLosses, logits, labels, nil, step, n, ds.Classes, 0) // no guard: evaluating trains nothing
 		t.d.CountCorrect(t.stepCorrect, logits, labels, step, n, ds.Classes)
 	}
 	_, loss, accuracy, err = t.readSteps(steps, rows, ds.Len())
@@ -546,14 +557,40 @@ func (t *Trainer) readSteps(steps, rows, n int) (losses []float32, loss, accurac
 	return losses, sumLoss / float64(n), float64(sumCorrect) / float64(n), nil
 }
 
-// checkLosses reads the losses of the epoch's steps done and fails, with
-// ErrDiverged, at the first that is not finite.
-func (t *Trainer) checkLosses(epoch int) error {
+// guardEvery is how often, in steps, Epoch reads the guard (and at the
+// epoch's end, and Checkpoint at every checkpoint). A read is a 4-byte
+// device→host copy, one driver round trip: every 64 steps its cost is
+// spread over the steps, and a diverged run does at most 63 steps of no-op
+// updates before it stops. (Not measured on a GPU yet.)
+const guardEvery = 64
+
+// checkGuard reads the guard and returns ErrDiverged, naming the first
+// non-finite step, when it is set. Steps are counted from 1, as the
+// interruption message counts steps done.
+func (t *Trainer) checkGuard() error {
+	if err := t.d.Sync(); err != nil {
+		return err
+	}
+	if err := device.Download(t.d, t.hostGuard, t.guard); err != nil {
+		return err
+	}
+	step := int(t.hostGuard[0])
+	if step == 0 {
+		return nil
+	}
 	losses, err := t.stepLossesSoFar()
 	if err != nil {
 		return err
 	}
-	return t.divergence(epoch, losses)
+	if step > len(losses) {
+		return fmt.Errorf("the divergence guard names step %d, beyond the %d steps done", step, len(losses))
+	}
+	where := ""
+	if tensor := t.divergedTensor(); tensor != "" {
+		where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", tensor)
+	}
+	return fmt.Errorf("%w: the loss of step %d of epoch %d is %g, stopped after step %d%s (try a smaller learning rate)",
+		ErrDiverged, step, max(t.pos.Epoch, 1), losses[step-1], len(losses), where)
 }
 
 // stepLossesSoFar downloads the losses of the steps done in the epoch under
@@ -567,22 +604,6 @@ func (t *Trainer) stepLossesSoFar() ([]float32, error) {
 		return nil, err
 	}
 	return losses, device.Download(t.d, losses, t.stepLosses)
-}
-
-// divergence is the ErrDiverged error of the first non-finite loss in
-// losses, the epoch's so far, or nil. Steps are counted from 1, as the
-// interruption message counts steps done.
-func (t *Trainer) divergence(epoch int, losses []float32) error {
-	i := firstNonFinite(losses)
-	if i < 0 {
-		return nil
-	}
-	where := ""
-	if tensor := t.divergedTensor(); tensor != "" {
-		where = fmt.Sprintf("; the first non-finite tensor in forward order is %s", tensor)
-	}
-	return fmt.Errorf("%w: the loss of step %d of epoch %d is %g, stopped after step %d%s (try a smaller learning rate)",
-		ErrDiverged, i+1, epoch, losses[i], len(losses), where)
 }
 
 // Partial is the epoch under way, when it has steps done: its position and

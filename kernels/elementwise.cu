@@ -27,9 +27,12 @@ extern "C" __global__ void relu_backward(float *dx, const float *dy, const float
 	BL_FOR(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-// PyTorch's SGD: v = momentum·v + (g + weight_decay·w); w -= lr·v.
+// PyTorch's SGD: v = momentum·v + (g + weight_decay·w); w -= lr·v. Nothing
+// when the guard (null: none) is set: softmax_xent saw a non-finite loss.
 extern "C" __global__ void momentum_sgd(float *w, const float *g, float *v, int n, float lr, float momentum,
-                                        float weight_decay) {
+                                        float weight_decay, const int *guard) {
+	if (guard && *guard)
+		return;
 	BL_FOR(i, n) {
 		float vi = momentum * v[i] + (g[i] + weight_decay * w[i]);
 		v[i] = vi;

@@ -12,9 +12,13 @@
 
 // Softmax cross-entropy, forward and backward in one pass: losses[slot] =
 // mean over rows of log Σ exp(x) − x[label], and, unless grad is null,
-// grad = grad_scale·(softmax(x) − onehot(label)). One block.
+// grad = grad_scale·(softmax(x) − onehot(label)). A non-finite loss sets
+// the guard (null: none) to its slot + 1, unless an earlier one did: the
+// first diverging step, which makes momentum_sgd a no-op from there on. One
+// block.
 extern "C" __global__ void softmax_xent(float *grad, float *losses, const float *logits, const int *labels, int slot,
-                                        const int *slot_base, int rows, int cols, float grad_scale, int *err) {
+                                        const int *slot_base, int rows, int cols, float grad_scale, int *err,
+                                        int *guard) {
 	__shared__ float warp_loss[1024 / BL_WARP];
 	const int lane = threadIdx.x % BL_WARP, warp = threadIdx.x / BL_WARP, warps = blockDim.x / BL_WARP;
 	float total = 0.0f; // this warp's rows; every lane holds the same value
@@ -53,7 +57,11 @@ extern "C" __global__ void softmax_xent(float *grad, float *losses, const float 
 		float sum = 0.0f;
 		for (int w = 0; w < warps; w++)
 			sum += warp_loss[w];
-		losses[bl_slot(slot, slot_base)] = rows > 0 ? sum / (float)rows : 0.0f;
+		const int at = bl_slot(slot, slot_base);
+		const float loss = rows > 0 ? sum / (float)rows : 0.0f;
+		losses[at] = loss;
+		if (guard && !(fabsf(loss) < INFINITY)) // NaN or ±Inf
+			atomicCAS(guard, 0, at + 1);
 	}
 }
 

@@ -81,9 +81,10 @@ func (k *checkpointer) save() error {
 }
 
 // saveOrWarn saves; a failure leaves the last good checkpoint in place and
-// the run goes on, saying so.
+// the run goes on, saying so. A checkpoint refused for divergence says
+// nothing: the trainer stops after it with the divergence as its error.
 func (k *checkpointer) saveOrWarn() {
-	if err := k.save(); err != nil {
+	if err := k.save(); err != nil && !errors.Is(err, engine.ErrDiverged) {
 		previous := "there is no earlier one"
 		if k.intact {
 			previous = "the previous one is intact"

@@ -342,7 +342,7 @@ func (t *softmaxTask) run(part, parts int) {
 	}
 }
 
-func (d *CPU) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, rows, cols int, gradScale float32) {
+func (d *CPU) SoftmaxCrossEntropy(grad, losses, logits, labels, guard Buffer, slot, rows, cols int, gradScale float32) {
 	if d.failed() {
 		return
 	}
@@ -359,6 +359,10 @@ func (d *CPU) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, row
 	} else {
 		bs, ok = d.bufs(op, sizes, lossArg, logitsArg, labelsArg)
 	}
+	if !ok {
+		return
+	}
+	g, ok := d.guardOf(op, guard)
 	if !ok {
 		return
 	}
@@ -387,7 +391,21 @@ func (d *CPU) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, row
 	if rows > 0 {
 		total /= float64(rows)
 	}
-	bs[0].f32[slot] = float32(total)
+	loss := float32(total)
+	bs[0].f32[slot] = loss
+	if g != nil && g.i32[0] == 0 && (math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0)) {
+		g.i32[0] = int32(slot + 1)
+	}
+}
+
+// guardOf returns the guard argument of op (see SoftmaxCrossEntropy and
+// MomentumSGD), nil for none; ok is false when the call must be skipped.
+func (d *CPU) guardOf(op string, guard Buffer) (g *cpuBuffer, ok bool) {
+	if guard == nil {
+		return nil, !d.failed()
+	}
+	bs, ok := d.bufs(op, nil, i32("guard", guard, 1))
+	return bs[0], ok
 }
 
 func growFloat64(s []float64, n int) []float64 {
@@ -469,9 +487,12 @@ func (t *momentumTask) run(part, parts int) {
 	vec.MomentumSGD(t.w[lo:hi], t.g[lo:hi], t.v[lo:hi], t.lr, t.momentum, t.weightDecay)
 }
 
-func (d *CPU) MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightDecay float32) {
+func (d *CPU) MomentumSGD(w, grad, velocity, guard Buffer, n int, lr, momentum, weightDecay float32) {
 	bs, ok := d.bufs("MomentumSGD", []int{n}, f32("w", w, n), f32("grad", grad, n), f32("velocity", velocity, n))
 	if !ok {
+		return
+	}
+	if g, ok := d.guardOf("MomentumSGD", guard); !ok || g != nil && g.i32[0] != 0 {
 		return
 	}
 	d.tasks.momentum = momentumTask{bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n], lr, momentum, weightDecay}

@@ -242,7 +242,8 @@ func (d *CUDA) warmUp() error {
 	for i := range f {
 		f[i] = alloc(Float32)
 	}
-	labels, counts, u8, u8Dst := alloc(Int32), alloc(Int32), alloc(Uint8), alloc(Uint8) // zero: valid labels and indices
+	// Zero: valid labels and indices, and a guard that lets the update run.
+	labels, counts, u8, u8Dst, guard := alloc(Int32), alloc(Int32), alloc(Uint8), alloc(Uint8), alloc(Int32)
 	if d.failed() {
 		return d.err
 	}
@@ -252,10 +253,10 @@ func (d *CUDA) warmUp() error {
 	d.AddBias(f[0], f[1], 2, 2)
 	d.ReLU(f[0], f[1], n)
 	d.ReLUBackward(f[0], f[1], f[2], n)
-	d.SoftmaxCrossEntropy(f[0], f[1], f[2], labels, 0, 2, 2, 1)
+	d.SoftmaxCrossEntropy(f[0], f[1], f[2], labels, guard, 0, 2, 2, 1)
 	d.CountCorrect(counts, f[2], labels, 0, 2, 2)
 	d.ColumnSum(f[0], f[1], 2, 2, 0)
-	d.MomentumSGD(f[0], f[1], f[2], n, 0.1, 0.9, 0)
+	d.MomentumSGD(f[0], f[1], f[2], guard, n, 0.1, 0.9, 0)
 	d.NormalizeBytes(f[0], u8, n, 1, 0)
 	d.GatherRows(f[0], f[1], labels, 2, 2)
 	d.GatherRows(u8Dst, u8, labels, 1, 3) // odd rows: byte by byte

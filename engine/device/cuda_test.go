@@ -86,7 +86,7 @@ func TestCUDALarge(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.ReLU(yb, xb, n)
-		d.MomentumSGD(xb, gb, vb, n, 0.1, 0.9, 0.01)
+		d.MomentumSGD(xb, gb, vb, nil, n, 0.1, 0.9, 0.01)
 		d.ColumnSum(sums, gb, rows, cols, 0)
 		d.GatherRows(gathered, gb, ib, rows, cols)
 		if err := d.Sync(); err != nil {

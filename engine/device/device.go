@@ -161,15 +161,22 @@ type Device interface {
 	// SoftmaxCrossEntropy takes rows×cols logits and int32 labels. It writes
 	// the batch's mean loss, mean_i -log softmax(logits_i)[label_i], into
 	// losses[slot], and, unless grad is nil, grad = gradScale·(softmax − onehot).
-	SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, rows, cols int, gradScale float32)
+	// Unless guard is nil, a non-finite mean loss sets the int32 guard[0] to
+	// slot+1 (in a graph replay the slot with its base added) if it is
+	// still 0: the guard keeps the first diverging step (see MomentumSGD).
+	SoftmaxCrossEntropy(grad, losses, logits, labels, guard Buffer, slot, rows, cols int, gradScale float32)
 	// CountCorrect writes into the int32 counts[slot] how many of the rows
 	// have their largest logit (first one on ties) at their label.
 	CountCorrect(counts, logits, labels Buffer, slot, rows, cols int)
 	// ColumnSum sets dst[j] = beta·dst[j] + Σ_i src[i,j] for a rows×cols src.
 	ColumnSum(dst, src Buffer, rows, cols int, beta float32)
 	// MomentumSGD updates n parameters the way PyTorch's SGD does:
-	// v = momentum·v + (g + weightDecay·w); w = w − lr·v.
-	MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightDecay float32)
+	// v = momentum·v + (g + weightDecay·w); w = w − lr·v. It does nothing
+	// when guard is not nil and the int32 guard[0] is not 0: once a loss
+	// was not finite, the parameters keep the values that gave it, decided
+	// on the device, with no copy to the host (graphs included: a replay
+	// reads the guard).
+	MomentumSGD(w, grad, velocity, guard Buffer, n int, lr, momentum, weightDecay float32)
 	// NormalizeBytes sets the float32 dst[i] = scale·float32(src[i]) + shift
 	// for the uint8 src, i < n.
 	NormalizeBytes(dst, src Buffer, n int, scale, shift float32)

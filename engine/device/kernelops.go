@@ -108,7 +108,7 @@ func (k *kernelOps) ReLUBackward(dx, dy, y Buffer, n int) {
 	}
 }
 
-func (k *kernelOps) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slot, rows, cols int, gradScale float32) {
+func (k *kernelOps) SoftmaxCrossEntropy(grad, losses, logits, labels, guard Buffer, slot, rows, cols int, gradScale float32) {
 	const op = "SoftmaxCrossEntropy"
 	if k.failed() {
 		return
@@ -129,7 +129,24 @@ func (k *kernelOps) SoftmaxCrossEntropy(grad, losses, logits, labels Buffer, slo
 	if grad != nil {
 		g = p[3]
 	}
-	k.issue(op, softmaxLaunch(g, p[0], p[1], p[2], slot, k.slotBase(op, losses, slot), rows, cols, gradScale, k.errBlock))
+	gp, ok := k.guardAddr(op, guard)
+	if ok {
+		k.issue(op, softmaxLaunch(g, p[0], p[1], p[2], slot, k.slotBase(op, losses, slot), rows, cols, gradScale, k.errBlock, gp))
+	}
+}
+
+// guardAddr returns the kernel address of op's guard (see
+// SoftmaxCrossEntropy and MomentumSGD), 0 for none; ok is false when the
+// call must be skipped.
+func (k *kernelOps) guardAddr(op string, guard Buffer) (uint64, bool) {
+	if guard == nil {
+		return 0, !k.failed()
+	}
+	p, ok := k.addrs(op, nil, i32("guard", guard, 1))
+	if !ok {
+		return 0, false
+	}
+	return p[0], true
 }
 
 func (k *kernelOps) CountCorrect(counts, logits, labels Buffer, slot, rows, cols int) {
@@ -154,10 +171,13 @@ func (k *kernelOps) ColumnSum(dst, src Buffer, rows, cols int, beta float32) {
 	}
 }
 
-func (k *kernelOps) MomentumSGD(w, grad, velocity Buffer, n int, lr, momentum, weightDecay float32) {
+func (k *kernelOps) MomentumSGD(w, grad, velocity, guard Buffer, n int, lr, momentum, weightDecay float32) {
 	p, ok := k.addrs("MomentumSGD", []int{n}, f32("w", w, n), f32("grad", grad, n), f32("velocity", velocity, n))
-	if ok {
-		k.issue("MomentumSGD", momentumSGDLaunch(p[0], p[1], p[2], n, lr, momentum, weightDecay, k.gridCap))
+	if !ok {
+		return
+	}
+	if gp, ok := k.guardAddr("MomentumSGD", guard); ok {
+		k.issue("MomentumSGD", momentumSGDLaunch(p[0], p[1], p[2], gp, n, lr, momentum, weightDecay, k.gridCap))
 	}
 }
 

@@ -94,9 +94,10 @@ func reluBackwardLaunch(dx, dy, y uint64, n, gridCap int) launch {
 	return launch{"relu_backward", gridFor(n, gridCap), []launchArg{ptrArg(dx), ptrArg(dy), ptrArg(y), intArg(n)}}
 }
 
-func momentumSGDLaunch(w, grad, velocity uint64, n int, lr, momentum, weightDecay float32, gridCap int) launch {
+// momentumSGDLaunch and softmaxLaunch take the guard's address, 0 for none.
+func momentumSGDLaunch(w, grad, velocity, guard uint64, n int, lr, momentum, weightDecay float32, gridCap int) launch {
 	return launch{"momentum_sgd", gridFor(n, gridCap), []launchArg{
-		ptrArg(w), ptrArg(grad), ptrArg(velocity), intArg(n), floatArg(lr), floatArg(momentum), floatArg(weightDecay)}}
+		ptrArg(w), ptrArg(grad), ptrArg(velocity), intArg(n), floatArg(lr), floatArg(momentum), floatArg(weightDecay), ptrArg(guard)}}
 }
 
 func normalizeBytesLaunch(dst, src uint64, n int, scale, shift float32, gridCap int) launch {
@@ -118,10 +119,10 @@ func gatherRowsLaunch(dst, src, idx uint64, rows, rowBytes, srcRows int, errBloc
 
 // softmaxLaunch and countCorrectLaunch run one block: see kernels/rows.cu.
 // slotBase is 0, or the device int a graph replay adds to slot.
-func softmaxLaunch(grad, losses, logits, labels uint64, slot int, slotBase uint64, rows, cols int, gradScale float32, errBlock uint64) launch {
+func softmaxLaunch(grad, losses, logits, labels uint64, slot int, slotBase uint64, rows, cols int, gradScale float32, errBlock, guard uint64) launch {
 	return launch{"softmax_xent", 1, []launchArg{
 		ptrArg(grad), ptrArg(losses), ptrArg(logits), ptrArg(labels), intArg(slot), ptrArg(slotBase),
-		intArg(rows), intArg(cols), floatArg(gradScale), ptrArg(errBlock)}}
+		intArg(rows), intArg(cols), floatArg(gradScale), ptrArg(errBlock), ptrArg(guard)}}
 }
 
 func countCorrectLaunch(counts, logits, labels uint64, slot int, slotBase uint64, rows, cols int) launch {

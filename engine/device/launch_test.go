@@ -45,11 +45,11 @@ func TestLaunchesMatchTable(t *testing.T) {
 		addBiasLaunch(1, 2, 3, 4, gridCap),
 		reluLaunch(1, 2, 3, gridCap),
 		reluBackwardLaunch(1, 2, 3, 4, gridCap),
-		momentumSGDLaunch(1, 2, 3, 4, 0.1, 0.9, 0, gridCap),
+		momentumSGDLaunch(1, 2, 3, 4, 5, 0.1, 0.9, 0, gridCap),
 		normalizeBytesLaunch(1, 2, 3, 1.0/255, 0, gridCap),
 		gatherRowsLaunch(1, 2, 3, 4, 8, 9, 10, gridCap),
 		gatherRowsLaunch(1, 2, 3, 4, 7, 9, 10, gridCap),
-		softmaxLaunch(0, 2, 3, 4, 5, 0, 7, 8, 0.5, 10),
+		softmaxLaunch(0, 2, 3, 4, 5, 0, 7, 8, 0.5, 10, 11),
 		countCorrectLaunch(1, 2, 3, 4, 0, 6, 7),
 		columnSumLaunch(1, 2, 3, 4, 1, gridCap),
 		batchNormTrainLaunch(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 3, 3, 0.1, 1e-5, gridCap),
@@ -86,7 +86,7 @@ func TestLaunchesMatchTable(t *testing.T) {
 // 8 bytes aligned to 8, an int or a float in 4 aligned to 4, little-endian,
 // with padding only where a pointer follows an odd number of 4-byte values.
 func TestParams(t *testing.T) {
-	l := softmaxLaunch(0x1122334455667788, 2, 3, 4, -5, 6, 7, 8, 0.5, 9)
+	l := softmaxLaunch(0x1122334455667788, 2, 3, 4, -5, 6, 7, 8, 0.5, 9, 10)
 	want := []byte{
 		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // grad
 		2, 0, 0, 0, 0, 0, 0, 0, // losses
@@ -97,6 +97,7 @@ func TestParams(t *testing.T) {
 		7, 0, 0, 0, 8, 0, 0, 0, // rows, cols
 		0, 0, 0, 0x3f, 0, 0, 0, 0, // gradScale 0.5, then padding to 8
 		9, 0, 0, 0, 0, 0, 0, 0, // errBlock
+		10, 0, 0, 0, 0, 0, 0, 0, // guard
 	}
 	if got := l.params(); !slices.Equal(got, want) {
 		t.Errorf("params =\n% x\nwant\n% x", got, want)

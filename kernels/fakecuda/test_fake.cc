@@ -598,7 +598,7 @@ void emulation_fault() {
 	OK(cuMemsetD8(labels, 0, n * 4));
 	int slot = 0, r = n, c = classes;
 	float scale = 1;
-	void *params[] = {&grad, &losses, &logits, &labels, &slot, &none, &r, &c, &scale, &err};
+	void *params[] = {&grad, &losses, &logits, &labels, &slot, &none, &r, &c, &scale, &err, &none}; // no slot base, no guard
 	OK(cuLaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, e.s1, params, nullptr)); // whole warps: fine
 	OK(cuStreamSynchronize(e.s1));
 	OK(cuLaunchKernel(f, 1, 1, 1, 48, 1, 1, 0, e.s1, params, nullptr));

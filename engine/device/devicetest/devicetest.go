@@ -37,6 +37,7 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"Copy", checkCopy}, {"Gemm", checkGemm}, {"AddBias", checkAddBias}, {"ReLU", checkReLU},
 		{"ReLUBackward", checkReLUBackward}, {"SoftmaxCrossEntropy", checkSoftmaxCrossEntropy},
 		{"CountCorrect", checkCountCorrect}, {"ColumnSum", checkColumnSum}, {"MomentumSGD", checkMomentumSGD},
+		{"DivergenceGuard", checkDivergenceGuard},
 		{"NormalizeBytes", checkNormalizeBytes}, {"GatherRows", checkGatherRows}, {"Zero", checkZero},
 		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Graphs", checkGraphs},
 		{"BadArguments", checkBadArguments},
@@ -479,14 +480,14 @@ func checkSoftmaxCrossEntropy(t *testing.T, newDevice NewDevice) {
 		xb, lb := guarded(t, d, x), guarded(t, d, labels)
 		gb := output[float32](t, d, rows*cols)
 		losses := guarded(t, d, []float32{-1, -1, -1})
-		d.SoftmaxCrossEntropy(gb, losses, xb, lb, 1, rows, cols, scale)
+		d.SoftmaxCrossEntropy(gb, losses, xb, lb, nil, 1, rows, cols, scale)
 		what := fmt.Sprintf("SoftmaxCrossEntropy %dx%d", rows, cols)
 		closeEnough(t, what+" losses", result[float32](t, d, what+" losses", losses, 3), []float64{-1, loss, -1}, 1e-5, 1e-5)
 		closeEnough(t, what+" grad", result[float32](t, d, what+" grad", gb, rows*cols), grad, 1e-6, 1e-5)
 		unchanged(t, d, what+" logits", xb, x)
 		unchanged(t, d, what+" labels", lb, labels)
 		// Without a gradient buffer only the loss is written.
-		d.SoftmaxCrossEntropy(nil, losses, xb, lb, 2, rows, cols, scale)
+		d.SoftmaxCrossEntropy(nil, losses, xb, lb, nil, 2, rows, cols, scale)
 		what += " loss only"
 		closeEnough(t, what+" losses", result[float32](t, d, what+" losses", losses, 3), []float64{-1, loss, loss}, 1e-5, 1e-5)
 		unchanged(t, d, what+" logits", xb, x)
@@ -576,13 +577,69 @@ func checkMomentumSGD(t *testing.T, newDevice NewDevice) {
 			}
 		}
 		wb, gb, vb := guarded(t, d, w), guarded(t, d, g), guarded(t, d, make([]float32, n))
-		d.MomentumSGD(wb, gb, vb, n, lr, mom, wd)
-		d.MomentumSGD(wb, gb, vb, n, lr, mom, wd)
+		d.MomentumSGD(wb, gb, vb, nil, n, lr, mom, wd)
+		d.MomentumSGD(wb, gb, vb, nil, n, lr, mom, wd)
 		what := fmt.Sprintf("MomentumSGD n=%d", n)
 		closeEnough(t, what+" w", result[float32](t, d, what+" w", wb, n), wantW, 1e-6, 1e-5)
 		closeEnough(t, what+" velocity", result[float32](t, d, what+" velocity", vb, n), wantV, 1e-6, 1e-5)
 		unchanged(t, d, what+" grad", gb, g)
 	}
+}
+
+// checkDivergenceGuard checks the guard of SoftmaxCrossEntropy and
+// MomentumSGD: a finite loss leaves it 0 and the update runs; the first
+// non-finite loss (NaN, then +Inf) sets it to its slot + 1 and later ones
+// keep that; a set guard makes the update leave w and velocity alone.
+func checkDivergenceGuard(t *testing.T, newDevice NewDevice) {
+	d := newDevice(t)
+	r := rng(17)
+	const rows, cols, lr, mom, wd = 31, 10, 0.1, 0.9, 0.01
+	x, labels := randFloats(r, rows*cols), randLabels(r, rows, cols)
+	nan := append([]float32(nil), x...)
+	nan[3*cols+1] = float32(math.NaN())
+	inf := append([]float32(nil), x...)
+	inf[5*cols+int(labels[5])] = float32(math.Inf(-1)) // the label's logit: the loss is +Inf
+	lb, flag := guarded(t, d, labels), guarded(t, d, []int32{0})
+	losses := output[float32](t, d, 4)
+	for _, c := range []struct {
+		what   string
+		logits []float32
+		slot   int
+		want   int32
+	}{{"a finite loss", x, 0, 0}, {"a NaN loss", nan, 2, 3}, {"a later +Inf loss", inf, 1, 3}} {
+		xb := guarded(t, d, c.logits)
+		d.SoftmaxCrossEntropy(nil, losses, xb, lb, flag, c.slot, rows, cols, 1)
+		what := "SoftmaxCrossEntropy after " + c.what
+		if got := result[int32](t, d, what+" guard", flag, 1); got[0] != c.want {
+			t.Errorf("%s: guard %d, want %d", what, got[0], c.want)
+		}
+		unchanged(t, d, what+" logits", xb, c.logits)
+		unchanged(t, d, what+" labels", lb, labels)
+	}
+	if got := result[float32](t, d, "losses", losses, 4); !math.IsNaN(float64(got[2])) || !math.IsInf(float64(got[1]), 1) {
+		t.Errorf("losses %v, want NaN in slot 2 and +Inf in slot 1", got)
+	}
+
+	const n = 1000
+	w, g, v := randFloats(r, n), randFloats(r, n), randFloats(r, n)
+	wantW, wantV := make([]float64, n), make([]float64, n)
+	for i := range w {
+		wantV[i] = mom*float64(v[i]) + float64(g[i]) + wd*float64(w[i])
+		wantW[i] = float64(w[i]) - lr*wantV[i]
+	}
+	wb, gb, vb, unset := guarded(t, d, w), guarded(t, d, g), guarded(t, d, v), guarded(t, d, []int32{0})
+	d.MomentumSGD(wb, gb, vb, unset, n, lr, mom, wd)
+	what := "MomentumSGD with a clear guard"
+	closeEnough(t, what+" w", result[float32](t, d, what+" w", wb, n), wantW, 1e-6, 1e-5)
+	closeEnough(t, what+" velocity", result[float32](t, d, what+" velocity", vb, n), wantV, 1e-6, 1e-5)
+	unchanged(t, d, what+" guard", unset, []int32{0})
+	w, v = result[float32](t, d, what+" w", wb, n), result[float32](t, d, what+" velocity", vb, n)
+	d.MomentumSGD(wb, gb, vb, flag, n, lr, mom, wd)
+	what = "MomentumSGD with a set guard"
+	unchanged(t, d, what+" w", wb, w)
+	unchanged(t, d, what+" velocity", vb, v)
+	unchanged(t, d, what+" grad", gb, g)
+	unchanged(t, d, what+" guard", flag, []int32{3})
 }
 
 // checkNormalizeBytes checks dst = scale·src + shift over every byte value.
@@ -724,13 +781,13 @@ func checkBadArguments(t *testing.T, newDevice NewDevice) {
 		{"ReLU", func(d device.Device, f10, _, i4 device.Buffer) { d.ReLU(f10, i4, 4) }},
 		{"AddBias", func(d device.Device, f10, f4, _ device.Buffer) { d.AddBias(f4, f10, 2, 3) }},
 		{"SoftmaxCrossEntropy", func(d device.Device, f10, f4, i4 device.Buffer) {
-			d.SoftmaxCrossEntropy(nil, f4, f10, i4, 4, 2, 5, 1)
+			d.SoftmaxCrossEntropy(nil, f4, f10, i4, nil, 4, 2, 5, 1)
 		}},
 		// Bad values inside buffers: a GPU finds them in its kernels and
 		// reports them at Sync.
 		{"SoftmaxCrossEntropy", func(d device.Device, f10, f4, i4 device.Buffer) {
 			device.Upload(d, i4, []int32{1, 5}) // 5 classes: label 5 is outside
-			d.SoftmaxCrossEntropy(nil, f4, f10, i4, 0, 2, 5, 1)
+			d.SoftmaxCrossEntropy(nil, f4, f10, i4, nil, 0, 2, 5, 1)
 		}},
 		{"GatherRows", func(d device.Device, f10, f4, i4 device.Buffer) {
 			device.Upload(d, i4, []int32{0, -1}) // rows of 2: f10 has rows 0 to 4

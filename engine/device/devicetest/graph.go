@@ -2,6 +2,7 @@ package devicetest
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -9,9 +10,10 @@ import (
 )
 
 // graphStep is a small training step: forward through one layer, loss,
-// backward and update, with its per-step results at slot.
+// backward and update, with its per-step results at slot and the
+// divergence guard of the loss and the update.
 type graphStep struct {
-	x, labels, w, v, h, grad, gw, losses, counts device.Buffer
+	x, labels, w, v, h, grad, gw, losses, counts, guard device.Buffer
 }
 
 const graphRows, graphCols, graphSteps = 37, 10, 4
@@ -24,6 +26,7 @@ func newGraphStep(t *testing.T, d device.Device) *graphStep {
 		w:      upload(t, d, device.Float32, randFloats(r, graphCols*graphCols)),
 		losses: upload(t, d, device.Float32, []float32{-1, -1, -1, -1}),
 		counts: upload(t, d, device.Int32, []int32{-1, -1, -1, -1}),
+		guard:  upload(t, d, device.Int32, []int32{0}),
 	}
 	for _, b := range []struct {
 		buf *device.Buffer
@@ -41,17 +44,19 @@ func (s *graphStep) run(d device.Device, slot int) {
 	d.Zero(s.h)
 	d.Gemm(false, false, graphRows, graphCols, graphCols, 1, s.x, s.w, 1, s.h)
 	d.ReLU(s.h, s.h, graphRows*graphCols)
-	d.SoftmaxCrossEntropy(s.grad, s.losses, s.h, s.labels, slot, graphRows, graphCols, 1.0/graphRows)
+	d.SoftmaxCrossEntropy(s.grad, s.losses, s.h, s.labels, s.guard, slot, graphRows, graphCols, 1.0/graphRows)
 	d.CountCorrect(s.counts, s.h, s.labels, slot, graphRows, graphCols)
 	d.ReLUBackward(s.grad, s.grad, s.h, graphRows*graphCols)
 	d.Gemm(true, false, graphCols, graphCols, graphRows, 1, s.x, s.grad, 0, s.gw)
-	d.MomentumSGD(s.w, s.gw, s.v, graphCols*graphCols, 0.5, 0.9, 0.01)
+	d.MomentumSGD(s.w, s.gw, s.v, s.guard, graphCols*graphCols, 0.5, 0.9, 0.01)
 }
 
 // checkGraphs checks a device that implements device.Grapher (others skip it):
 // capturing runs nothing; each replay computes what the same calls issued
 // directly compute, on the buffers' contents at replay time, with its
-// per-step results at base + slot; a replay whose slots fall outside their
+// per-step results at base + slot; a non-finite loss in a replay sets the
+// guard to base + slot + 1 and makes that replay's update and later ones
+// no-ops; a replay whose slots fall outside their
 // buffer is an error, and so is a call inside a capture that cannot be part
 // of a graph.
 func checkGraphs(t *testing.T, newDevice NewDevice) {
@@ -96,6 +101,28 @@ func checkGraphs(t *testing.T, newDevice NewDevice) {
 	}
 	if got, want := download[int32](t, d, s.counts, graphSteps), download[int32](t, ref, rs.counts, graphSteps); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("replayed counts %v, want %v", got, want)
+	}
+	if got := download[int32](t, d, s.guard, 1); got[0] != 0 {
+		t.Errorf("finite replays set the guard to %d", got[0])
+	}
+	w, v := download[float32](t, d, s.w, graphCols*graphCols), download[float32](t, d, s.v, graphCols*graphCols)
+	for i, x := range [][]float32{make([]float32, graphRows*graphCols), randFloats(r, graphRows*graphCols)} {
+		if i == 0 {
+			x[0] = float32(math.NaN()) // a NaN logit: the loss is NaN
+		}
+		if err := device.Upload(d, s.x, x); err != nil {
+			t.Fatal(err)
+		}
+		g.Launch(graph, 2-i) // the NaN at base 2, then a finite step at base 1
+	}
+	if got := download[int32](t, d, s.guard, 1); got[0] != 3 {
+		t.Errorf("a NaN loss replayed at base 2 set the guard to %d, want 3", got[0])
+	}
+	if got := download[float32](t, d, s.w, graphCols*graphCols); fmt.Sprint(got) != fmt.Sprint(w) {
+		t.Error("replayed updates changed w after a NaN loss")
+	}
+	if got := download[float32](t, d, s.v, graphCols*graphCols); fmt.Sprint(got) != fmt.Sprint(v) {
+		t.Error("replayed updates changed the velocity after a NaN loss")
 	}
 
 	g.Launch(graph, graphSteps) // slot 0 + base 4 is outside 4 losses
