@@ -239,13 +239,21 @@ static void invalidate(CUstream_st *s, const std::string &why) {
 		s->capture->invalid = why;
 }
 
-CUresult refuse_in_capture(const char *call, CUstream s, const std::string &why) {
-	std::lock_guard<std::mutex> l(mu);
-	if (is_legacy(s) || !known(s) || !s->capture)
+// refuse_capturing fails call, which may not run on s while s captures, and
+// invalidates that capture. Call with mu held.
+static CUresult refuse_capturing(const char *call, CUstream_st *s, const std::string &why) {
+	if (is_legacy(s) || !s->capture)
 		return CUDA_SUCCESS;
 	invalidate(s, std::string(call) + ": " + why);
 	return fail(call, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
 	            why + " (stream " + std::to_string(s->id) + " is capturing; the capture is now invalidated)");
+}
+
+CUresult refuse_in_capture(const char *call, CUstream s, const std::string &why) {
+	std::lock_guard<std::mutex> l(mu);
+	if (!known(s))
+		return CUDA_SUCCESS;
+	return refuse_capturing(call, s, why);
 }
 
 // unsafe_in_capture fails call, a call that real drivers refuse while a
@@ -815,11 +823,8 @@ CUresult cuStreamSynchronize(CUstream s) {
 	CUctx_st *ctx;
 	if (CUresult r = enter_stream(__func__, s, &ctx))
 		return r;
-	if (!is_legacy(s) && s->capture) {
-		invalidate(s, "cuStreamSynchronize on the capturing stream");
-		return FAIL(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
-		            "stream " + std::to_string(s->id) + " is capturing; the capture is now invalidated");
-	}
+	if (CUresult r = refuse_capturing(__func__, s, "synchronizing with the capturing stream"))
+		return r;
 	if (CUresult r = unsafe_in_capture(__func__))
 		return r;
 	sync_stream(l, ctx, s);
@@ -831,11 +836,8 @@ CUresult cuStreamQuery(CUstream s) {
 	CUctx_st *ctx;
 	if (CUresult r = enter_stream(__func__, s, &ctx))
 		return r;
-	if (!is_legacy(s) && s->capture) {
-		invalidate(s, "cuStreamQuery on the capturing stream");
-		return FAIL(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
-		            "stream " + std::to_string(s->id) + " is capturing; the capture is now invalidated");
-	}
+	if (CUresult r = refuse_capturing(__func__, s, "querying the capturing stream"))
+		return r;
 	if (CUresult r = unsafe_in_capture(__func__))
 		return r;
 	if (ctx->sticky)
@@ -864,11 +866,8 @@ CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
 		return FAIL(CUDA_ERROR_INVALID_CONTEXT, "the event belongs to another context");
 	if (flags != 0)
 		return FAIL(CUDA_ERROR_INVALID_VALUE, "flags must be 0");
-	if (!is_legacy(s) && s->capture) {
-		invalidate(s, "cuStreamWaitEvent");
-		return FAIL(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
-		            "waiting for an event inside a capture is not emulated by the fake; the capture is now invalidated");
-	}
+	if (CUresult r = refuse_capturing(__func__, s, "waiting for an event inside a capture is not emulated by the fake"))
+		return r;
 	if (e->recorded == 0)
 		return CUDA_SUCCESS; // an event never recorded has happened
 	if (is_legacy(s)) {
@@ -1016,11 +1015,8 @@ CUresult cuEventRecord(CUevent e, CUstream s) {
 		e->time = std::chrono::steady_clock::now();
 		return CUDA_SUCCESS;
 	}
-	if (s->capture) {
-		invalidate(s, "cuEventRecord");
-		return FAIL(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
-		            "recording an event inside a capture is not emulated by the fake; the capture is now invalidated");
-	}
+	if (CUresult r = refuse_capturing(__func__, s, "recording an event inside a capture is not emulated by the fake"))
+		return r;
 	Item &it = push(s);
 	it.record = e;
 	it.event_seq = ++e->recorded;
