@@ -24,7 +24,11 @@ func ParseShard(s string) (Shard, error) {
 	if err1 != nil || err2 != nil {
 		return Shard{}, fmt.Errorf("--shard %q: i and n must be whole numbers, as in 0/4", s)
 	}
-	return NewShard(i, n)
+	sh, err := NewShard(i, n)
+	if err != nil {
+		return sh, fmt.Errorf("--shard %q: %v", s, err)
+	}
+	return sh, nil
 }
 
 // NewShard checks i and n.
