@@ -100,7 +100,7 @@ func ShapeOf(train, test *data.Dataset) Shape {
 }
 
 // PlanMemory is the footprint of a trainer for cfg, which Validate accepted,
-// on data of this shape: it mirrors what NewTrainer, BuildMLP and
+// on data of this shape: it mirrors what NewTrainer, newMLP and
 // data.NewLoader allocate (TestPlanMemoryMatchesAllocations holds them to it).
 func PlanMemory(cfg Config, s Shape) Footprint {
 	cfg = cfg.Resolved()
@@ -259,7 +259,8 @@ func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
 	if n <= budget {
 		return nil
 	}
-	// The largest rows that fit: the footprint grows with the rows.
+	// The largest rows that fit (0: none), by bisection: the footprint
+	// grows with the rows, lo always fits (or is 0), hi never does.
 	lo, hi := 0, max(trainRows, evalRows)
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
@@ -268,9 +269,6 @@ func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
 		} else {
 			hi = mid
 		}
-	}
-	if _, m := need(1); m > budget {
-		lo = 0
 	}
 	var hint string
 	switch {
