@@ -2,6 +2,7 @@ package study
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -42,12 +43,39 @@ func NewShard(i, n int) (Shard, error) {
 	return Shard{Index: i, Count: n}, nil
 }
 
-// owns says whether the run at position i of the plan is this shard's: the
-// position modulo n, so the assignment follows from the plan alone and a
-// rerun of one index redoes only its runs. Consecutive runs of the plan
-// differ in batch size, so every shard gets a mix of cheap and dear runs.
-func (s Shard) owns(i int) bool {
-	return s.Count <= 1 || i%s.Count == s.Index
+// pick says which of the planned runs are this shard's. The runs are dealt
+// longest first (by the epochs they train, regime adaptation included), each
+// to the shard with the least work so far, ties to the lower index: the
+// choice follows from the plan alone, so a rerun of one index redoes only its
+// runs, and the shards end at about the same time (dealing by position would
+// give one shard of four every run at the largest batch, and one shard the
+// 48-epoch regime-adapted run beside its share).
+func (s Shard) pick(specs []runSpec) []bool {
+	mine := make([]bool, len(specs))
+	if s.Count <= 1 {
+		for i := range mine {
+			mine[i] = true
+		}
+		return mine
+	}
+	order := make([]int, len(specs))
+	for i := range order {
+		order[i] = i
+	}
+	cost := func(i int) int { return specs[i].Config.Resolved().Epochs }
+	sort.SliceStable(order, func(a, b int) bool { return cost(order[a]) > cost(order[b]) })
+	load := make([]int, s.Count)
+	for _, i := range order {
+		least := 0
+		for k := range load {
+			if load[k] < load[least] {
+				least = k
+			}
+		}
+		load[least] += cost(i)
+		mine[i] = least == s.Index
+	}
+	return mine
 }
 
 func (s Shard) String() string {

@@ -160,8 +160,9 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		return nil, err
 	}
 	specs := plan(p)
+	mine := opts.Shard.pick(specs)
 	for i, spec := range specs {
-		if !opts.Shard.owns(i) {
+		if !mine[i] {
 			continue
 		}
 		path := filepath.Join(runDir, spec.ID+".json")
