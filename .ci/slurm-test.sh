@@ -3,7 +3,9 @@
 # systemd): submits the quick study as an array of 4 with the example
 # script cmd/batchlab/examples/study-array.sbatch, waits, and checks that
 # the merged report's numbers equal a single-process quick study's (wall
-# times left out). Prints both wall times. Everything lives in a temporary
+# times left out). Prints both wall times. Then it submits the array again,
+# SIGKILLs task 2's process mid-run, reruns index 2 alone, and checks the
+# numbers once more. Everything lives in a temporary
 # directory (a private slurm.conf through SLURM_CONF, a private munge
 # socket, ports 16817/16818), and the daemons it started are stopped by PID
 # on every exit.
@@ -118,4 +120,34 @@ echo "one process: ${single_s}s"
 
 echo "== same numbers?"
 go run ./bench/study/internal/samenumbers "$tmp/single" "$tmp/array"
+echo "== SIGKILL task 2 mid-run, rerun index 2 alone"
+jobid=$(BATCHLAB="$tmp/batchlab" STUDY_OUT="$tmp/killed" sbatch --parsable --chdir="$tmp" \
+	--output="$tmp/killed-%a.out" cmd/batchlab/examples/study-array.sbatch)
+start=$(date +%s)
+pid=
+while [ -z "$pid" ]; do
+	[ $(($(date +%s) - start)) -lt "$array_timeout" ] || fail "task 2 never started its second run"
+	sleep 0.5
+	run=$(grep -o '^\[[0-9]*/[0-9]*\] .*' "$tmp/killed-2.out" 2>/dev/null | sed -n 2p | cut -d' ' -f2)
+	[ -n "$run" ] || continue
+	pid=$(cat "$tmp/killed/runs/$run".claim.* 2>/dev/null | grep -o '"pid":[0-9]*' | cut -d: -f2 || true)
+done
+kill -KILL "$pid"
+echo "killed task 2 (process $pid) in run $run"
+while [ -n "$(squeue -h -j "$jobid" 2>/dev/null)" ]; do
+	[ $(($(date +%s) - start)) -lt "$array_timeout" ] || fail "the array did not finish in ${array_timeout}s"
+	sleep 2
+done
+[ ! -e "$tmp/killed/runs/$run.json" ] || fail "the killed run $run left a result"
+[ ! -e "$tmp/killed/report.html" ] || fail "a report was written with task 2's runs missing"
+jobid=$(BATCHLAB="$tmp/batchlab" STUDY_OUT="$tmp/killed" STUDY_ARGS="--quick --shards 4" sbatch --parsable --chdir="$tmp" \
+	--array=2 --output="$tmp/rerun-%a.out" cmd/batchlab/examples/study-array.sbatch)
+while [ -n "$(squeue -h -j "$jobid" 2>/dev/null)" ]; do
+	[ $(($(date +%s) - start)) -lt "$array_timeout" ] || fail "the rerun did not finish in ${array_timeout}s"
+	sleep 2
+done
+head -n 1 "$tmp/rerun-2.out" | grep -q "shard 2/4 (from SLURM_ARRAY_TASK_ID=2 and --shards 4)" ||
+	fail "the rerun did not take shard 2/4: $(head -n 1 "$tmp/rerun-2.out")"
+grep -q "^\[[0-9]*/[0-9]*\] $run\$" "$tmp/rerun-2.out" || fail "the rerun did not redo $run"
+go run ./bench/study/internal/samenumbers "$tmp/single" "$tmp/killed"
 echo "slurm-test: ok (quick study: 1 process ${single_s}s, Slurm array of 4 ${array_s}s, on $(nproc) cores)"

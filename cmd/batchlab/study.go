@@ -33,7 +33,8 @@ func studyCommand() *cli.Command {
 			"On a cluster, run it as a job array into one shared --out: --shard i/n runs the i-th\n" +
 			"of n disjoint shares of the runs; without it, a Slurm array task's SLURM_ARRAY_TASK_ID\n" +
 			"(and _MIN, _COUNT) or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX with --shards n\n" +
-			"choose the share. Processes on one --out claim each run before they start it, so no\n" +
+			"choose the share (to rerun task 2 of a Slurm array of 4 alone: sbatch --array=2 and\n" +
+			"--shards 4, so the task's ID is the shard). Processes on one --out claim each run before they start it, so no\n" +
 			"run is run twice; the last to finish writes the report, and 'study report DIR'\n" +
 			"builds one from whatever runs DIR holds.",
 		Flags: []cli.Flag{
@@ -42,7 +43,7 @@ func studyCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset>)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
-			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions)"},
+			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
 			&cli.DurationFlag{Name: "claim-timeout", Usage: "take over a run whose claim has had no heartbeat for this long (its process on another host is presumed dead; on this host a dead process's claim is taken at once)", Value: study.DefaultClaimTimeout},
 			dataFlag(),
 		},
@@ -131,15 +132,21 @@ func studyShard(flag string, shards int, getenv func(string) string) (study.Shar
 		return s, "from --shard", err
 	}
 	if id := getenv("SLURM_ARRAY_TASK_ID"); id != "" {
-		task, err1 := strconv.Atoi(id)
-		count, err2 := strconv.Atoi(getenv("SLURM_ARRAY_TASK_COUNT"))
-		first, err3 := strconv.Atoi(getenv("SLURM_ARRAY_TASK_MIN"))
-		if err1 != nil || err2 != nil || err3 != nil {
-			return study.Shard{}, "", fmt.Errorf("SLURM_ARRAY_TASK_ID=%s needs SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN, whole numbers (got %q, %q); or pass --shard i/n",
-				id, getenv("SLURM_ARRAY_TASK_COUNT"), getenv("SLURM_ARRAY_TASK_MIN"))
+		task, err := strconv.Atoi(id)
+		if err != nil {
+			return study.Shard{}, "", fmt.Errorf("SLURM_ARRAY_TASK_ID=%q: not a whole number", id)
 		}
-		if shards != 0 && shards != count {
-			return study.Shard{}, "", fmt.Errorf("--shards %d but the Slurm array has %d tasks", shards, count)
+		if shards != 0 {
+			// A rerun of some tasks (sbatch --array=2) is an array of its
+			// own: its task ID is the shard, --shards the first array's size.
+			s, err := study.NewShard(task, shards)
+			return s, fmt.Sprintf("from SLURM_ARRAY_TASK_ID=%d and --shards %d", task, shards), err
+		}
+		count, err1 := strconv.Atoi(getenv("SLURM_ARRAY_TASK_COUNT"))
+		first, err2 := strconv.Atoi(getenv("SLURM_ARRAY_TASK_MIN"))
+		if err1 != nil || err2 != nil {
+			return study.Shard{}, "", fmt.Errorf("SLURM_ARRAY_TASK_ID=%d needs SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN, whole numbers (got %q, %q); or pass --shard i/n",
+				task, getenv("SLURM_ARRAY_TASK_COUNT"), getenv("SLURM_ARRAY_TASK_MIN"))
 		}
 		// The index is the task's offset from the array's first, so 1-4
 		// works as well as 0-3; a stepped array (0-6:2) is refused.

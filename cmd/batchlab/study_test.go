@@ -33,7 +33,8 @@ func TestStudyShardChoice(t *testing.T) {
 		{"1/4", 4, nil, study.Shard{}, "give one"},
 		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0"}, study.Shard{}, "use a contiguous array"},
 		{"", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "1"}, study.Shard{}, "needs SLURM_ARRAY_TASK_COUNT"},
-		{"", 3, map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "0"}, study.Shard{}, "the Slurm array has 4 tasks"},
+		{"", 4, map[string]string{"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "2"}, study.Shard{Index: 2, Count: 4}, "SLURM_ARRAY_TASK_ID=2 and --shards 4"},
+		{"", 4, map[string]string{"SLURM_ARRAY_TASK_ID": "4"}, study.Shard{}, "must be in 0..3"},
 	} {
 		s, from, err := studyShard(tc.flag, tc.shards, func(k string) string { return tc.env[k] })
 		if err != nil {
