@@ -39,6 +39,7 @@ fail() { echo "slurm-test: $*" >&2; exit 1; }
 
 echo "== build batchlab (CPU) and make sure MNIST is there"
 go build -tags cpu -o "$tmp/batchlab" ./cmd/batchlab
+go build -tags cpu -o "$tmp/samenumbers" ./bench/study/internal/samenumbers
 "$tmp/batchlab" data >/dev/null
 
 echo "== munged on a private socket"
@@ -119,7 +120,7 @@ single_s=$(($(date +%s) - start))
 echo "one process: ${single_s}s"
 
 echo "== same numbers?"
-go run ./bench/study/internal/samenumbers "$tmp/single" "$tmp/array"
+"$tmp/samenumbers" "$tmp/single" "$tmp/array"
 echo "== SIGKILL task 2 mid-run, rerun index 2 alone"
 jobid=$(BATCHLAB="$tmp/batchlab" STUDY_OUT="$tmp/killed" sbatch --parsable --chdir="$tmp" \
 	--output="$tmp/killed-%a.out" cmd/batchlab/examples/study-array.sbatch)
@@ -149,5 +150,5 @@ done
 head -n 1 "$tmp/rerun-2.out" | grep -q "shard 2/4 (from SLURM_ARRAY_TASK_ID=2 and --shards 4)" ||
 	fail "the rerun did not take shard 2/4: $(head -n 1 "$tmp/rerun-2.out")"
 grep -q "^\[[0-9]*/[0-9]*\] $run\$" "$tmp/rerun-2.out" || fail "the rerun did not redo $run"
-go run ./bench/study/internal/samenumbers "$tmp/single" "$tmp/killed"
+"$tmp/samenumbers" "$tmp/single" "$tmp/killed"
 echo "slurm-test: ok (quick study: 1 process ${single_s}s, Slurm array of 4 ${array_s}s, on $(nproc) cores)"

@@ -87,8 +87,8 @@ func studyCommand() *cli.Command {
 				return err
 			}
 			if len(res.Missing) > 0 {
-				fmt.Fprintf(c.App.Writer, "%s done: %d of %d runs in %s have results; the other shards or processes have the rest,\n"+
-					"and the last to finish writes the report (or now, partial: batchlab study report %s)\n",
+				fmt.Fprintf(c.App.Writer, "this process (%s) is done: %d of %d runs in %s have results; other shards or processes\n"+
+					"have the rest, and the last to finish writes the report (or now, partial: batchlab study report %s)\n",
 					shard, len(res.Runs), len(res.Runs)+len(res.Missing), out, out)
 				return nil
 			}
