@@ -129,7 +129,7 @@ pid=
 while [ -z "$pid" ]; do
 	[ $(($(date +%s) - start)) -lt "$array_timeout" ] || fail "task 2 never started its second run"
 	sleep 0.5
-	run=$(grep -o '^\[[0-9]*/[0-9]*\] .*' "$tmp/killed-2.out" 2>/dev/null | sed -n 2p | cut -d' ' -f2)
+	run=$(grep -o '^\[[0-9]*/[0-9]*\] .*' "$tmp/killed-2.out" 2>/dev/null | sed -n 2p | cut -d' ' -f2 || true)
 	[ -n "$run" ] || continue
 	pid=$(cat "$tmp/killed/runs/$run".claim.* 2>/dev/null | grep -o '"pid":[0-9]*' | cut -d: -f2 || true)
 done

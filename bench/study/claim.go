@@ -73,39 +73,53 @@ type claim struct {
 // does.
 func (c *claimer) take(id string) (*claim, string, error) {
 	for {
-		gens, err := c.generations(id)
-		if err != nil {
-			return nil, "", err
+		next, holder, err := c.look(id)
+		if err != nil || holder != "" {
+			return nil, holder, err
 		}
-		next := 1
-		if len(gens) > 0 {
-			last := gens[len(gens)-1]
-			if holder, live := c.live(c.path(id, last)); live {
-				return nil, holder, nil
-			}
-			next = last + 1
+		cl, err := c.create(id, next)
+		if cl != nil || err != nil {
+			return cl, "", err
 		}
-		path := c.path(id, next)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, fs.ErrExist) {
-			continue // another process was quicker: look at its claim
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("claiming run %s: %w", id, err)
-		}
-		info, _ := json.Marshal(claimInfo{Host: c.host, PID: c.pid, Started: time.Now()})
-		_, werr := f.Write(info)
-		if err := errors.Join(werr, f.Close()); err != nil {
-			os.Remove(path)
-			return nil, "", fmt.Errorf("claiming run %s: %w", id, err)
-		}
-		cl := &claim{path: path, stop: make(chan struct{}), done: make(chan struct{})}
-		for _, g := range gens {
-			cl.stale = append(cl.stale, c.path(id, g))
-		}
-		go cl.heartbeat(c.timeout / 4)
-		return cl, "", nil
+		// Another process was quicker: look at its claim.
 	}
+}
+
+// look finds run id's current claim: who holds it if it is live, else the
+// generation that would take it.
+func (c *claimer) look(id string) (next int, holder string, err error) {
+	gens, err := c.generations(id)
+	if err != nil || len(gens) == 0 {
+		return 1, "", err
+	}
+	last := gens[len(gens)-1]
+	holder = c.live(c.path(id, last))
+	return last + 1, holder, nil
+}
+
+// create makes claim generation gen of run id, exclusively: nil if another
+// process made it first. The generations below it are stale.
+func (c *claimer) create(id string, gen int) (*claim, error) {
+	path := c.path(id, gen)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claiming run %s: %w", id, err)
+	}
+	info, _ := json.Marshal(claimInfo{Host: c.host, PID: c.pid, Started: time.Now()})
+	_, werr := f.Write(info)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("claiming run %s: %w", id, err)
+	}
+	cl := &claim{path: path, stop: make(chan struct{}), done: make(chan struct{})}
+	for g := 1; g < gen; g++ {
+		cl.stale = append(cl.stale, c.path(id, g))
+	}
+	go cl.heartbeat(c.timeout / 4)
+	return cl, nil
 }
 
 func (c *claimer) path(id string, gen int) string {
@@ -128,28 +142,28 @@ func (c *claimer) generations(id string) ([]int, error) {
 	return gens, nil
 }
 
-// live says whether the claim at path still holds, and who holds it.
-func (c *claimer) live(path string) (string, bool) {
+// live says who holds the claim at path; "" if it no longer holds.
+func (c *claimer) live(path string) string {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", false // released just now
+		return "" // released just now
 	}
 	if age := time.Since(fi.ModTime()); age > c.timeout {
-		return "", false
+		return ""
 	}
 	b, err := os.ReadFile(path)
 	var info claimInfo
 	if err != nil || json.Unmarshal(b, &info) != nil {
-		return "a process still writing its claim", true // fresh, so being written
+		return "a process still writing its claim" // fresh, so being written
 	}
 	if info.Host == c.host {
 		// Our own PID in a claim is an earlier process that had it (a
 		// container restarted in place), since we hold no claim we look at.
 		if info.PID == c.pid || errors.Is(syscall.Kill(info.PID, 0), syscall.ESRCH) {
-			return "", false
+			return ""
 		}
 	}
-	return info.String(), true
+	return info.String()
 }
 
 // heartbeat touches the claim until release, so a live holder's claim never

@@ -133,11 +133,26 @@ func TestClaims(t *testing.T) {
 	}
 }
 
-// TestClaimRace: many processes (claimers on distinct
-// hosts, so none can see another is alive but by its claim) taking one
-// stale claim at once: exactly one wins.
+// TestClaimRace: two processes that both found the same stale claim both
+// try to take it over: exactly one wins; then many racing through take at
+// once, only one holds the claim.
 func TestClaimRace(t *testing.T) {
 	dir := t.TempDir()
+	writeClaim(t, filepath.Join(dir, "r.claim.1"), `{"host":"elsewhere","pid":1}`, time.Hour)
+	a := &claimer{dir: dir, host: "a", pid: 1, timeout: time.Minute}
+	b := &claimer{dir: dir, host: "b", pid: 2, timeout: time.Minute}
+	nextA, holderA, errA := a.look("r")
+	nextB, holderB, errB := b.look("r")
+	if nextA != 2 || nextB != 2 || holderA != "" || holderB != "" || errA != nil || errB != nil {
+		t.Fatalf("look: %d %q %v, %d %q %v", nextA, holderA, errA, nextB, holderB, errB)
+	}
+	clA, errA := a.create("r", nextA)
+	clB, errB := b.create("r", nextB)
+	if clA == nil || clB != nil || errA != nil || errB != nil {
+		t.Fatalf("both took generation 2: %v %v, %v %v", clA, errA, clB, errB)
+	}
+	clA.release()
+
 	writeClaim(t, filepath.Join(dir, "r.claim.1"), `{"host":"elsewhere","pid":1}`, time.Hour)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
