@@ -8,25 +8,25 @@ import (
 )
 
 // The findings of the literature and the rule that judges each, as data:
-// a claim, its source, whether it needs the fixed-LR sweep, and a judge that
+// a claim, its source, whether it needs the fixed-LR sweep, a judge that
 // computes the verdict from the measured numbers, by the rule written beside
-// it. A finding whose runs are missing, failed or diverged is inconclusive,
-// never assumed. A new finding is a new row.
+// it, and the experiments it reads. A finding whose runs are missing, failed
+// or diverged is inconclusive, never assumed. A new finding is a new row.
 var rules = []rule{
 	{"fixed-lr", "With a fixed learning rate, larger batches reach a worse loss in the same number of epochs",
-		"Keskar et al. 2017; Goyal et al. 2017", true, judgeFixedLR},
+		"Keskar et al. 2017; Goyal et al. 2017", true, judgeFixedLR, []string{FixedLR}},
 	{"lr-scaling", "Scaling the learning rate with the batch (linear rule with warmup, or sqrt rule) closes most of that gap",
-		"Goyal et al. 2017; Hoffer et al. 2017", true, judgeLRScaling},
+		"Goyal et al. 2017; Hoffer et al. 2017", true, judgeLRScaling, []string{FixedLR, LRScaling}},
 	{"increase-batch", "Increasing the batch instead of decaying the learning rate gives the same test accuracy with far fewer updates",
-		"Smith et al. 2018", false, judgeIncreaseBatch},
+		"Smith et al. 2018", false, judgeIncreaseBatch, []string{Schedule}},
 	{"generalization", "Large batches generalize worse: a larger train/test gap and sharper minima",
-		"Keskar et al. 2017", true, judgeGeneralization},
+		"Keskar et al. 2017", true, judgeGeneralization, []string{FixedLR}},
 	{"regime", "The gap comes from too few updates: ghost batch norm and regime adaptation (training longer) close it",
-		"Hoffer et al. 2017", false, judgeRegime},
+		"Hoffer et al. 2017", false, judgeRegime, []string{Regime}},
 	{"cost", "Larger batches mean fewer updates and fewer host-to-device copies, so a cheaper epoch",
-		"DESIGN.md; Goyal et al. 2017", true, judgeCost},
+		"DESIGN.md; Goyal et al. 2017", true, judgeCost, []string{FixedLR}},
 	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
-		"McCandlish et al. 2018", false, judgeNoiseScale},
+		"McCandlish et al. 2018", false, judgeNoiseScale, []string{Noise, FixedLR, LRScaling}},
 }
 
 // rule is one finding and how it is judged.
@@ -35,6 +35,7 @@ type rule struct {
 	claim, source string
 	needsSweep    bool // inconclusive unless the fixed-LR sweep has two batch sizes
 	judge         func(e *evidence) (verdict, measured string)
+	experiments   []string // whose runs it reads: a missing one leaves it undecided
 }
 
 // evidence is what a judge reads, and where it puts the numbers behind its

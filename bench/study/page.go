@@ -32,11 +32,13 @@ type page struct {
 	Summary  string
 	Verdicts []verdictCount
 	Findings []findingRow
-	Sections []section
-	Device   string
-	Preset   []fact
-	Timing   string
-	Files    []string
+	// A partial study: the runs without a result, the findings they touch.
+	Missing, Undecided []string
+	Sections           []section
+	Device             string
+	Preset             []fact
+	Timing             string
+	Files              []string
 }
 
 type verdictCount struct {
@@ -98,6 +100,7 @@ func renderPage(r *Results) ([]byte, error) {
 		Preset:   presetFacts(r.Preset),
 		Timing:   timing(r),
 		Files:    []string{resultsFile, runsFile, findingsFile},
+		Missing:  r.Missing, Undecided: r.Undecided,
 	}
 	if r.Device.Kind != "" {
 		p.Device = r.Device.String()

@@ -30,6 +30,7 @@ type Run struct {
 	Variant    string              `json:"variant"`    // e.g. "none", "linear+warmup", "increase-batch", "LB+GBN+RA"
 	Batch      int                 `json:"batch"`      // starting batch size
 	Seed       uint64              `json:"seed"`
+	Device     device.Info         `json:"device"` // where it ran
 	Config     engine.Config       `json:"config"` // as resolved by the trainer
 	Epochs     []engine.EpochStats `json:"epochs"` // step_losses included
 	Sharpness  *float64            `json:"sharpness,omitempty"`
@@ -84,8 +85,12 @@ type Results struct {
 	Device   device.Info `json:"device"`
 	Runs     []Run       `json:"runs"`
 	Findings []Finding   `json:"findings"`
-	Started  time.Time   `json:"started"`
-	Finished time.Time   `json:"finished"`
+	// A partial study (some shards not finished or failed): the planned
+	// runs without a result, and the claims of the findings that read them.
+	Missing   []string  `json:"missing,omitempty"`
+	Undecided []string  `json:"undecided,omitempty"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
 }
 
 // Preset is the size of a study.

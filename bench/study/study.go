@@ -19,7 +19,7 @@ import (
 )
 
 // Presets are the sizes of the study: "quick" runs in a few minutes on a
-// 2-core CPU; "full" uses all of MNIST and three seeds.
+// 2-core CPU; "full" uses all of MNIST and three seeds; "tiny" is seconds.
 func Presets() map[string]Preset {
 	quick := Preset{
 		Name: "quick", TrainSamples: 20000, TestSamples: 5000, Hidden: []int{256},
@@ -37,7 +37,16 @@ func Presets() map[string]Preset {
 	full.ScheduleEpochs, full.DecayEpochs = 9, []int{3, 6}
 	full.Sharpness = engine.DefaultSharpness()
 	full.NoiseSamples = 10
-	return map[string]Preset{"quick": quick, "full": full}
+	// tiny runs in seconds on testdata/mnist-subset: it tests the machinery
+	// (sharding, a scheduler's array), and its findings mean little.
+	tiny := quick
+	tiny.Name, tiny.TrainSamples, tiny.TestSamples = "tiny", 1000, 200
+	tiny.Hidden, tiny.Epochs, tiny.Seeds = []int{16}, 1, []uint64{1}
+	tiny.Batches, tiny.BaseBatch, tiny.LargeBatch, tiny.GhostBatch = []int{16, 64, 256}, 16, 128, 16
+	tiny.ScheduleEpochs, tiny.DecayEpochs = 2, []int{1}
+	tiny.Sharpness = engine.SharpnessConfig{Epsilon: 1e-3, Samples: 200, Steps: 2, Seed: 1}
+	tiny.NoiseSmall, tiny.NoiseBig, tiny.NoiseSamples = 16, 128, 2
+	return map[string]Preset{"quick": quick, "full": full, "tiny": tiny}
 }
 
 // runSpec is one planned run.
@@ -110,11 +119,20 @@ type Options struct {
 	Device  string // as device.Open takes it
 	DataDir string // MNIST
 	Log     io.Writer
+	// Shard limits this process to a share of the runs; other processes
+	// (other shards, or the same command started twice) share Dir safely
+	// through claims (claim.go), taken over after ClaimTimeout without a
+	// heartbeat (DefaultClaimTimeout when 0).
+	Shard        Shard
+	ClaimTimeout time.Duration
 }
 
-// Execute runs every planned run that has no result in opts.Dir yet, saving
-// each as it finishes, so a killed study continues where it stopped; then it
-// judges the findings and writes the report.
+// Execute runs every planned run of its shard that has no result in
+// opts.Dir yet and that no live process has claimed, saving each as it
+// finishes, so a killed study continues where it stopped. Then, if every
+// run of the plan has a result (this process was the last to finish), it
+// judges the findings and writes the report; otherwise the Results it
+// returns list the runs still missing and no report is written.
 func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	log := opts.Log
 	if log == nil {
@@ -137,38 +155,115 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if err := checkPreset(opts.Dir, p); err != nil {
 		return nil, err
 	}
-	res := &Results{Preset: p, Started: time.Now()}
+	claims, err := newClaimer(runDir, opts.ClaimTimeout)
+	if err != nil {
+		return nil, err
+	}
 	specs := plan(p)
+	mine := opts.Shard.pick(specs)
 	for i, spec := range specs {
+		if !mine[i] {
+			continue
+		}
 		path := filepath.Join(runDir, spec.ID+".json")
-		if run, err := loadRun(path, spec); err == nil {
-			res.Runs = append(res.Runs, run)
+		if _, err := loadRun(path, spec); err == nil {
 			continue
 		} else if !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(log, "run %s: %v: running it again\n", spec.ID, err)
 		}
-		fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
-		run, info, err := execute(ctx, spec, p, opts.Device, train, test)
-		if err != nil {
-			return nil, err // interrupted or broken: nothing half-done is saved
-		}
-		res.Device = info
-		if err := atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, run) }); err != nil {
-			return nil, fmt.Errorf("saving run %s: %w", spec.ID, err)
-		}
-		res.Runs = append(res.Runs, run)
-	}
-	if res.Device.Kind == "" { // every run was loaded: describe the device anyway
-		d, err := device.Open(opts.Device)
+		cl, holder, err := claims.take(spec.ID)
 		if err != nil {
 			return nil, err
 		}
-		res.Device = d.Info()
-		d.Close()
+		if cl == nil {
+			fmt.Fprintf(log, "run %s: left to %s\n", spec.ID, holder)
+			continue
+		}
+		// Its holder may have finished it between our look and our claim.
+		if _, err := loadRun(path, spec); err == nil {
+			cl.release()
+			continue
+		}
+		fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
+		err = runAndSave(ctx, spec, p, opts.Device, train, test, path)
+		cl.release() // after the result is saved, or on failure: nothing half-done is saved
+		if err != nil {
+			return nil, err
+		}
+	}
+	res, err := collect(opts.Dir, p)
+	if err != nil || len(res.Missing) > 0 {
+		return res, err
+	}
+	return res, writeReport(opts.Dir, res)
+}
+
+// runAndSave runs spec and saves its result at path, atomically.
+func runAndSave(ctx context.Context, spec runSpec, p Preset, deviceName string, train, test *data.Dataset, path string) error {
+	run, err := execute(ctx, spec, p, deviceName, train, test)
+	if err != nil {
+		return err // interrupted or broken
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, run) }); err != nil {
+		return fmt.Errorf("saving run %s: %w", spec.ID, err)
+	}
+	return nil
+}
+
+// Report builds the report of the study in dir from whatever runs it holds
+// (every shard's, or some): the report lists the missing runs and the
+// findings they leave undecided.
+func Report(dir string) (*Results, error) {
+	path := filepath.Join(dir, "preset.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not a study directory: it has no preset.json", dir)
+	} else if err != nil {
+		return nil, err
+	}
+	var p Preset
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(p.Seeds) == 0 || len(p.Batches) == 0 {
+		return nil, fmt.Errorf("%s: not a study preset (no seeds or batch sizes)", path)
+	}
+	res, err := collect(dir, p)
+	if err != nil {
+		return nil, err
+	}
+	return res, writeReport(dir, res)
+}
+
+// collect reads the results of p's runs in dir, in the order of the plan,
+// and judges the findings. A run without a valid result is missing; the
+// findings reading its experiment are undecided. The study started when
+// its directory was first used (preset.json).
+func collect(dir string, p Preset) (*Results, error) {
+	res := &Results{Preset: p, Finished: time.Now()}
+	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil {
+		res.Started = fi.ModTime()
+	}
+	missingExp := map[string]bool{}
+	for _, spec := range plan(p) {
+		run, err := loadRun(filepath.Join(dir, "runs", spec.ID+".json"), spec)
+		if err != nil {
+			res.Missing = append(res.Missing, spec.ID)
+			missingExp[spec.Experiment] = true
+			continue
+		}
+		if res.Device.Kind == "" {
+			res.Device = run.Device
+		}
+		res.Runs = append(res.Runs, run)
 	}
 	res.Findings = judge(res)
-	res.Finished = time.Now()
-	return res, writeReport(opts.Dir, res)
+	for _, rl := range rules {
+		if slices.ContainsFunc(rl.experiments, func(e string) bool { return missingExp[e] }) {
+			res.Undecided = append(res.Undecided, rl.claim)
+		}
+	}
+	return res, nil
 }
 
 // checkPreset refuses to mix runs of different presets in one directory:
@@ -264,19 +359,20 @@ func (r Run) isResultOf(spec runSpec) error {
 
 // execute trains one run on a fresh device. Divergence and device errors
 // are results of the run; only cancellation is an error of the study.
-func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, train, test *data.Dataset) (run Run, info device.Info, err error) {
+func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, train, test *data.Dataset) (run Run, err error) {
 	run = Run{Schema: runSchema, ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed, Config: spec.Config}
 	d, err := device.Open(deviceName)
 	if err != nil {
-		return run, device.Info{}, err
+		return run, err
 	}
 	defer d.Close()
+	run.Device = d.Info()
 	start := time.Now()
 	defer func() { run.Seconds = time.Since(start).Seconds() }() // named results: it lands
 	tr, err := engine.NewTrainer(d, spec.Config, train, test)
 	if err != nil {
 		run.Error = err.Error()
-		return run, d.Info(), nil
+		return run, nil
 	}
 	run.Config = tr.Config()
 	var hooks engine.Hooks
@@ -285,7 +381,7 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 	if spec.Noise {
 		if meter, err = engine.NewNoiseMeter(tr, p.NoiseSmall, p.NoiseBig, spec.Seed); err != nil {
 			run.Error = err.Error()
-			return run, d.Info(), nil
+			return run, nil
 		}
 		defer meter.Close()
 		measure := func(epoch int) {
@@ -311,7 +407,7 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 	run.Epochs, err = tr.Run(ctx, hooks)
 	switch {
 	case ctx.Err() != nil:
-		return run, d.Info(), ctx.Err()
+		return run, ctx.Err()
 	case errors.Is(err, engine.ErrDiverged):
 		run.Diverged = true
 		run.Error = err.Error()
@@ -324,7 +420,7 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 			run.Error = err.Error()
 		}
 	}
-	return run, d.Info(), nil
+	return run, nil
 }
 
 // finalMeasures evaluates the trained model on the whole training set (the

@@ -8,21 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/batchlab/batchlab/engine"
 )
 
 // tinyPreset is the study shrunk to seconds: the MNIST subset, one seed.
-func tinyPreset() Preset {
-	p := Presets()["quick"]
-	p.Name, p.TrainSamples, p.TestSamples = "tiny", 1000, 200
-	p.Hidden, p.Epochs, p.Seeds = []int{16}, 1, []uint64{1}
-	p.Batches, p.BaseBatch, p.LargeBatch, p.GhostBatch = []int{16, 64, 256}, 16, 128, 16
-	p.ScheduleEpochs, p.DecayEpochs = 2, []int{1}
-	p.Sharpness = engine.SharpnessConfig{Epsilon: 1e-3, Samples: 200, Steps: 2, Seed: 1}
-	p.NoiseSmall, p.NoiseBig, p.NoiseSamples = 16, 128, 2
-	return p
-}
+func tinyPreset() Preset { return Presets()["tiny"] }
 
 const subset = "../../testdata/mnist-subset"
 

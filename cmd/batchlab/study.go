@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,14 +29,25 @@ func studyCommand() *cli.Command {
 			"generalization gap and sharpness; (e) large batch with ghost batch norm and regime\n" +
 			"adaptation; (f) cost per epoch; (g) the gradient noise scale — over several seeds.\n" +
 			"Each run is saved as it finishes: run the same command again to continue a stopped\n" +
-			"study. Writes report.html, results.json, runs.csv and findings.csv into --out.",
+			"study. Writes report.html, results.json, runs.csv and findings.csv into --out.\n\n" +
+			"On a cluster, run it as a job array into one shared --out: --shard i/n runs the i-th\n" +
+			"of n disjoint shares of the runs; without it, a Slurm array task's SLURM_ARRAY_TASK_ID\n" +
+			"(and _MIN, _COUNT) or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX with --shards n\n" +
+			"choose the share (to rerun task 2 of a Slurm array of 4 alone: sbatch --array=2 and\n" +
+			"--shards 4, so the task's ID is the shard). Processes on one --out claim each run before they start it, so no\n" +
+			"run is run twice; the last to finish writes the report, and 'study report DIR'\n" +
+			"builds one from whatever runs DIR holds.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quick", Usage: "the few-minute version (same as --preset quick)"},
 			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), Value: "full"},
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset>)"},
-			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N", Value: "cpu"},
+			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
+			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
+			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
+			&cli.DurationFlag{Name: "claim-timeout", Usage: "take over a run whose claim has had no heartbeat for this long (its process on another host is presumed dead; on this host a dead process's claim is taken at once)", Value: study.DefaultClaimTimeout},
 			dataFlag(),
 		},
+		Subcommands: []*cli.Command{studyReportCommand()},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -46,12 +60,25 @@ func studyCommand() *cli.Command {
 			if !ok {
 				return fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(names, ", "))
 			}
+			if c.Duration("claim-timeout") <= 0 {
+				return fmt.Errorf("--claim-timeout %s: must be positive", c.Duration("claim-timeout"))
+			}
+			shard, from, err := studyShard(c.String("shard"), c.Int("shards"), os.Getenv)
+			if err != nil {
+				return err
+			}
 			out := c.String("out")
 			if out == "" {
 				out = "study-" + name
 			}
+			dev := c.String("device")
+			if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok && strings.HasPrefix(dev, "cuda") {
+				dev += " (CUDA_VISIBLE_DEVICES=" + v + ")"
+			}
+			fmt.Fprintf(c.App.ErrWriter, "study %s: %s (%s), device %s, into %s\n", p.Name, shard, from, dev, out)
 			res, err := study.Execute(c.Context, p, study.Options{
 				Dir: out, Device: c.String("device"), DataDir: c.String("data"), Log: c.App.ErrWriter,
+				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"),
 			})
 			if err != nil {
 				if c.Context.Err() != nil {
@@ -59,13 +86,101 @@ func studyCommand() *cli.Command {
 				}
 				return err
 			}
-			w := c.App.Writer
-			fmt.Fprintf(w, "batch-size study (%s preset, %d runs, %s)\n\n", p.Name, len(res.Runs), res.Device)
-			for _, f := range res.Findings {
-				fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
+			if len(res.Missing) > 0 {
+				fmt.Fprintf(c.App.Writer, "this process (%s) is done: %d of %d runs in %s have results; other shards or processes\n"+
+					"have the rest, and the last to finish writes the report (or now, partial: batchlab study report %s)\n",
+					shard, len(res.Runs), len(res.Runs)+len(res.Missing), out, out)
+				return nil
 			}
-			fmt.Fprintf(w, "report: %s\n", filepath.Join(out, "report.html"))
+			printFindings(c.App.Writer, res, out)
 			return nil
 		},
 	}
+}
+
+func studyReportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "build the report of the study in DIR from the runs it holds (all shards', or some)",
+		ArgsUsage: "DIR",
+		Description: "Reads DIR/preset.json and every valid DIR/runs/<id>.json and writes the report into DIR.\n" +
+			"A partial study's report lists the runs still missing and the findings they leave undecided.",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("study report takes one argument, the study's directory (got %d)", c.NArg())
+			}
+			dir := c.Args().First()
+			res, err := study.Report(dir)
+			if err != nil {
+				return err
+			}
+			printFindings(c.App.Writer, res, dir)
+			return nil
+		},
+	}
+}
+
+// studyShard chooses this process's shard: --shard, else a Slurm array
+// task's index, else a Kubernetes Indexed Job's with --shards, else the
+// whole study. It says where the choice came from.
+func studyShard(flag string, shards int, getenv func(string) string) (study.Shard, string, error) {
+	if flag != "" {
+		if shards != 0 {
+			return study.Shard{}, "", fmt.Errorf("--shard %s and --shards %d: give one (--shards is for JOB_COMPLETION_INDEX)", flag, shards)
+		}
+		s, err := study.ParseShard(flag)
+		return s, "from --shard", err
+	}
+	if id := getenv("SLURM_ARRAY_TASK_ID"); id != "" {
+		task, err := strconv.Atoi(id)
+		if err != nil {
+			return study.Shard{}, "", fmt.Errorf("SLURM_ARRAY_TASK_ID=%q: not a whole number", id)
+		}
+		if shards != 0 {
+			// A rerun of some tasks (sbatch --array=2) is an array of its
+			// own: its task ID is the shard, --shards the first array's size.
+			s, err := study.NewShard(task, shards)
+			return s, fmt.Sprintf("from SLURM_ARRAY_TASK_ID=%d and --shards %d", task, shards), err
+		}
+		count, err1 := strconv.Atoi(getenv("SLURM_ARRAY_TASK_COUNT"))
+		first, err2 := strconv.Atoi(getenv("SLURM_ARRAY_TASK_MIN"))
+		if err1 != nil || err2 != nil {
+			return study.Shard{}, "", fmt.Errorf("SLURM_ARRAY_TASK_ID=%d needs SLURM_ARRAY_TASK_COUNT and SLURM_ARRAY_TASK_MIN, whole numbers (got %q, %q); or pass --shard i/n",
+				task, getenv("SLURM_ARRAY_TASK_COUNT"), getenv("SLURM_ARRAY_TASK_MIN"))
+		}
+		// The index is the task's offset from the array's first, so 1-4
+		// works as well as 0-3; a stepped array (0-6:2) is refused.
+		s, err := study.NewShard(task-first, count)
+		if err != nil {
+			return s, "", fmt.Errorf("Slurm array task %d of %d (from %d): %v; use a contiguous array such as --array=0-%d", task, count, first, err, count-1)
+		}
+		return s, fmt.Sprintf("from SLURM_ARRAY_TASK_ID=%d, SLURM_ARRAY_TASK_MIN=%d, SLURM_ARRAY_TASK_COUNT=%d", task, first, count), nil
+	}
+	if idx := getenv("JOB_COMPLETION_INDEX"); idx != "" {
+		i, err := strconv.Atoi(idx)
+		if err != nil {
+			return study.Shard{}, "", fmt.Errorf("JOB_COMPLETION_INDEX=%q: not a whole number", idx)
+		}
+		if shards == 0 {
+			return study.Shard{}, "", fmt.Errorf("JOB_COMPLETION_INDEX=%d is set (a Kubernetes Indexed Job): pass the Job's completions as --shards n", i)
+		}
+		s, err := study.NewShard(i, shards)
+		return s, fmt.Sprintf("from JOB_COMPLETION_INDEX=%d and --shards %d", i, shards), err
+	}
+	if shards != 0 {
+		return study.Shard{}, "", fmt.Errorf("--shards %d needs JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); elsewhere pass --shard i/n", shards)
+	}
+	return study.Shard{}, "no shard given, no scheduler index found", nil
+}
+
+func printFindings(w io.Writer, res *study.Results, dir string) {
+	fmt.Fprintf(w, "batch-size study (%s preset, %d runs, %s)\n\n", res.Preset.Name, len(res.Runs), res.Device)
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(w, "PARTIAL: %d planned runs have no result: %s\nundecided until they do: %s\n\n",
+			len(res.Missing), strings.Join(res.Missing, ", "), strings.Join(res.Undecided, "; "))
+	}
+	for _, f := range res.Findings {
+		fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
+	}
+	fmt.Fprintf(w, "report: %s\n", filepath.Join(dir, "report.html"))
 }

@@ -1,0 +1,70 @@
+package study
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/batchlab/batchlab/engine/device"
+)
+
+// ReadResults reads the results.json of the study report in dir.
+func ReadResults(dir string) (*Results, error) {
+	b, err := os.ReadFile(filepath.Join(dir, resultsFile))
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, resultsFile), err)
+	}
+	return &r, nil
+}
+
+// SameNumbers lists how b's runs and findings differ from a's, leaving out
+// wall times and what only they decide (the verdict of the cost finding):
+// on the CPU a study run as one process and as shards must agree exactly.
+func SameNumbers(a, b *Results) []string {
+	var diffs []string
+	if len(a.Runs) != len(b.Runs) || len(a.Missing) != len(b.Missing) {
+		return []string{fmt.Sprintf("%d runs (%d missing) against %d (%d missing)", len(a.Runs), len(a.Missing), len(b.Runs), len(b.Missing))}
+	}
+	for i := range a.Runs {
+		ra, rb := untimed(a.Runs[i]), untimed(b.Runs[i])
+		if ra != rb {
+			diffs = append(diffs, fmt.Sprintf("run %s differs", a.Runs[i].ID))
+		}
+	}
+	if len(a.Findings) != len(b.Findings) {
+		return append(diffs, fmt.Sprintf("%d findings against %d", len(a.Findings), len(b.Findings)))
+	}
+	for i, fa := range a.Findings {
+		fb := b.Findings[i]
+		timed := strings.Contains(fa.Measured, " s per epoch")
+		if fa.Claim != fb.Claim || (!timed && fa.Verdict != fb.Verdict) {
+			diffs = append(diffs, fmt.Sprintf("finding %q: %s against %s", fa.Claim, fa.Verdict, fb.Verdict))
+		}
+		for _, k := range slices.Sorted(maps.Keys(fa.Numbers)) {
+			if !strings.HasPrefix(k, "seconds") && fa.Numbers[k] != fb.Numbers[k] {
+				diffs = append(diffs, fmt.Sprintf("finding %q: %s = %g against %g", fa.Claim, k, fa.Numbers[k], fb.Numbers[k]))
+			}
+		}
+	}
+	return diffs
+}
+
+// untimed is r as JSON without its wall times and its device's free memory.
+func untimed(r Run) string {
+	r.Seconds, r.Device = 0, device.Info{Kind: r.Device.Kind, Name: r.Device.Name}
+	r.Epochs = slices.Clone(r.Epochs)
+	for i := range r.Epochs {
+		e := &r.Epochs[i]
+		e.Seconds, e.SamplesPerSec, e.TransferSeconds, e.ComputeSeconds, e.UpdateSeconds = 0, 0, 0, 0, 0
+	}
+	b, _ := marshalFinite(r)
+	return string(b)
+}
