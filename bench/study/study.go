@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/batchlab/batchlab/engine"
@@ -106,9 +107,10 @@ func pow(x float64, n int) float64 {
 
 // Options say where and how a study runs.
 type Options struct {
-	Dir     string // results: runs/<id>.json, then the report
-	Device  string // as device.Open takes it
-	DataDir string // MNIST
+	Dir     string    // results: runs/<id>.json, then the report
+	Device  string    // as device.Open takes it
+	Dataset data.Name // "" is MNIST
+	DataDir string
 	Log     io.Writer
 }
 
@@ -120,7 +122,10 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	train, test, err := data.LoadMNIST(opts.DataDir)
+	if opts.Dataset == "" {
+		opts.Dataset = data.MNIST
+	}
+	train, test, err := opts.Dataset.Load(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +142,10 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if err := checkPreset(opts.Dir, p); err != nil {
 		return nil, err
 	}
-	res := &Results{Preset: p, Started: time.Now()}
+	if err := checkDataset(opts.Dir, opts.Dataset); err != nil {
+		return nil, err
+	}
+	res := &Results{Preset: p, Dataset: opts.Dataset, Started: time.Now()}
 	specs := plan(p)
 	for i, spec := range specs {
 		path := filepath.Join(runDir, spec.ID+".json")
@@ -188,6 +196,31 @@ func checkPreset(dir string, p Preset) error {
 		return nil
 	}
 	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+}
+
+// checkDataset refuses to mix runs on different datasets in one directory,
+// as checkPreset does presets. A directory without the record is a study
+// of a build that knew only MNIST.
+func checkDataset(dir string, name data.Name) error {
+	path := filepath.Join(dir, "dataset")
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if runs, _ := os.ReadDir(filepath.Join(dir, "runs")); len(runs) > 0 && name != data.MNIST {
+			return fmt.Errorf("%s holds a study on mnist, not %s; use another --out directory", dir, name)
+		}
+	case err == nil:
+		if prev := data.Name(strings.TrimSpace(string(old))); prev != name {
+			return fmt.Errorf("%s holds a study on %s, not %s; use another --out directory", dir, prev, name)
+		}
+		return nil
+	default:
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := io.WriteString(w, string(name)+"\n")
+		return err
+	})
 }
 
 // writeJSON writes v as JSON, NaN and ±Inf (a diverged loss, a noise

@@ -135,7 +135,7 @@ func benchEpochCommand() *cli.Command {
 			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
-			dataFlag(),
+			datasetFlag(), dataFlag(),
 		}, benchOutputFlags()...),
 		Action: runBenchEpoch,
 	}

@@ -32,7 +32,7 @@ func studyCommand() *cli.Command {
 			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), Value: "full"},
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset>)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N", Value: "cpu"},
-			dataFlag(),
+			datasetFlag(), dataFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -50,8 +50,12 @@ func studyCommand() *cli.Command {
 			if out == "" {
 				out = "study-" + name
 			}
+			dataset, dir, err := dataSource(c)
+			if err != nil {
+				return err
+			}
 			res, err := study.Execute(c.Context, p, study.Options{
-				Dir: out, Device: c.String("device"), DataDir: c.String("data"), Log: c.App.ErrWriter,
+				Dir: out, Device: c.String("device"), Dataset: dataset, DataDir: dir, Log: c.App.ErrWriter,
 			})
 			if err != nil {
 				if c.Context.Err() != nil {
@@ -60,7 +64,7 @@ func studyCommand() *cli.Command {
 				return err
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "batch-size study (%s preset, %d runs, %s)\n\n", p.Name, len(res.Runs), res.Device)
+			fmt.Fprintf(w, "batch-size study (%s preset, %s, %d runs, %s)\n\n", p.Name, res.Dataset.Title(), len(res.Runs), res.Device)
 			for _, f := range res.Findings {
 				fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
 			}
