@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -82,6 +83,7 @@ type Finding struct {
 // Results is everything a study produced.
 type Results struct {
 	Preset   Preset      `json:"preset"`
+	Dataset  data.Name   `json:"dataset"`
 	Device   device.Info `json:"device"`
 	Runs     []Run       `json:"runs"`
 	Findings []Finding   `json:"findings"`

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/batchlab/batchlab/engine"
@@ -115,9 +116,10 @@ func pow(x float64, n int) float64 {
 
 // Options say where and how a study runs.
 type Options struct {
-	Dir     string // results: runs/<id>.json, then the report
-	Device  string // as device.Open takes it
-	DataDir string // MNIST
+	Dir     string    // results: runs/<id>.json, then the report
+	Device  string    // as device.Open takes it
+	Dataset data.Name // "" is MNIST
+	DataDir string
 	Log     io.Writer
 	// Shard limits this process to a share of the runs; other processes
 	// (other shards, or the same command started twice) share Dir safely
@@ -138,7 +140,10 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	train, test, err := data.LoadMNIST(opts.DataDir)
+	if opts.Dataset == "" {
+		opts.Dataset = data.MNIST
+	}
+	train, test, err := opts.Dataset.Load(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +158,9 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		return nil, err
 	}
 	if err := checkPreset(opts.Dir, p); err != nil {
+		return nil, err
+	}
+	if err := checkDataset(opts.Dir, opts.Dataset); err != nil {
 		return nil, err
 	}
 	claims, err := newClaimer(runDir, opts.ClaimTimeout)
@@ -240,7 +248,7 @@ func Report(dir string) (*Results, error) {
 // findings reading its experiment are undecided. The study started when
 // its directory was first used (preset.json).
 func collect(dir string, p Preset) (*Results, error) {
-	res := &Results{Preset: p, Finished: time.Now()}
+	res := &Results{Preset: p, Dataset: studyDataset(dir), Finished: time.Now()}
 	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil {
 		res.Started = fi.ModTime()
 	}
@@ -283,6 +291,41 @@ func checkPreset(dir string, p Preset) error {
 		return nil
 	}
 	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+}
+
+// checkDataset refuses to mix runs on different datasets in one directory,
+// as checkPreset does presets. A directory without the record is a study
+// of a build that knew only MNIST.
+func checkDataset(dir string, name data.Name) error {
+	path := filepath.Join(dir, "dataset")
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if runs, _ := os.ReadDir(filepath.Join(dir, "runs")); len(runs) > 0 && name != data.MNIST {
+			return fmt.Errorf("%s holds a study on mnist, not %s; use another --out directory", dir, name)
+		}
+	case err == nil:
+		if prev := data.Name(strings.TrimSpace(string(old))); prev != name {
+			return fmt.Errorf("%s holds a study on %s, not %s; use another --out directory", dir, prev, name)
+		}
+		return nil
+	default:
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := io.WriteString(w, string(name)+"\n")
+		return err
+	})
+}
+
+// studyDataset is the dataset checkDataset recorded in dir: MNIST where
+// there is no record (a study of a build that knew only MNIST).
+func studyDataset(dir string) data.Name {
+	b, err := os.ReadFile(filepath.Join(dir, "dataset"))
+	if err != nil {
+		return data.MNIST
+	}
+	return data.Name(strings.TrimSpace(string(b)))
 }
 
 // writeJSON writes v as JSON, NaN and ±Inf (a diverged loss, a noise

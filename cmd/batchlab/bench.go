@@ -118,8 +118,8 @@ func benchEpochCommand() *cli.Command {
 	def := engine.DefaultConfig()
 	return &cli.Command{
 		Name:  "epoch",
-		Usage: "one epoch of MNIST training per batch size, its time split into transfer / compute / update",
-		Description: "Trains one epoch of the MLP on MNIST at each batch size, from the same initial weights,\n" +
+		Usage: "one epoch of training (MNIST or --dataset) per batch size, its time split into transfer / compute / update",
+		Description: "Trains one epoch of the MLP on the dataset at each batch size, from the same initial weights,\n" +
 			"and reports updates, samples/s, host→device bytes and copies, and the time split as the\n" +
 			"trainer's device events measured it: transfer, forward+backward, update, and the rest.",
 		Flags: append([]cli.Flag{
@@ -135,7 +135,7 @@ func benchEpochCommand() *cli.Command {
 			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
-			dataFlag(),
+			datasetFlag(), dataFlag(),
 		}, benchOutputFlags()...),
 		Action: runBenchEpoch,
 	}

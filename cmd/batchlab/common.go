@@ -22,7 +22,7 @@ func modelFlags(def engine.Config) []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 		&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
 		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
-		dataFlag(),
+		datasetFlag(), dataFlag(),
 		memoryFlag(),
 	}
 }
@@ -58,10 +58,14 @@ func modelConfig(c *cli.Context) (engine.Config, error) {
 // loadData reads the data modelFlags point at and checks each of cfgs
 // against it, before any device is opened.
 func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset, err error) {
-	if train, test, err = data.LoadMNIST(c.String("data")); err != nil {
+	name, dir, err := dataSource(c)
+	if err != nil {
 		return nil, nil, err
 	}
-	n, err := trainSamples(c, train.Len())
+	if train, test, err = name.Load(dir); err != nil {
+		return nil, nil, err
+	}
+	n, err := trainSamples(c, train.Len(), dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -75,13 +79,14 @@ func loadData(c *cli.Context, cfgs ...engine.Config) (train, test *data.Dataset,
 }
 
 // trainSamples is how many of the available training samples --train-samples asks for.
-func trainSamples(c *cli.Context, available int) (int, error) {
+// dir is where they were found.
+func trainSamples(c *cli.Context, available int, dir string) (int, error) {
 	n := c.Int("train-samples")
 	switch {
 	case n < 0:
 		return 0, fmt.Errorf("--train-samples must be 0 (all) or positive, got %d", n)
 	case n > available:
-		return 0, fmt.Errorf("--train-samples %d is more than the %d training samples in %s", n, available, c.String("data"))
+		return 0, fmt.Errorf("--train-samples %d is more than the %d training samples in %s", n, available, dir)
 	case n == 0:
 		return available, nil
 	}

@@ -72,9 +72,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:  "batchlab",
 		Usage: "how batch size changes what neural-network training costs and learns",
-		Description: "batchlab trains an MLP on MNIST on a CUDA GPU or the CPU and reports, per epoch,\n" +
+		Description: "batchlab trains an MLP on MNIST or Fashion-MNIST (--dataset) on a CUDA GPU or the CPU and reports, per epoch,\n" +
 			"what it learned (loss, accuracy) and what it cost (updates, time, bytes moved).\n" +
-			"Get the data once with `batchlab data`, then `batchlab train`.",
+			"Get MNIST once with `batchlab data`, then `batchlab train`.",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands:  commands,

@@ -35,6 +35,7 @@ func noArgs(c *cli.Context) error {
 type session struct {
 	device      device.Device
 	prof        *profiling
+	dataset     data.Name
 	train, test *data.Dataset
 }
 
@@ -62,12 +63,15 @@ func openSession(c *cli.Context) (*session, error) {
 // needs only the data's shape (the files' headers), before the data is
 // decoded: a run too big for memory is refused at once.
 func openTrainingSession(c *cli.Context, cfgs ...engine.Config) (*session, error) {
-	dir := c.String("data")
-	n, nTest, features, classes, err := data.MNISTShape(dir)
+	name, dir, err := dataSource(c)
 	if err != nil {
 		return nil, err
 	}
-	if n, err = trainSamples(c, n); err != nil {
+	n, nTest, features, classes, err := name.Shape(dir)
+	if err != nil {
+		return nil, err
+	}
+	if n, err = trainSamples(c, n, dir); err != nil {
 		return nil, err
 	}
 	for _, cfg := range cfgs {
@@ -86,6 +90,7 @@ func openTrainingSession(c *cli.Context, cfgs ...engine.Config) (*session, error
 			return nil, err
 		}
 	}
+	s.dataset = name
 	if s.train, s.test, err = loadData(c, cfgs...); err != nil {
 		s.close()
 		return nil, err

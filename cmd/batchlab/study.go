@@ -45,7 +45,7 @@ func studyCommand() *cli.Command {
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
 			&cli.DurationFlag{Name: "claim-timeout", Usage: "take over a run whose claim has had no heartbeat for this long (its process on another host is presumed dead; on this host a dead process's claim is taken at once)", Value: study.DefaultClaimTimeout},
-			dataFlag(),
+			datasetFlag(), dataFlag(),
 		},
 		Subcommands: []*cli.Command{studyReportCommand()},
 		Action: func(c *cli.Context) error {
@@ -71,13 +71,17 @@ func studyCommand() *cli.Command {
 			if out == "" {
 				out = "study-" + name
 			}
+			dataset, dir, err := dataSource(c)
+			if err != nil {
+				return err
+			}
 			dev := c.String("device")
 			if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok && strings.HasPrefix(dev, "cuda") {
 				dev += " (CUDA_VISIBLE_DEVICES=" + v + ")"
 			}
 			fmt.Fprintf(c.App.ErrWriter, "study %s: %s (%s), device %s, into %s\n", p.Name, shard, from, dev, out)
 			res, err := study.Execute(c.Context, p, study.Options{
-				Dir: out, Device: c.String("device"), DataDir: c.String("data"), Log: c.App.ErrWriter,
+				Dir: out, Device: c.String("device"), Dataset: dataset, DataDir: dir, Log: c.App.ErrWriter,
 				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"),
 			})
 			if err != nil {
@@ -174,7 +178,7 @@ func studyShard(flag string, shards int, getenv func(string) string) (study.Shar
 }
 
 func printFindings(w io.Writer, res *study.Results, dir string) {
-	fmt.Fprintf(w, "batch-size study (%s preset, %d runs, %s)\n\n", res.Preset.Name, len(res.Runs), res.Device)
+	fmt.Fprintf(w, "batch-size study (%s preset, %s, %d runs, %s)\n\n", res.Preset.Name, res.Dataset.Title(), len(res.Runs), res.Device)
 	if len(res.Missing) > 0 {
 		fmt.Fprintf(w, "PARTIAL: %d planned runs have no result: %s\nundecided until they do: %s\n\n",
 			len(res.Missing), strings.Join(res.Missing, ", "), strings.Join(res.Undecided, "; "))

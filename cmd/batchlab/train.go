@@ -18,7 +18,7 @@ func trainCommand() *cli.Command {
 	def := engine.DefaultConfig()
 	return &cli.Command{
 		Name:  "train",
-		Usage: "train an MLP on MNIST and report what each epoch learned and cost",
+		Usage: "train an MLP on MNIST or Fashion-MNIST (--dataset) and report what each epoch learned and cost",
 		Description: "Trains the MLP 784-<hidden>-10 (ReLU, softmax cross-entropy, momentum SGD) and\n" +
 			"prints, per epoch: train and test loss and accuracy, parameter updates, samples/s,\n" +
 			"bytes moved host→device, and the time split into transfer / forward+backward / update.",
@@ -43,7 +43,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "batch-norm", Usage: "batch normalization after each hidden layer"},
 			&cli.IntFlag{Name: "ghost-batch", Usage: "batch-normalize over ghost batches of this many rows (implies --batch-norm)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
-			dataFlag(),
+			datasetFlag(), dataFlag(),
 			memoryFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the run (settings, device, per-epoch metrics and per-step losses) as JSON"},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file: written atomically every --checkpoint-every steps, after every epoch when this flag is given, and on Ctrl-C / SIGTERM", Value: "batchlab.ckpt"},
@@ -67,6 +67,7 @@ type trainReport struct {
 	Params int                 `json:"params"`
 	Train  int                 `json:"train_samples"`
 	Test   int                 `json:"test_samples"`
+	Data   data.Name           `json:"dataset"`
 	Epochs []engine.EpochStats `json:"epochs"`
 	// Partial is the epoch under way when the run stopped (interrupted,
 	// diverged): its steps done and their losses.
@@ -147,14 +148,14 @@ func runTrain(c *cli.Context) error {
 	tr.SetTrace(s.prof.tl)
 	report := trainReport{
 		Config: cfg, Device: s.device.Info(), Model: tr.Model.String(), Params: tr.Model.ParamCount(),
-		Train: s.train.Len(), Test: s.test.Len(),
+		Train: s.train.Len(), Test: s.test.Len(), Data: s.dataset,
 	}
 	out := c.App.Writer
 	jsonOut := c.Bool("json")
 	var table *epochTable
 	if !jsonOut {
-		fmt.Fprintf(out, "device  %s\nmodel   %s, %d parameters\ndata    MNIST, %d train / %d test samples\nrun     batch %d, lr %g, momentum %g, weight decay %g, %d epoch(s), seed %d\n",
-			report.Device, report.Model, report.Params, report.Train, report.Test,
+		fmt.Fprintf(out, "device  %s\nmodel   %s, %d parameters\ndata    %s, %d train / %d test samples\nrun     batch %d, lr %g, momentum %g, weight decay %g, %d epoch(s), seed %d\n",
+			report.Device, report.Model, report.Params, report.Data.Title(), report.Train, report.Test,
 			cfg.Batch, cfg.ScaledLR(), cfg.Momentum, cfg.WeightDecay, cfg.Epochs, cfg.Seed)
 		if s := cfg.ScheduleSummary(); s != "" {
 			fmt.Fprintf(out, "        %s\n", s)

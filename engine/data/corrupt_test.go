@@ -51,10 +51,10 @@ func TestCorruptFilesSayWhatIsWrong(t *testing.T) {
 	}
 }
 
-// TestMNISTShape: the headers alone give the shape LoadMNIST finds.
+// TestMNISTShape: the headers alone give the shape Load finds.
 func TestMNISTShape(t *testing.T) {
 	const dir = "../../testdata/mnist-subset"
-	n, nTest, features, classes, err := MNISTShape(dir)
+	n, nTest, features, classes, err := MNIST.Shape(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestMNISTShape(t *testing.T) {
 	if n != train.Len() || nTest != test.Len() || features != train.Features() || classes != train.Classes {
 		t.Errorf("shape %d, %d, %d, %d; loaded %d, %d, %d, %d", n, nTest, features, classes, train.Len(), test.Len(), train.Features(), train.Classes)
 	}
-	if _, _, _, _, err := MNISTShape(t.TempDir()); !errors.Is(err, errNotFound) {
+	if _, _, _, _, err := MNIST.Shape(t.TempDir()); !errors.Is(err, errNotFound) {
 		t.Errorf("an empty directory: %v", err)
 	}
 }

@@ -61,7 +61,8 @@ func (d *Dataset) Validate() error {
 	return nil
 }
 
-// The four MNIST files, as Yann LeCun published them; each may carry a .gz suffix.
+// The four files of either dataset (MNIST's names, as Yann LeCun published
+// them; Fashion-MNIST kept them); each may carry a .gz suffix.
 const (
 	trainImages = "train-images-idx3-ubyte"
 	trainLabels = "train-labels-idx1-ubyte"
@@ -69,17 +70,26 @@ const (
 	testLabels  = "t10k-labels-idx1-ubyte"
 )
 
-var mnistFiles = []string{trainImages, trainLabels, testImages, testLabels}
+var idxFiles = []string{trainImages, trainLabels, testImages, testLabels}
 
-// errNotFound is wrapped by LoadMNIST's error when MNIST files are missing,
+// errNotFound is wrapped by Load's error when a dataset's files are missing,
 // so that callers can offer to fetch them.
-var errNotFound = errors.New("MNIST not found")
+var errNotFound = errors.New("not found")
+
+// notFound is the one-line error for a dataset's missing files in dir.
+func (n Name) notFound(dir string, missing []string) error {
+	return fmt.Errorf("%s %w in %s (missing %s): %s", n.Title(), errNotFound, dir, strings.Join(missing, ", "), sources[n].howToGet)
+}
 
 // LoadMNIST reads the MNIST training and test sets from dir.
-func LoadMNIST(dir string) (train, test *Dataset, err error) {
-	paths := make([]string, len(mnistFiles))
+func LoadMNIST(dir string) (train, test *Dataset, err error) { return MNIST.Load(dir) }
+
+// Load reads the dataset's training and test sets from dir. They are named
+// after it ("fashion-mnist-train"), which is what a checkpoint records.
+func (n Name) Load(dir string) (train, test *Dataset, err error) {
+	paths := make([]string, len(idxFiles))
 	var missing []string
-	for i, name := range mnistFiles {
+	for i, name := range idxFiles {
 		if paths[i], err = findIDX(dir, name); err != nil {
 			return nil, nil, err
 		}
@@ -88,39 +98,38 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, nil, fmt.Errorf("%w in %s (missing %s): run `make data` or `batchlab data`",
-			errNotFound, dir, strings.Join(missing, ", "))
+		return nil, nil, n.notFound(dir, missing)
 	}
-	if train, err = loadSplit("mnist-train", paths[0], paths[1]); err != nil {
+	if train, err = loadSplit(string(n)+"-train", paths[0], paths[1]); err != nil {
 		return nil, nil, err
 	}
-	if test, err = loadSplit("mnist-test", paths[2], paths[3]); err != nil {
+	if test, err = loadSplit(string(n)+"-test", paths[2], paths[3]); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
 }
 
-// MNISTShape reads only the headers of the image files in dir: the samples
-// of the training and the test set, the features of a sample and the
-// classes, enough to plan a run's memory before the data is decoded.
-// LoadMNIST checks the rest.
-func MNISTShape(dir string) (train, test, features, classes int, err error) {
-	var n [2]int
+// Shape reads only the headers of the dataset's image files in dir: the
+// samples of the training and the test set, the features of a sample and
+// the classes, enough to plan a run's memory before the data is decoded.
+// Load checks the rest.
+func (n Name) Shape(dir string) (train, test, features, classes int, err error) {
+	var count [2]int
 	for i, name := range []string{trainImages, testImages} {
 		path, err := findIDX(dir, name)
 		if err != nil || path == "" {
-			return 0, 0, 0, 0, fmt.Errorf("%w in %s (missing %s[.gz]): run `make data` or `batchlab data`", errNotFound, dir, name)
+			return 0, 0, 0, 0, n.notFound(dir, []string{name + "[.gz]"})
 		}
 		dims, err := peekIDX(path, imagesShape)
 		if err != nil {
 			return 0, 0, 0, 0, err
 		}
-		n[i], features = dims[0], dims[1]*dims[2]
+		count[i], features = dims[0], dims[1]*dims[2]
 	}
-	return n[0], n[1], features, mnistClasses, nil
+	return count[0], count[1], features, mnistClasses, nil
 }
 
-// mnistClasses: the digits.
+// mnistClasses: the digits, or Fashion-MNIST's ten kinds of clothing.
 const mnistClasses = 10
 
 var imagesShape = idxShape{3, "images need 3 dimensions (count, rows, cols)"}
@@ -186,7 +195,7 @@ func SaveMNIST(dir string, train, test *Dataset) error {
 		{Dims: []int{test.Len()}, Data: test.Labels},
 	}
 	for i, x := range files {
-		err := atomicfile.Write(filepath.Join(dir, mnistFiles[i]+".gz"), func(w io.Writer) error {
+		err := atomicfile.Write(filepath.Join(dir, idxFiles[i]+".gz"), func(w io.Writer) error {
 			// The gzip header stays empty (no name, zero time): reproducible output.
 			zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
 			if err != nil {
@@ -234,7 +243,7 @@ func FetchMNIST(dir string, progress io.Writer) error {
 	if progress == nil {
 		progress = io.Discard
 	}
-	if checkFullMNIST(dir) == nil {
+	if checkFull(MNIST, dir) == nil {
 		fmt.Fprintf(progress, "MNIST already in %s\n", dir)
 		return nil
 	}
@@ -245,21 +254,23 @@ func FetchMNIST(dir string, progress io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, name := range mnistFiles {
+	for _, name := range idxFiles {
 		fmt.Fprintf(progress, "copying %s.gz to %s\n", name, dir)
 		if err := copyAtomic(filepath.Join(dir, name+".gz"), filepath.Join(src, "data", name+".gz")); err != nil {
 			return err
 		}
 	}
-	if err := checkFullMNIST(dir); err != nil {
+	if err := checkFull(MNIST, dir); err != nil {
 		return fmt.Errorf("fetched MNIST does not verify: %w", err)
 	}
 	fmt.Fprintf(progress, "MNIST ready in %s\n", dir)
 	return nil
 }
 
-func checkFullMNIST(dir string) error {
-	train, test, err := LoadMNIST(dir)
+// checkFull checks that dir holds all of dataset n: 60000 training and
+// 10000 test samples, as both MNIST and Fashion-MNIST have.
+func checkFull(n Name, dir string) error {
+	train, test, err := n.Load(dir)
 	if err != nil {
 		return err
 	}

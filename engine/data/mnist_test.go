@@ -143,7 +143,7 @@ func TestSaveMNISTDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range mnistFiles {
+	for _, name := range idxFiles {
 		x, _ := os.ReadFile(filepath.Join(a, name+".gz"))
 		y, _ := os.ReadFile(filepath.Join(b, name+".gz"))
 		if len(x) == 0 || !bytes.Equal(x, y) {
