@@ -474,7 +474,7 @@ func (t *Trainer) Step(slot int, batch, next []int32, lr float64) error {
 		t.Model.backward(d, t.dlogits, rows)
 	}
 	d.RecordEvent(t.events[3])
-	if err := t.update(float32(lr), float32(cfg.Momentum), float32(cfg.WeightDecay)); err != nil {
+	if err := t.update(lr, float32(cfg.Momentum), float32(cfg.WeightDecay)); err != nil {
 		return err
 	}
 	d.RecordEvent(t.events[4])
@@ -528,18 +528,20 @@ func (t *Trainer) stepGraph(x, labels device.Buffer, rows int) (device.Graph, er
 	return g, nil
 }
 
-// update applies momentum SGD at learning rate lr. With graphs it replays
+// update applies the optimizer at learning rate lr64; momentum SGD takes
+// it in float32 (lr). With graphs momentum SGD replays
 // the update once lr repeats: a graph bakes lr in, and schedules change it
 // (warmup at every step, decay now and then), so a step whose lr differs
 // from the step before runs the update call by call, and a graph is
 // captured for each rate that lasts.
-func (t *Trainer) update(lr, momentum, weightDecay float32) error {
+func (t *Trainer) update(lr64 float64, momentum, weightDecay float32) error {
 	if t.config.Optimizer.IsAdam() {
 		// Call by call, graphs or not: the bias corrections change at
 		// every step, and a graph would bake one step's in.
-		t.adam(lr)
+		t.adam(lr64)
 		return nil
 	}
+	lr := float32(lr64)
 	if t.grapher == nil || lr != t.lastLR {
 		t.lastLR = lr
 		t.momentumSGD(lr, momentum, weightDecay)
@@ -565,12 +567,13 @@ func (t *Trainer) momentumSGD(lr, momentum, weightDecay float32) {
 	}
 }
 
-// adam applies Adam or AdamW at learning rate lr. A step the guard makes a
-// no-op is counted too; the run stops at it anyway (see checkGuard).
-func (t *Trainer) adam(lr float32) {
+// adam applies Adam or AdamW at learning rate lr, which NewAdamStep takes
+// in float64, as PyTorch does. A step the guard makes a no-op is counted
+// too; the run stops at it anyway (see checkGuard).
+func (t *Trainer) adam(lr float64) {
 	c := t.config
 	t.optimizerSteps++
-	s := device.NewAdamStep(float64(lr), c.Beta1, c.Beta2, c.Eps, c.WeightDecay, t.optimizerSteps, c.Optimizer == AdamW)
+	s := device.NewAdamStep(lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, t.optimizerSteps, c.Optimizer == AdamW)
 	for _, p := range t.params {
 		t.d.Adam(p.Value, p.Grad, p.Velocity, p.SecondMoment, t.guard, p.Size(), s)
 	}
