@@ -24,12 +24,20 @@ import (
 // step of the first epoch, so the update runs call by call there and as a
 // graph in the second; 200 samples in batches of 32 end each epoch with a
 // short batch, a graph of its own (captured when seen again, in epoch 2).
+// With AdamW the update always runs call by call, the passes as graphs.
 func TestCUDATraining(t *testing.T) {
-	train, test := loadSubset(t)
-	train, test = train.Subset(200), test.Subset(200)
 	cfg := smallConfig()
 	cfg.Batch, cfg.EvalBatch, cfg.Epochs = 32, 100, 2
 	cfg.LRScale, cfg.BaseBatch, cfg.WarmupEpochs = "linear", 16, 1 // lr ramps to 2·LR over epoch 1
+	t.Run("sgd", func(t *testing.T) { checkCUDATraining(t, cfg) })
+	useAdam(&cfg, engine.AdamW)
+	cfg.LR, cfg.WeightDecay = 0.002, 0.01
+	t.Run("adamw", func(t *testing.T) { checkCUDATraining(t, cfg) })
+}
+
+func checkCUDATraining(t *testing.T, cfg engine.Config) {
+	train, test := loadSubset(t)
+	train, test = train.Subset(200), test.Subset(200)
 	run := func(d device.Device, graph bool) ([]engine.EpochStats, [][]float32) {
 		t.Helper()
 		defer d.Close()

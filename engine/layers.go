@@ -17,7 +17,9 @@ type param struct {
 	Shape    []int
 	Value    device.Buffer
 	Grad     device.Buffer
-	Velocity device.Buffer // momentum SGD's state
+	Velocity device.Buffer // momentum SGD's velocity, Adam's first moment m
+	// SecondMoment is Adam's v, allocated by the trainer; nil for momentum SGD.
+	SecondMoment device.Buffer
 }
 
 // Size is the number of elements.

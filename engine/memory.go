@@ -23,7 +23,7 @@ import (
 
 // Footprint is what a run allocates, in bytes, by part.
 type Footprint struct {
-	Parameters  int64 // weights, gradients and momentum velocities; batch-norm statistics
+	Parameters  int64 // weights, gradients and optimizer state (velocities, Adam's moments); batch-norm statistics
 	Activations int64 // layer outputs and input gradients for the largest batch, the loss gradient, per-step results
 	Batches     int64 // the loaders' device buffers (with resident, the whole data sets)
 	Host        int64 // host memory: the loaders' staging, the checkpoint's copy of the state
@@ -118,7 +118,11 @@ func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 		in, out := widths[i-1], widths[i]
 		p := satAdd(satMul(in, out), int64(out))
 		state = satAdd(state, p, p)
-		f.Parameters = satAdd(f.Parameters, mul64(12, p)) // value, gradient, velocity
+		f.Parameters = satAdd(f.Parameters, mul64(12, p)) // value, gradient, velocity (Adam's m)
+		if cfg.Optimizer.IsAdam() {
+			state = satAdd(state, p)
+			f.Parameters = satAdd(f.Parameters, mul64(4, p)) // Adam's v
+		}
 		f.Activations = satAdd(f.Activations, satMul(4, maxRows, out))
 		if i > 1 {
 			f.Activations = satAdd(f.Activations, satMul(4, maxRows, in))
@@ -128,6 +132,10 @@ func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 			// γ and β (each value, gradient, velocity), running mean and variance.
 			f.Parameters = satAdd(f.Parameters, satMul(4, 8, out))
 			state = satAdd(state, satMul(6, out))
+			if cfg.Optimizer.IsAdam() {
+				f.Parameters = satAdd(f.Parameters, satMul(4, 2, out)) // Adam's v of γ and β
+				state = satAdd(state, satMul(2, out))
+			}
 			f.Activations = satAdd(f.Activations, satMul(4, 2, maxRows, out), satMul(4, 2, groups, out))
 		}
 	}

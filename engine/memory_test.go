@@ -26,6 +26,8 @@ func TestPlanMemoryMatchesAllocations(t *testing.T) {
 			c.Epochs, c.DecayEpochs, c.IncreaseBatch, c.DecayFactor, c.MaxBatch = 3, []int{1, 2}, true, 0.5, 1000
 		}},
 		{"ghost batch norm", func(c *engine.Config) { c.GhostBatch = 16 }},
+		{"adam", func(c *engine.Config) { useAdam(c, engine.Adam) }},
+		{"adamw, batch norm", func(c *engine.Config) { useAdam(c, engine.AdamW); c.BatchNorm = true }},
 		{"pinned-async uint8", func(c *engine.Config) { c.Transfer = mustStrategy(t, "pinned-async,uint8") }},
 		{"resident", func(c *engine.Config) { c.Transfer = mustStrategy(t, "resident") }},
 	} {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -14,7 +15,8 @@ import (
 )
 
 // Exact resume. A run is a pure function of its Config and its position:
-// the weights, the momentum velocities and batch-norm statistics are saved
+// the weights, the optimizer's state (momentum velocities, or Adam's two
+// moments with its step count) and batch-norm statistics are saved
 // as tensors, and the data order of epoch e is data.Permutation(n, seed, e),
 // so (epoch, step) says which samples come next. On the CPU a resumed run is
 // therefore bit-identical to an uninterrupted one.
@@ -35,11 +37,13 @@ type position struct {
 
 // checkpointMeta is the JSON part of a checkpoint.
 type checkpointMeta struct {
-	Config       Config       `json:"config"`
-	Data         *dataOfRun   `json:"data"` // nil in checkpoints of older builds`
-	Position     position     `json:"position"`
-	TotalUpdates int          `json:"total_updates"`
-	Completed    []EpochStats `json:"completed"`
+	Config       Config     `json:"config"`
+	Data         *dataOfRun `json:"data"` // nil in checkpoints of older builds`
+	Position     position   `json:"position"`
+	TotalUpdates int        `json:"total_updates"`
+	// OptimizerSteps is Adam's step count (Trainer.optimizerSteps).
+	OptimizerSteps int          `json:"optimizer_steps,omitempty"`
+	Completed      []EpochStats `json:"completed"`
 }
 
 // dataOfRun identifies the data a run trains and tests on: which set, how
@@ -94,6 +98,9 @@ func filesString(fs []data.FileSum) string {
 // Tensor names beside the parameters.
 const (
 	velocityPrefix = "velocity/"
+	// Adam's moments, by PyTorch's names.
+	expAvgPrefix   = "exp_avg/"
+	expAvgSqPrefix = "exp_avg_sq/"
 	stepLossesName = "steps/losses"
 	stepCorrectKey = "steps/correct"
 )
@@ -114,11 +121,10 @@ func (t *Trainer) stateTensors(read bool) ([]checkpoint.Tensor, error) {
 		return nil
 	}
 	for _, p := range t.params {
-		if err := add(p.Name, p.Shape, p.Value); err != nil {
-			return nil, err
-		}
-		if err := add(velocityPrefix+p.Name, p.Shape, p.Velocity); err != nil {
-			return nil, err
+		for name, b := range t.paramState(p) {
+			if err := add(name, p.Shape, b); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, b := range t.Model.buffers() {
@@ -129,7 +135,24 @@ func (t *Trainer) stateTensors(read bool) ([]checkpoint.Tensor, error) {
 	return out, nil
 }
 
-// Checkpoint captures the run at a step boundary: weights, velocities,
+// paramState yields the checkpoint's tensors of one parameter, by name:
+// its value and its optimizer state.
+func (t *Trainer) paramState(p *param) iter.Seq2[string, device.Buffer] {
+	return func(yield func(string, device.Buffer) bool) {
+		if !yield(p.Name, p.Value) {
+			return
+		}
+		if !t.config.Optimizer.IsAdam() {
+			yield(velocityPrefix+p.Name, p.Velocity)
+			return
+		}
+		if yield(expAvgPrefix+p.Name, p.Velocity) {
+			yield(expAvgSqPrefix+p.Name, p.SecondMoment)
+		}
+	}
+}
+
+// Checkpoint captures the run at a step boundary: weights, optimizer state,
 // statistics, the position and the epochs completed. It refuses a state
 // past a non-finite loss (the guard is set) or with non-finite weights, so
 // a diverged run never replaces the last good checkpoint; the refusal also
@@ -172,7 +195,7 @@ func (t *Trainer) Checkpoint() (*checkpoint.Checkpoint, error) {
 		checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}, Data: counts})
 	pos := t.pos
 	pos.Epoch = max(pos.Epoch, 1) // a run that has not started stands at epoch 1
-	meta, err := json.Marshal(checkpointMeta{Config: t.config, Data: t.dataOfRun(), Position: pos, TotalUpdates: t.totalUpdates, Completed: t.completed})
+	meta, err := json.Marshal(checkpointMeta{Config: t.config, Data: t.dataOfRun(), Position: pos, TotalUpdates: t.totalUpdates, OptimizerSteps: t.optimizerSteps, Completed: t.completed})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -200,13 +223,18 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 	if k < 0 || meta.Position.Epoch < 1 || meta.Position.Epoch > t.config.Epochs+1 || k > t.StepsIn(meta.Position.Epoch) {
 		return fmt.Errorf("the checkpoint's position (epoch %d, step %d) is outside the run", meta.Position.Epoch, k)
 	}
+	if meta.OptimizerSteps < 0 {
+		return fmt.Errorf("the checkpoint's optimizer step count %d is negative", meta.OptimizerSteps)
+	}
 	want = append(want, checkpoint.Tensor{Name: stepLossesName, Shape: []int{k}}, checkpoint.Tensor{Name: stepCorrectKey, Shape: []int{k}})
 	if err := c.Match(want); err != nil {
 		return err
 	}
 	byName := map[string]device.Buffer{}
 	for _, p := range t.params {
-		byName[p.Name], byName[velocityPrefix+p.Name] = p.Value, p.Velocity
+		for name, b := range t.paramState(p) {
+			byName[name] = b
+		}
 	}
 	for _, b := range t.Model.buffers() {
 		byName[b.Name] = b.Buffer
@@ -229,7 +257,7 @@ func (t *Trainer) Restore(c *checkpoint.Checkpoint) error {
 			return err
 		}
 	}
-	t.pos, t.totalUpdates, t.completed = meta.Position, meta.TotalUpdates, meta.Completed
+	t.pos, t.totalUpdates, t.optimizerSteps, t.completed = meta.Position, meta.TotalUpdates, meta.OptimizerSteps, meta.Completed
 	t.d.Zero(t.guard) // the checkpoint is of finite steps only
 	t.diverged = nil
 	return t.d.Sync()

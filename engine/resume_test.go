@@ -47,10 +47,11 @@ func equalOutcomes(a, b []learned) bool {
 // TestExactResume: stopping after k steps, saving, loading into a fresh
 // trainer and going on gives a run bit-identical to an uninterrupted one,
 // for k at the start, in the middle and at the end of an epoch.
-func TestExactResume(t *testing.T) {
+func TestExactResume(t *testing.T) { checkExactResume(t, resumeConfig()) }
+
+func checkExactResume(t *testing.T, cfg engine.Config) {
 	train, test := loadSubset(t)
 	train, test = train.Subset(1000), test.Subset(200)
-	cfg := resumeConfig()
 	newTrainer := func() *engine.Trainer {
 		tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
 		if err != nil {

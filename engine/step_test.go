@@ -20,7 +20,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 	cases := []struct {
 		name string
 		edit func(*engine.Config)
-	}{{"batchnorm", func(c *engine.Config) { c.BatchNorm = true }}}
+	}{{"batchnorm", func(c *engine.Config) { c.BatchNorm = true }}, {"adamw", func(c *engine.Config) { useAdam(c, engine.AdamW) }}}
 	for _, s := range data.Strategies() {
 		cases = append(cases, struct {
 			name string

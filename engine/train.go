@@ -23,11 +23,16 @@ type Config struct {
 	Batch       int       `json:"batch"`               // samples per parameter update (at the start)
 	LR          float64   `json:"lr"`                  // learning rate at BaseBatch (η₀)
 	Optimizer   Optimizer `json:"optimizer,omitempty"` // "": MomentumSGD
-	Momentum    float64   `json:"momentum"`            // SGD momentum
-	WeightDecay float64   `json:"weight_decay"`        // L2 penalty, added to the gradient
-	Epochs      int       `json:"epochs"`
-	Seed        uint64    `json:"seed"`       // weights and data order
-	EvalBatch   int       `json:"eval_batch"` // rows per forward pass when evaluating
+	Momentum    float64   `json:"momentum"`            // SGD momentum (0 with Adam and AdamW)
+	WeightDecay float64   `json:"weight_decay"`        // L2 penalty added to the gradient; AdamW: decoupled decay
+	// Adam's and AdamW's moment decay rates and denominator term (0 with
+	// momentum SGD); PyTorch's defaults are DefaultBeta1, DefaultBeta2, DefaultEps.
+	Beta1     float64 `json:"beta1,omitempty"`
+	Beta2     float64 `json:"beta2,omitempty"`
+	Eps       float64 `json:"eps,omitempty"`
+	Epochs    int     `json:"epochs"`
+	Seed      uint64  `json:"seed"`       // weights and data order
+	EvalBatch int     `json:"eval_batch"` // rows per forward pass when evaluating
 
 	// Schedules (see schedule.go).
 	LRScale       LRRule  `json:"lr_scale,omitempty"`       // none, linear or sqrt
@@ -97,12 +102,7 @@ func (c Config) Validate(n int) error {
 	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
 		errs = append(errs, fmt.Sprintf("learning rate must be a positive number, got %g", c.LR))
 	}
-	if c.Optimizer != "" && c.Optimizer != MomentumSGD {
-		errs = append(errs, fmt.Sprintf("unknown optimizer %q (want %s)", c.Optimizer, MomentumSGD))
-	}
-	if !(c.Momentum >= 0 && c.Momentum < 1) {
-		errs = append(errs, fmt.Sprintf("momentum must be in [0, 1), got %g", c.Momentum))
-	}
+	errs = append(errs, c.validateOptimizer()...)
 	if !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0) {
 		errs = append(errs, fmt.Sprintf("weight decay must be a non-negative number, got %g", c.WeightDecay))
 	}
@@ -121,9 +121,54 @@ func (c Config) Validate(n int) error {
 // Optimizer is the rule that turns gradients into parameter updates.
 type Optimizer string
 
-// MomentumSGD is SGD with momentum (Config.Momentum) and L2 weight decay,
-// the zero Optimizer and, for now, the only one.
-const MomentumSGD Optimizer = "momentum-sgd"
+const (
+	// MomentumSGD is SGD with momentum (Config.Momentum) and L2 weight
+	// decay, the zero Optimizer.
+	MomentumSGD Optimizer = "momentum-sgd"
+	// Adam is torch.optim.Adam: bias-corrected moments (Config.Beta1,
+	// Beta2, Eps), weight decay added to the gradient.
+	Adam Optimizer = "adam"
+	// AdamW is torch.optim.AdamW: Adam with decoupled weight decay, w
+	// shrinking by lr·WeightDecay·w at each step.
+	AdamW Optimizer = "adamw"
+)
+
+// PyTorch's defaults of Adam's settings.
+const (
+	DefaultBeta1 = 0.9
+	DefaultBeta2 = 0.999
+	DefaultEps   = 1e-8
+)
+
+// IsAdam says whether o is Adam or AdamW, which keep two moments per
+// parameter and count their steps.
+func (o Optimizer) IsAdam() bool { return o == Adam || o == AdamW }
+
+func (c Config) validateOptimizer() []string {
+	var errs []string
+	switch {
+	case c.Optimizer.IsAdam():
+		if c.Momentum != 0 {
+			errs = append(errs, fmt.Sprintf("momentum %g is momentum SGD's; %s takes beta1 and beta2 instead", c.Momentum, c.Optimizer))
+		}
+		if !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1) {
+			errs = append(errs, fmt.Sprintf("beta1 and beta2 must be in [0, 1), got %g and %g", c.Beta1, c.Beta2))
+		}
+		if !(c.Eps > 0) || math.IsInf(c.Eps, 0) {
+			errs = append(errs, fmt.Sprintf("eps must be a positive number, got %g", c.Eps))
+		}
+	case c.Optimizer == "" || c.Optimizer == MomentumSGD:
+		if !(c.Momentum >= 0 && c.Momentum < 1) {
+			errs = append(errs, fmt.Sprintf("momentum must be in [0, 1), got %g", c.Momentum))
+		}
+		if c.Beta1 != 0 || c.Beta2 != 0 || c.Eps != 0 {
+			errs = append(errs, fmt.Sprintf("beta1, beta2 and eps (%g, %g, %g) are Adam's settings, and the optimizer is momentum SGD", c.Beta1, c.Beta2, c.Eps))
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("unknown optimizer %q (want %s, %s or %s)", c.Optimizer, MomentumSGD, Adam, AdamW))
+	}
+	return errs
+}
 
 // EpochStats is what one epoch did and cost.
 type EpochStats struct {
@@ -210,6 +255,10 @@ type Trainer struct {
 	trace        *trace.Timeline
 	params       []*param // Model.params(), listed once so that a step allocates nothing
 
+	// optimizerSteps counts Adam's updates, the t of its bias corrections
+	// (Step is also called outside Epoch, which counts totalUpdates).
+	optimizerSteps int
+
 	// With Config.Graph: the device's graphs, the forward and backward
 	// graphs by what they bake in (nil: seen once, not captured yet), the
 	// update graphs by learning rate.
@@ -273,6 +322,13 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 		return nil, err
 	}
 	t.hostLosses = make([]float32, steps)
+	if cfg.Optimizer.IsAdam() {
+		for _, p := range t.params {
+			if p.SecondMoment, err = d.Alloc(device.Float32, p.Size()); err != nil {
+				return nil, fmt.Errorf("%s: %w", p.Name, err)
+			}
+		}
+	}
 	if t.guard, err = d.Alloc(device.Int32, 1); err != nil {
 		return nil, err
 	}
@@ -418,7 +474,7 @@ func (t *Trainer) Step(slot int, batch, next []int32, lr float64) error {
 		t.Model.backward(d, t.dlogits, rows)
 	}
 	d.RecordEvent(t.events[3])
-	if err := t.update(float32(lr), float32(cfg.Momentum), float32(cfg.WeightDecay)); err != nil {
+	if err := t.update(lr, float32(cfg.Momentum), float32(cfg.WeightDecay)); err != nil {
 		return err
 	}
 	d.RecordEvent(t.events[4])
@@ -472,12 +528,20 @@ func (t *Trainer) stepGraph(x, labels device.Buffer, rows int) (device.Graph, er
 	return g, nil
 }
 
-// update applies momentum SGD at learning rate lr. With graphs it replays
+// update applies the optimizer at learning rate lr64; momentum SGD takes
+// it in float32 (lr). With graphs momentum SGD replays
 // the update once lr repeats: a graph bakes lr in, and schedules change it
 // (warmup at every step, decay now and then), so a step whose lr differs
 // from the step before runs the update call by call, and a graph is
 // captured for each rate that lasts.
-func (t *Trainer) update(lr, momentum, weightDecay float32) error {
+func (t *Trainer) update(lr64 float64, momentum, weightDecay float32) error {
+	if t.config.Optimizer.IsAdam() {
+		// Call by call, graphs or not: the bias corrections change at
+		// every step, and a graph would bake one step's in.
+		t.adam(lr64)
+		return nil
+	}
+	lr := float32(lr64)
 	if t.grapher == nil || lr != t.lastLR {
 		t.lastLR = lr
 		t.momentumSGD(lr, momentum, weightDecay)
@@ -500,6 +564,18 @@ func (t *Trainer) update(lr, momentum, weightDecay float32) error {
 func (t *Trainer) momentumSGD(lr, momentum, weightDecay float32) {
 	for _, p := range t.params {
 		t.d.MomentumSGD(p.Value, p.Grad, p.Velocity, t.guard, p.Size(), lr, momentum, weightDecay)
+	}
+}
+
+// adam applies Adam or AdamW at learning rate lr, which NewAdamStep takes
+// in float64, as PyTorch does. A step the guard makes a no-op is counted
+// too; the run stops at it anyway (see checkGuard).
+func (t *Trainer) adam(lr float64) {
+	c := t.config
+	t.optimizerSteps++
+	s := device.NewAdamStep(lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, t.optimizerSteps, c.Optimizer == AdamW)
+	for _, p := range t.params {
+		t.d.Adam(p.Value, p.Grad, p.Velocity, p.SecondMoment, t.guard, p.Size(), s)
 	}
 }
 

@@ -40,6 +40,25 @@ extern "C" __global__ void momentum_sgd(float *w, const float *g, float *v, int 
 	}
 }
 
+// PyTorch's Adam and AdamW, with the step's bias corrections folded in on
+// the host (engine/device/adam.go), and 1 − β in float64: Adam has l2 = weight_decay, decay = 1;
+// AdamW l2 = 0, decay = 1 − lr·weight_decay. Nothing when the guard (null:
+// none) is set.
+extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, int n, float beta1,
+                                float one_minus_beta1, float beta2, float one_minus_beta2, float eps, float l2, float decay, float step_size, float bias_correction2_sqrt,
+                                const int *guard) {
+	if (guard && *guard)
+		return;
+	BL_FOR(i, n) {
+		float gi = g[i] + l2 * w[i];
+		float mi = beta1 * m[i] + one_minus_beta1 * gi;
+		float vi = beta2 * v[i] + one_minus_beta2 * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		w[i] = decay * w[i] - step_size * mi / (sqrtf(vi) / bias_correction2_sqrt + eps);
+	}
+}
+
 // dst = scale·src + shift, uint8 to float32.
 extern "C" __global__ void normalize_bytes(float *dst, const unsigned char *src, int n, float scale, float shift) {
 	BL_FOR(i, n) dst[i] = scale * (float)src[i] + shift;

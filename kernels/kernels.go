@@ -86,6 +86,7 @@ var table = []Kernel{
 	{"relu", "elementwise", []Kind{Ptr, Ptr, Int}},
 	{"relu_backward", "elementwise", []Kind{Ptr, Ptr, Ptr, Int}},
 	{"momentum_sgd", "elementwise", []Kind{Ptr, Ptr, Ptr, Int, Float, Float, Float, Ptr}},
+	{"adam", "elementwise", []Kind{Ptr, Ptr, Ptr, Ptr, Int, Float, Float, Float, Float, Float, Float, Float, Float, Float, Ptr}},
 	{"normalize_bytes", "elementwise", []Kind{Ptr, Ptr, Int, Float, Float}},
 	{"gather_rows_u32", "elementwise", []Kind{Ptr, Ptr, Ptr, Int, Int, Int, Ptr}},
 	{"gather_rows_u8", "elementwise", []Kind{Ptr, Ptr, Ptr, Int, Int, Int, Ptr}},

@@ -50,6 +50,18 @@ func TestTrainTable(t *testing.T) {
 	}
 }
 
+// TestTrainAdam: --optimizer adamw trains and the run header names it
+// with its settings.
+func TestTrainAdam(t *testing.T) {
+	out, err := run(t, "train", "--device", "cpu", "--data", subset, "--hidden", "16", "--train-samples", "1000", "--optimizer", "adamw", "--lr", "0.003", "--beta2", "0.99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "lr 0.003, adamw (beta1 0.9, beta2 0.99, eps 1e-08), weight decay 0"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
 // TestBadInput: each mistake is one clear error, naming the problem.
 func TestBadInput(t *testing.T) {
 	truncated := t.TempDir()
@@ -78,6 +90,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"train", "--data", subset, "--lr", "-1"}, "learning rate must be a positive number"},
 		{[]string{"train", "--data", subset, "--momentum", "1"}, "momentum must be in [0, 1)"},
 		{[]string{"train", "--data", subset, "--hidden", "0"}, "hidden widths must be positive"},
+		{[]string{"train", "--data", subset, "--optimizer", "rmsprop"}, `--optimizer must be sgd, adam or adamw, got "rmsprop"`},
+		{[]string{"train", "--data", subset, "--beta2", "0.99"}, "--beta2 is Adam's setting: it needs --optimizer adam or adamw"},
+		{[]string{"train", "--data", subset, "--optimizer", "adam", "--momentum", "0.5"}, "--momentum is SGD's setting: adam takes --beta1 and --beta2 instead"},
+		{[]string{"train", "--data", subset, "--optimizer", "adamw", "--beta1", "1"}, "beta1 and beta2 must be in [0, 1), got 1 and 0.999"},
+		{[]string{"train", "--data", subset, "--optimizer", "adam", "--eps", "0"}, "eps must be a positive number, got 0"},
 		{[]string{"train", "--data", subset, "--device", "tpu"}, `"tpu"`},
 		{[]string{"train", "--data", subset, "--train-samples", "-5"}, "--train-samples"},
 		{[]string{"train", "stray"}, "train takes no arguments"},

@@ -19,15 +19,19 @@ func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train an MLP on MNIST or Fashion-MNIST (--dataset) and report what each epoch learned and cost",
-		Description: "Trains the MLP 784-<hidden>-10 (ReLU, softmax cross-entropy, momentum SGD) and\n" +
-			"prints, per epoch: train and test loss and accuracy, parameter updates, samples/s,\n" +
+		Description: "Trains the MLP 784-<hidden>-10 (ReLU, softmax cross-entropy; momentum SGD, Adam or\n" +
+			"AdamW) and prints, per epoch: train and test loss and accuracy, parameter updates, samples/s,\n" +
 			"bytes moved host→device, and the time split into transfer / forward+backward / update.",
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "samples per update", Value: def.Batch},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate", Value: def.LR},
+			&cli.StringFlag{Name: "optimizer", Usage: "sgd (momentum SGD), adam or adamw (PyTorch's update rules)", Value: "sgd"},
 			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty added to the gradient", Value: def.WeightDecay},
+			&cli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty added to the gradient (adamw: decoupled, w shrinks by lr·decay·w)", Value: def.WeightDecay},
+			&cli.Float64Flag{Name: "beta1", Usage: "adam/adamw: decay rate of the first moment", Value: engine.DefaultBeta1},
+			&cli.Float64Flag{Name: "beta2", Usage: "adam/adamw: decay rate of the second moment", Value: engine.DefaultBeta2},
+			&cli.Float64Flag{Name: "eps", Usage: "adam/adamw: term added to the denominator", Value: engine.DefaultEps},
 			&cli.IntFlag{Name: "epochs", Aliases: []string{"e"}, Usage: "passes over the training set", Value: def.Epochs},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "eval-batch", Usage: "rows per forward pass when evaluating", Value: def.EvalBatch},
@@ -86,6 +90,10 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	opt, err := optimizerFlags(c)
+	if err != nil {
+		return err
+	}
 	cfg := engine.Config{
 		Hidden:      c.IntSlice("hidden"),
 		Batch:       c.Int("batch"),
@@ -109,6 +117,7 @@ func runTrain(c *cli.Context) error {
 		Transfer:      transfer,
 		Graph:         c.Bool("graph"),
 	}
+	opt.apply(&cfg)
 	if cfg.Memory, err = memoryBudget(c); err != nil {
 		return err
 	}
@@ -154,9 +163,9 @@ func runTrain(c *cli.Context) error {
 	jsonOut := c.Bool("json")
 	var table *epochTable
 	if !jsonOut {
-		fmt.Fprintf(out, "device  %s\nmodel   %s, %d parameters\ndata    %s, %d train / %d test samples\nrun     batch %d, lr %g, momentum %g, weight decay %g, %d epoch(s), seed %d\n",
+		fmt.Fprintf(out, "device  %s\nmodel   %s, %d parameters\ndata    %s, %d train / %d test samples\nrun     batch %d, lr %g, %s, weight decay %g, %d epoch(s), seed %d\n",
 			report.Device, report.Model, report.Params, report.Data.Title(), report.Train, report.Test,
-			cfg.Batch, cfg.ScaledLR(), cfg.Momentum, cfg.WeightDecay, cfg.Epochs, cfg.Seed)
+			cfg.Batch, cfg.ScaledLR(), optimizerSummary(cfg), cfg.WeightDecay, cfg.Epochs, cfg.Seed)
 		if s := cfg.ScheduleSummary(); s != "" {
 			fmt.Fprintf(out, "        %s\n", s)
 		}
@@ -217,6 +226,57 @@ func runTrain(c *cli.Context) error {
 
 // oddTrainFlags refuses values of train's flags that would otherwise be
 // silently taken for something else.
+// optimizerSettings is what --optimizer and its flags set.
+type optimizerSettings struct {
+	optimizer         engine.Optimizer
+	beta1, beta2, eps float64
+}
+
+// optimizerFlags reads --optimizer, and --beta1, --beta2 and --eps, which
+// only Adam takes, as --momentum only SGD does.
+func optimizerFlags(c *cli.Context) (optimizerSettings, error) {
+	var o optimizerSettings
+	switch name := c.String("optimizer"); name {
+	case "sgd":
+		for _, f := range []string{"beta1", "beta2", "eps"} {
+			if c.IsSet(f) {
+				return o, fmt.Errorf("--%s is Adam's setting: it needs --optimizer adam or adamw", f)
+			}
+		}
+		return o, nil
+	case "adam", "adamw":
+		if c.IsSet("momentum") {
+			return o, fmt.Errorf("--momentum is SGD's setting: %s takes --beta1 and --beta2 instead", name)
+		}
+		o.optimizer = engine.Adam
+		if name == "adamw" {
+			o.optimizer = engine.AdamW
+		}
+		o.beta1, o.beta2, o.eps = c.Float64("beta1"), c.Float64("beta2"), c.Float64("eps")
+		return o, nil
+	default:
+		return o, fmt.Errorf("--optimizer must be sgd, adam or adamw, got %q", name)
+	}
+}
+
+// apply sets cfg's optimizer; SGD is the zero Optimizer, so its runs'
+// results and checkpoints read as before.
+func (o optimizerSettings) apply(cfg *engine.Config) {
+	if o.optimizer == "" {
+		return
+	}
+	cfg.Optimizer, cfg.Momentum = o.optimizer, 0
+	cfg.Beta1, cfg.Beta2, cfg.Eps = o.beta1, o.beta2, o.eps
+}
+
+// optimizerSummary is the run header's word on the optimizer.
+func optimizerSummary(cfg engine.Config) string {
+	if !cfg.Optimizer.IsAdam() {
+		return fmt.Sprintf("momentum %g", cfg.Momentum)
+	}
+	return fmt.Sprintf("%s (beta1 %g, beta2 %g, eps %g)", cfg.Optimizer, cfg.Beta1, cfg.Beta2, cfg.Eps)
+}
+
 func oddTrainFlags(c *cli.Context) error {
 	if c.Float64("decay-factor") == 0 {
 		return errors.New("--decay-factor must be in (0, 1), got 0")

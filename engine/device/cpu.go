@@ -44,6 +44,7 @@ type CPU struct {
 		softmax      softmaxTask
 		columnSum    columnSumTask
 		momentum     momentumTask
+		adam         adamTask
 		normalize    normalizeTask
 	}
 	// SoftmaxCrossEntropy's per-block losses and per-part errors, kept
@@ -497,6 +498,41 @@ func (d *CPU) MomentumSGD(w, grad, velocity, guard Buffer, n int, lr, momentum, 
 	}
 	d.tasks.momentum = momentumTask{bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n], lr, momentum, weightDecay}
 	run(d, partsFor(n, minPart), &d.tasks.momentum)
+}
+
+type adamTask struct {
+	w, g, m, v []float32
+	s          AdamStep
+}
+
+// run is plain Go: a square root and a division per element cost more
+// than its loads, so vectorizing the loop would gain little.
+func (t *adamTask) run(part, parts int) {
+	lo, hi := span(len(t.w), part, parts, 16)
+	s := t.s
+	for i := lo; i < hi; i++ {
+		// The conversions round each product: no fused multiply-add, so
+		// every GOAMD64 level gives the same bits.
+		g := t.g[i] + float32(s.L2*t.w[i])
+		w := float32(s.Decay * t.w[i])
+		m := float32(s.Beta1*t.m[i]) + float32(s.OneMinusBeta1*g)
+		v := float32(s.Beta2*t.v[i]) + float32(float32(s.OneMinusBeta2*g)*g)
+		t.m[i], t.v[i] = m, v
+		denom := float32(math.Sqrt(float64(v)))/s.BiasCorrection2Sqrt + s.Eps
+		t.w[i] = w - float32(s.StepSize*m)/denom
+	}
+}
+
+func (d *CPU) Adam(w, grad, m, v, guard Buffer, n int, s AdamStep) {
+	bs, ok := d.bufs("Adam", []int{n}, f32("w", w, n), f32("grad", grad, n), f32("m", m, n), f32("v", v, n))
+	if !ok {
+		return
+	}
+	if g, ok := d.guardOf("Adam", guard); !ok || g != nil && g.i32[0] != 0 {
+		return
+	}
+	d.tasks.adam = adamTask{bs[0].f32[:n], bs[1].f32[:n], bs[2].f32[:n], bs[3].f32[:n], s}
+	run(d, partsFor(n, minPart), &d.tasks.adam)
 }
 
 type normalizeTask struct {

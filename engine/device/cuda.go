@@ -257,6 +257,7 @@ func (d *CUDA) warmUp() error {
 	d.CountCorrect(counts, f[2], labels, 0, 2, 2)
 	d.ColumnSum(f[0], f[1], 2, 2, 0)
 	d.MomentumSGD(f[0], f[1], f[2], guard, n, 0.1, 0.9, 0)
+	d.Adam(f[0], f[1], f[2], f[3], guard, n, NewAdamStep(0.001, 0.9, 0.999, 1e-8, 0, 1, false))
 	d.NormalizeBytes(f[0], u8, n, 1, 0)
 	d.GatherRows(f[0], f[1], labels, 2, 2)
 	d.GatherRows(u8Dst, u8, labels, 1, 3) // odd rows: byte by byte

@@ -177,6 +177,12 @@ type Device interface {
 	// on the device, with no copy to the host (graphs included: a replay
 	// reads the guard).
 	MomentumSGD(w, grad, velocity, guard Buffer, n int, lr, momentum, weightDecay float32)
+	// Adam updates n parameters the way PyTorch's Adam and AdamW do, with
+	// the step's scalars in s (see NewAdamStep):
+	// g' = g + s.L2·w; w' = s.Decay·w; m = β1·m + (1−β1)·g';
+	// v = β2·v + (1−β2)·g'²; w = w' − s.StepSize·m / (√v / s.BiasCorrection2Sqrt + ε).
+	// The guard is honoured as by MomentumSGD.
+	Adam(w, grad, m, v, guard Buffer, n int, s AdamStep)
 	// NormalizeBytes sets the float32 dst[i] = scale·float32(src[i]) + shift
 	// for the uint8 src, i < n.
 	NormalizeBytes(dst, src Buffer, n int, scale, shift float32)

@@ -181,6 +181,16 @@ func (k *kernelOps) MomentumSGD(w, grad, velocity, guard Buffer, n int, lr, mome
 	}
 }
 
+func (k *kernelOps) Adam(w, grad, m, v, guard Buffer, n int, s AdamStep) {
+	p, ok := k.addrs("Adam", []int{n}, f32("w", w, n), f32("grad", grad, n), f32("m", m, n), f32("v", v, n))
+	if !ok {
+		return
+	}
+	if gp, ok := k.guardAddr("Adam", guard); ok {
+		k.issue("Adam", adamLaunch(p[0], p[1], p[2], p[3], gp, n, s, k.gridCap))
+	}
+}
+
 func (k *kernelOps) NormalizeBytes(dst, src Buffer, n int, scale, shift float32) {
 	p, ok := k.addrs("NormalizeBytes", []int{n}, f32("dst", dst, n), u8("src", src, n))
 	if ok {

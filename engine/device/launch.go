@@ -100,6 +100,13 @@ func momentumSGDLaunch(w, grad, velocity, guard uint64, n int, lr, momentum, wei
 		ptrArg(w), ptrArg(grad), ptrArg(velocity), intArg(n), floatArg(lr), floatArg(momentum), floatArg(weightDecay), ptrArg(guard)}}
 }
 
+// adamLaunch takes the guard's address, 0 for none.
+func adamLaunch(w, grad, m, v, guard uint64, n int, s AdamStep, gridCap int) launch {
+	return launch{"adam", gridFor(n, gridCap), []launchArg{
+		ptrArg(w), ptrArg(grad), ptrArg(m), ptrArg(v), intArg(n), floatArg(s.Beta1), floatArg(s.OneMinusBeta1), floatArg(s.Beta2), floatArg(s.OneMinusBeta2), floatArg(s.Eps),
+		floatArg(s.L2), floatArg(s.Decay), floatArg(s.StepSize), floatArg(s.BiasCorrection2Sqrt), ptrArg(guard)}}
+}
+
 func normalizeBytesLaunch(dst, src uint64, n int, scale, shift float32, gridCap int) launch {
 	return launch{"normalize_bytes", gridFor(n, gridCap), []launchArg{ptrArg(dst), ptrArg(src), intArg(n), floatArg(scale), floatArg(shift)}}
 }

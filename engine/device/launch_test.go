@@ -46,6 +46,7 @@ func TestLaunchesMatchTable(t *testing.T) {
 		reluLaunch(1, 2, 3, gridCap),
 		reluBackwardLaunch(1, 2, 3, 4, gridCap),
 		momentumSGDLaunch(1, 2, 3, 4, 5, 0.1, 0.9, 0, gridCap),
+		adamLaunch(1, 2, 3, 4, 5, 6, NewAdamStep(0.001, 0.9, 0.999, 1e-8, 0, 1, false), gridCap),
 		normalizeBytesLaunch(1, 2, 3, 1.0/255, 0, gridCap),
 		gatherRowsLaunch(1, 2, 3, 4, 8, 9, 10, gridCap),
 		gatherRowsLaunch(1, 2, 3, 4, 7, 9, 10, gridCap),

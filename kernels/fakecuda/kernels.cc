@@ -51,7 +51,7 @@ const Kernel registry[] = {
     FAKE_KERNEL(momentum_sgd),    FAKE_KERNEL(normalize_bytes), FAKE_KERNEL(gather_rows_u32),
     FAKE_KERNEL(gather_rows_u8),  FAKE_KERNEL(softmax_xent),    FAKE_KERNEL(count_correct),
     FAKE_KERNEL(column_sum),      FAKE_KERNEL(bn_train),        FAKE_KERNEL(bn_infer),
-    FAKE_KERNEL(bn_backward),
+    FAKE_KERNEL(bn_backward),     FAKE_KERNEL(adam),
 };
 
 } // namespace

@@ -40,7 +40,7 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"Copy", checkCopy}, {"Gemm", checkGemm}, {"AddBias", checkAddBias}, {"ReLU", checkReLU},
 		{"ReLUBackward", checkReLUBackward}, {"SoftmaxCrossEntropy", checkSoftmaxCrossEntropy},
 		{"CountCorrect", checkCountCorrect}, {"ColumnSum", checkColumnSum}, {"MomentumSGD", checkMomentumSGD},
-		{"DivergenceGuard", checkDivergenceGuard},
+		{"DivergenceGuard", checkDivergenceGuard}, {"Adam", checkAdam},
 		{"NormalizeBytes", checkNormalizeBytes}, {"GatherRows", checkGatherRows}, {"Zero", checkZero},
 		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Graphs", checkGraphs},
 		{"BadArguments", checkBadArguments},
