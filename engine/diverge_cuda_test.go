@@ -17,18 +17,11 @@ import (
 // and the weights stay those after step 1.
 func TestCUDADivergenceKeepsTheLastFiniteWeights(t *testing.T) {
 	train, test := loadSubset(t)
-	open := func() device.Device {
-		d, err := device.Open("cuda")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	for _, graph := range []bool{false, true} {
 		cfg := resumeConfig()
 		cfg.GhostBatch, cfg.LR, cfg.Epochs, cfg.Hidden, cfg.Batch, cfg.Graph = 0, 1e30, 1, []int{32}, 100, graph
 		t.Run(map[bool]string{false: "calls", true: "graphs"}[graph], func(t *testing.T) {
-			checkDivergenceKeepsLastFiniteWeights(t, cfg, train.Subset(1000), test.Subset(100), open)
+			checkDivergenceKeepsLastFiniteWeights(t, cfg, train.Subset(1000), test.Subset(100), func() device.Device { return openCUDA(t) })
 		})
 	}
 }

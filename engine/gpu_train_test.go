@@ -7,7 +7,6 @@
 package engine_test
 
 import (
-	"context"
 	"math"
 	"os"
 	"strconv"
@@ -86,30 +85,16 @@ func TestGPUTrainMNIST(t *testing.T) {
 		defer d.Close()
 		c := cfg
 		c.Graph = graph
-		tr, err := engine.NewTrainer(d, c, train, test)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats, err := tr.Run(context.Background(), engine.Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, stats := trainAll(t, d, c, train, test)
 		s := stats[0]
 		t.Logf("%s graph=%v: %d steps, final loss %.4f, test accuracy %.4f, %.0f samples/s, fwd+bwd %.3fs update %.3fs",
 			d.Info().Kind, graph, len(s.StepLosses), s.StepLosses[len(s.StepLosses)-1], s.TestAccuracy,
 			s.SamplesPerSec, s.ComputeSeconds, s.UpdateSeconds)
 		return s.StepLosses
 	}
-	open := func() device.Device {
-		d, err := device.Open("cuda")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	cpu := curve(device.NewCPU(), false)
-	gpu := curve(open(), false)
-	graph := curve(open(), true)
+	gpu := curve(openCUDA(t), false)
+	graph := curve(openCUDA(t), true)
 	if len(cpu) != steps || len(gpu) != steps || len(graph) != steps {
 		t.Fatalf("%d, %d and %d steps, want %d", len(cpu), len(gpu), len(graph), steps)
 	}

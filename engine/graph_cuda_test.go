@@ -43,30 +43,16 @@ func checkCUDATraining(t *testing.T, cfg engine.Config) {
 		defer d.Close()
 		c := cfg
 		c.Graph = graph
-		tr, err := engine.NewTrainer(d, c, train, test)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats, err := tr.Run(context.Background(), engine.Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, stats := trainAll(t, d, c, train, test)
 		params, err := tr.Model.ReadParams(d, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return stats, params
 	}
-	open := func() device.Device {
-		d, err := device.Open("cuda")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	cpuStats, _ := run(device.NewCPU(), false)
-	gpuStats, gpuParams := run(open(), false)
-	graphStats, graphParams := run(open(), true)
+	gpuStats, gpuParams := run(openCUDA(t), false)
+	graphStats, graphParams := run(openCUDA(t), true)
 
 	for e := range gpuStats {
 		if !slices.Equal(gpuStats[e].StepLosses, graphStats[e].StepLosses) {
@@ -140,10 +126,7 @@ func TestCUDAStrategiesTrainIdentically(t *testing.T) {
 // reader is not ordered before it (the loader's wait on the slot's release
 // event) is a race that fails the kernel and Sync.
 func TestCUDAPinnedAsyncOrder(t *testing.T) {
-	d, err := device.Open("cuda")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openCUDA(t)
 	defer d.Close()
 	ds := data.Random(60, 4, 4, 10, 1)
 	l, err := data.NewLoader(d, ds, 10, data.Strategy{Mode: data.PinnedAsync})
