@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -41,14 +40,7 @@ func TestTrainSubsetAdam(t *testing.T) {
 		if o == engine.AdamW {
 			cfg.WeightDecay = 0.01
 		}
-		tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats, err := tr.Run(context.Background(), engine.Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, stats := trainAll(t, device.NewCPU(), cfg, train, test)
 		last := stats[len(stats)-1]
 		t.Logf("%s epoch %d: train loss %.4f acc %.4f, test loss %.4f acc %.4f", o, last.Epoch, last.TrainLoss, last.TrainAccuracy, last.TestLoss, last.TestAccuracy)
 		if last.TestAccuracy < 0.87 || stats[2].TrainLoss >= stats[0].TrainLoss {

@@ -3,11 +3,8 @@
 package engine_test
 
 import (
-	"context"
 	"testing"
 
-	"github.com/batchlab/batchlab/engine"
-	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -19,18 +16,4 @@ func openCUDA(t *testing.T) device.Device {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// trainAll trains a trainer for cfg on d to its end; the caller closes d.
-func trainAll(t *testing.T, d device.Device, cfg engine.Config, train, test *data.Dataset) (*engine.Trainer, []engine.EpochStats) {
-	t.Helper()
-	tr, err := engine.NewTrainer(d, cfg, train, test)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats, err := tr.Run(context.Background(), engine.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr, stats
 }

@@ -21,6 +21,20 @@ func loadSubset(t testing.TB) (train, test *data.Dataset) {
 	return train, test
 }
 
+// trainAll trains a trainer for cfg on d to its end; the caller closes d.
+func trainAll(t *testing.T, d device.Device, cfg engine.Config, train, test *data.Dataset) (*engine.Trainer, []engine.EpochStats) {
+	t.Helper()
+	tr, err := engine.NewTrainer(d, cfg, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := tr.Run(context.Background(), engine.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, stats
+}
+
 func smallConfig() engine.Config {
 	cfg := engine.DefaultConfig()
 	cfg.Hidden = []int{128, 64}
@@ -36,14 +50,7 @@ func smallConfig() engine.Config {
 func TestTrainSubset(t *testing.T) {
 	train, test := loadSubset(t)
 	cfg := smallConfig()
-	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats, err := tr.Run(context.Background(), engine.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, stats := trainAll(t, device.NewCPU(), cfg, train, test)
 	last := stats[len(stats)-1]
 	t.Logf("epoch %d: train loss %.4f acc %.4f, test loss %.4f acc %.4f", last.Epoch, last.TrainLoss, last.TrainAccuracy, last.TestLoss, last.TestAccuracy)
 	if last.TestAccuracy < 0.87 {
@@ -73,14 +80,7 @@ func TestDeterministic(t *testing.T) {
 	curve := func(seed uint64) []float32 {
 		cfg := smallConfig()
 		cfg.Seed = seed
-		tr, err := engine.NewTrainer(device.NewCPU(), cfg, train, test)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats, err := tr.Run(context.Background(), engine.Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, stats := trainAll(t, device.NewCPU(), cfg, train, test)
 		var all []float32
 		for _, s := range stats {
 			all = append(all, s.StepLosses...)
