@@ -1,86 +1,27 @@
 package study
 
-import (
-	"fmt"
-	"sort"
-	"strconv"
-	"strings"
+import "github.com/batchlab/batchlab/bench/internal/runstore"
+
+// The study shares its shards and claims with the grid (bench/grid): they
+// live in bench/internal/runstore; these names keep the study's API.
+type Shard = runstore.Shard
+
+var (
+	ParseShard = runstore.ParseShard
+	NewShard   = runstore.NewShard
 )
 
-// Shard is the i-th of n disjoint shares of a study's runs, so a scheduler's
-// job array (Slurm, a Kubernetes Indexed Job) can run a study as n tasks
-// into one directory. The zero value is the whole study.
-type Shard struct {
-	Index, Count int
-}
+// DefaultClaimTimeout is how long a run's claim may go untouched before
+// another process takes it over.
+const DefaultClaimTimeout = runstore.DefaultClaimTimeout
 
-// ParseShard reads "i/n" with 0 ≤ i < n.
-func ParseShard(s string) (Shard, error) {
-	is, ns, ok := strings.Cut(s, "/")
-	if !ok {
-		return Shard{}, fmt.Errorf("--shard %q: want i/n, e.g. 0/4", s)
+// pick says which of the planned runs are shard s's, dealt by the epochs
+// they train (regime adaptation included): the 48-epoch regime-adapted run
+// weighs what it costs.
+func pick(s Shard, specs []runSpec) []bool {
+	costs := make([]int, len(specs))
+	for i, spec := range specs {
+		costs[i] = spec.Config.Resolved().Epochs
 	}
-	i, err1 := strconv.Atoi(is)
-	n, err2 := strconv.Atoi(ns)
-	if err1 != nil || err2 != nil {
-		return Shard{}, fmt.Errorf("--shard %q: i and n must be whole numbers, as in 0/4", s)
-	}
-	sh, err := NewShard(i, n)
-	if err != nil {
-		return sh, fmt.Errorf("--shard %q: %v", s, err)
-	}
-	return sh, nil
-}
-
-// NewShard checks i and n.
-func NewShard(i, n int) (Shard, error) {
-	switch {
-	case n < 1:
-		return Shard{}, fmt.Errorf("shard count %d: must be at least 1", n)
-	case i < 0 || i >= n:
-		return Shard{}, fmt.Errorf("shard index %d: must be in 0..%d for %d shards", i, n-1, n)
-	}
-	return Shard{Index: i, Count: n}, nil
-}
-
-// pick says which of the planned runs are this shard's. The runs are dealt
-// longest first (by the epochs they train, regime adaptation included), each
-// to the shard with the least work so far, ties to the lower index: the
-// choice follows from the plan alone, so a rerun of one index redoes only its
-// runs, and the shards end at about the same time (dealing by position would
-// give one shard of four every run at the largest batch, and one shard the
-// 48-epoch regime-adapted run beside its share).
-func (s Shard) pick(specs []runSpec) []bool {
-	mine := make([]bool, len(specs))
-	if s.Count <= 1 {
-		for i := range mine {
-			mine[i] = true
-		}
-		return mine
-	}
-	order := make([]int, len(specs))
-	for i := range order {
-		order[i] = i
-	}
-	cost := func(i int) int { return specs[i].Config.Resolved().Epochs }
-	sort.SliceStable(order, func(a, b int) bool { return cost(order[a]) > cost(order[b]) })
-	load := make([]int, s.Count)
-	for _, i := range order {
-		least := 0
-		for k := range load {
-			if load[k] < load[least] {
-				least = k
-			}
-		}
-		load[least] += cost(i)
-		mine[i] = least == s.Index
-	}
-	return mine
-}
-
-func (s Shard) String() string {
-	if s.Count <= 1 {
-		return "the whole study"
-	}
-	return fmt.Sprintf("shard %d/%d", s.Index, s.Count)
+	return s.Pick(costs)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/atomicfile"
 	"github.com/batchlab/batchlab/engine/data"
@@ -123,7 +124,7 @@ type Options struct {
 	Log     io.Writer
 	// Shard limits this process to a share of the runs; other processes
 	// (other shards, or the same command started twice) share Dir safely
-	// through claims (claim.go), taken over after ClaimTimeout without a
+	// through claims (bench/internal/runstore), taken over after ClaimTimeout without a
 	// heartbeat (DefaultClaimTimeout when 0).
 	Shard        Shard
 	ClaimTimeout time.Duration
@@ -163,12 +164,12 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if err := checkDataset(opts.Dir, opts.Dataset); err != nil {
 		return nil, err
 	}
-	claims, err := newClaimer(runDir, opts.ClaimTimeout)
+	claims, err := runstore.NewClaimer(runDir, opts.ClaimTimeout)
 	if err != nil {
 		return nil, err
 	}
 	specs := plan(p)
-	mine := opts.Shard.pick(specs)
+	mine := pick(opts.Shard, specs)
 	for i, spec := range specs {
 		if !mine[i] {
 			continue
@@ -179,7 +180,7 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		} else if !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(log, "run %s: %v: running it again\n", spec.ID, err)
 		}
-		cl, holder, err := claims.take(spec.ID)
+		cl, holder, err := claims.Take(spec.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -189,12 +190,12 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		}
 		// Its holder may have finished it between our look and our claim.
 		if _, err := loadRun(path, spec); err == nil {
-			cl.release()
+			cl.Release()
 			continue
 		}
 		fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
 		err = runAndSave(ctx, spec, p, opts.Device, train, test, path)
-		cl.release() // after the result is saved, or on failure: nothing half-done is saved
+		cl.Release() // after the result is saved, or on failure: nothing half-done is saved
 		if err != nil {
 			return nil, err
 		}

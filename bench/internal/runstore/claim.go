@@ -1,4 +1,10 @@
-package study
+// Package runstore is what the bench suite's run directories share: claims,
+// so that processes sharing a directory (the shards of a job array, or two
+// commands started on one --out) never run one run twice (claim.go), and
+// shards, the disjoint shares of a plan's runs a scheduler's array task
+// takes (shard.go). The study (bench/study) and the grid (bench/grid) both
+// keep one JSON result per run beside them.
+package runstore
 
 import (
 	"encoding/json"
@@ -14,8 +20,8 @@ import (
 	"time"
 )
 
-// Claims keep processes that share a study directory (the shards of a job
-// array, or two studies started on one --out) from running one run twice.
+// Claims keep processes that share a run directory (the shards of a job
+// array, or two commands started on one --out) from running one run twice.
 //
 // A claim of run <id> is a file runs/<id>.claim.<g>, created with O_EXCL, so
 // of two processes creating the same name exactly one succeeds. It records
@@ -42,15 +48,17 @@ func (c claimInfo) String() string {
 	return fmt.Sprintf("process %d on %s since %s", c.PID, c.Host, c.Started.Format(time.TimeOnly))
 }
 
-// claimer takes claims for one process.
-type claimer struct {
+// Claimer takes claims for one process.
+type Claimer struct {
 	dir     string // runs/
 	host    string
 	pid     int
 	timeout time.Duration
 }
 
-func newClaimer(dir string, timeout time.Duration) (*claimer, error) {
+// NewClaimer takes claims in dir (where the results are); a claim untouched
+// for timeout (DefaultClaimTimeout when 0) is taken over.
+func NewClaimer(dir string, timeout time.Duration) (*Claimer, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("claims need the host name: %w", err)
@@ -58,20 +66,20 @@ func newClaimer(dir string, timeout time.Duration) (*claimer, error) {
 	if timeout <= 0 {
 		timeout = DefaultClaimTimeout
 	}
-	return &claimer{dir: dir, host: host, pid: os.Getpid(), timeout: timeout}, nil
+	return &Claimer{dir: dir, host: host, pid: os.Getpid(), timeout: timeout}, nil
 }
 
-// claim is a held claim; release ends it.
-type claim struct {
+// Claim is a held claim; Release ends it.
+type Claim struct {
 	path  string
 	stale []string // the claims it took over
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-// take claims run id. It returns nil and what holds it when a live process
+// Take claims run id. It returns nil and what holds it when a live process
 // does.
-func (c *claimer) take(id string) (*claim, string, error) {
+func (c *Claimer) Take(id string) (*Claim, string, error) {
 	for {
 		next, holder, err := c.look(id)
 		if err != nil || holder != "" {
@@ -87,7 +95,7 @@ func (c *claimer) take(id string) (*claim, string, error) {
 
 // look finds run id's current claim: who holds it if it is live, else the
 // generation that would take it.
-func (c *claimer) look(id string) (next int, holder string, err error) {
+func (c *Claimer) look(id string) (next int, holder string, err error) {
 	gens, err := c.generations(id)
 	if err != nil || len(gens) == 0 {
 		return 1, "", err
@@ -99,7 +107,7 @@ func (c *claimer) look(id string) (next int, holder string, err error) {
 
 // create makes claim generation gen of run id, exclusively: nil if another
 // process made it first. The generations below it are stale.
-func (c *claimer) create(id string, gen int) (*claim, error) {
+func (c *Claimer) create(id string, gen int) (*Claim, error) {
 	path := c.path(id, gen)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
@@ -114,7 +122,7 @@ func (c *claimer) create(id string, gen int) (*claim, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("claiming run %s: %w", id, err)
 	}
-	cl := &claim{path: path, stop: make(chan struct{}), done: make(chan struct{})}
+	cl := &Claim{path: path, stop: make(chan struct{}), done: make(chan struct{})}
 	for g := 1; g < gen; g++ {
 		cl.stale = append(cl.stale, c.path(id, g))
 	}
@@ -122,12 +130,12 @@ func (c *claimer) create(id string, gen int) (*claim, error) {
 	return cl, nil
 }
 
-func (c *claimer) path(id string, gen int) string {
+func (c *Claimer) path(id string, gen int) string {
 	return filepath.Join(c.dir, id+".claim."+strconv.Itoa(gen))
 }
 
 // generations lists the g of run id's claim files, ascending.
-func (c *claimer) generations(id string) ([]int, error) {
+func (c *Claimer) generations(id string) ([]int, error) {
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		return nil, err
@@ -143,7 +151,7 @@ func (c *claimer) generations(id string) ([]int, error) {
 }
 
 // live says who holds the claim at path; "" if it no longer holds.
-func (c *claimer) live(path string) string {
+func (c *Claimer) live(path string) string {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "" // released just now
@@ -166,9 +174,9 @@ func (c *claimer) live(path string) string {
 	return info.String()
 }
 
-// heartbeat touches the claim until release, so a live holder's claim never
+// heartbeat touches the claim until Release, so a live holder's claim never
 // looks older than the timeout.
-func (cl *claim) heartbeat(every time.Duration) {
+func (cl *Claim) heartbeat(every time.Duration) {
 	defer close(cl.done)
 	t := time.NewTicker(max(every, time.Millisecond))
 	defer t.Stop()
@@ -182,9 +190,9 @@ func (cl *claim) heartbeat(every time.Duration) {
 	}
 }
 
-// release ends the claim: the stale claims it took over go first, so no
+// Release ends the claim: the stale claims it took over go first, so no
 // moment shows one of them as the current claim.
-func (cl *claim) release() {
+func (cl *Claim) Release() {
 	close(cl.stop)
 	<-cl.done
 	for _, p := range cl.stale {
