@@ -64,7 +64,7 @@ func (i interrupted) String() string {
 func (i interrupted) exitCode() int { return 128 + int(i.sig.(syscall.Signal)) }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	commands := []*cli.Command{trainCommand(), studyCommand(), noiseCommand(), adviseCommand(), benchCommand(), devicesCommand(), dataCommand()}
+	commands := []*cli.Command{trainCommand(), studyCommand(), gridCommand(), noiseCommand(), adviseCommand(), benchCommand(), devicesCommand(), dataCommand()}
 	for _, c := range commands {
 		c.OnUsageError = usageError
 		c.HideHelpCommand = true

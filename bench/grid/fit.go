@@ -1,0 +1,227 @@
+package grid
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+)
+
+// The fit. McCandlish et al.'s S(B) = S_min(1 + B_crit/B) and E(B) =
+// E_min(1 + B/B_crit) are one curve: E = B·S, E_min = S_min·B_crit, and
+// both say S_min/S + E_min/E = 1. We fit it by nonlinear least squares on
+// ln S:
+//
+//	minimise Σ_B (ln S(B) − ln S_min − ln(1 + B_crit/B))²
+//
+// because the scatter of steps to a loss over seeds is a fraction of S, not
+// a number of steps: S spans two orders of magnitude across the batches, and
+// least squares on S itself (or on the linear form in 1/S and 1/E, whose
+// errors sit in both variables and grow as 1/S²) would let the few points at
+// one end decide B_crit. For a given B_crit the best ln S_min is the mean of
+// ln S − ln(1 + B_crit/B), so the fit is a search over ln B_crit alone: a
+// scan of a wide bracket, then golden-section refinement (written by hand:
+// gonum/optimize has no bounded one-dimensional minimiser).
+
+// Fit is S(B) = S_min(1 + B_crit/B) fitted to measured points.
+type Fit struct {
+	SMin   float64 `json:"s_min"`
+	BCrit  float64 `json:"b_crit"`
+	EMin   float64 `json:"e_min"`   // S_min·B_crit
+	RMSLog float64 `json:"rms_log"` // root-mean-square residual of ln S
+	// AtBound: the best B_crit lies at the edge of the search (100× beyond
+	// the batches measured): the data do not locate it.
+	AtBound bool `json:"at_bound"`
+}
+
+// errFewPoints: two parameters need at least three batch sizes.
+var errFewPoints = errors.New("fewer than 3 batch sizes reached the target")
+
+// bracket is how far beyond the measured batches B_crit is searched.
+const bracket = 100
+
+// FitSteps fits S(B) to steps[i] at batches[i] (all positive).
+func FitSteps(batches, steps []float64) (Fit, error) {
+	if len(batches) < 3 {
+		return Fit{}, errFewPoints
+	}
+	lnS := make([]float64, len(steps))
+	for i, s := range steps {
+		if !(s > 0) || math.IsInf(s, 0) || !(batches[i] > 0) {
+			return Fit{}, errors.New("steps and batches must be positive numbers")
+		}
+		lnS[i] = math.Log(s)
+	}
+	// sse is the residual sum of squares at ln B_crit = u, with its best ln S_min.
+	sse := func(u float64) (float64, float64) {
+		c := math.Exp(u)
+		var mean float64
+		for i, b := range batches {
+			mean += lnS[i] - math.Log1p(c/b)
+		}
+		mean /= float64(len(batches))
+		var ss float64
+		for i, b := range batches {
+			r := lnS[i] - math.Log1p(c/b) - mean
+			ss += r * r
+		}
+		return ss, mean
+	}
+	lo, hi := math.Log(slices.Min(batches)/bracket), math.Log(slices.Max(batches)*bracket)
+	const scan = 120
+	step := (hi - lo) / scan
+	best, bestSS := 0, math.Inf(1)
+	for k := 0; k <= scan; k++ {
+		if ss, _ := sse(lo + float64(k)*step); ss < bestSS {
+			best, bestSS = k, ss
+		}
+	}
+	a, b := lo+float64(max(best-1, 0))*step, lo+float64(min(best+1, scan))*step
+	const phi = 0.6180339887498949
+	for b-a > 1e-9 {
+		x1, x2 := b-phi*(b-a), a+phi*(b-a)
+		s1, _ := sse(x1)
+		s2, _ := sse(x2)
+		if s1 < s2 {
+			b = x2
+		} else {
+			a = x1
+		}
+	}
+	u := (a + b) / 2
+	ss, lnSMin := sse(u)
+	f := Fit{SMin: math.Exp(lnSMin), BCrit: math.Exp(u), RMSLog: math.Sqrt(ss / float64(len(batches))), AtBound: best <= 1 || best >= scan-1}
+	f.EMin = f.SMin * f.BCrit
+	return f, nil
+}
+
+// B20 is Zhang et al.'s (2024) critical batch, model-free: the batch at
+// which the samples to the target exceed those of perfect linear scaling
+// from the smallest batch measured, E(B₀), by 20 %. It interpolates E/E(B₀)
+// linearly in ln B between the last point below 1.2 and the first at or
+// above; +Inf when no measured batch gets there. (Under the hyperbola it is
+// 0.2·B_crit + 1.2·B₀.) The points are in ascending batch order.
+func B20(batches, samples []float64) float64 {
+	if len(batches) < 2 {
+		return math.NaN()
+	}
+	e0 := samples[0]
+	for i := 1; i < len(batches); i++ {
+		r := samples[i] / e0
+		if r < 1.2 {
+			continue
+		}
+		rPrev := samples[i-1] / e0
+		t := (1.2 - rPrev) / (r - rPrev)
+		lb := math.Log(batches[i-1]) + t*(math.Log(batches[i])-math.Log(batches[i-1]))
+		return math.Exp(lb)
+	}
+	return math.Inf(1)
+}
+
+// Cells are the measurements a fit reads, per batch size (ascending) and
+// learning rate: steps[batch][lr][seed], NaN where the run failed or did
+// not reach the target.
+type Cells struct {
+	Batches []int
+	LRs     [][]float64
+	Steps   [][][]float64
+}
+
+// best is the LR with the fewest mean steps over the seeds chosen (indices,
+// repeats allowed) among those whose every chosen seed reached the target:
+// its index and mean; -1 when none did.
+func best(steps [][]float64, seeds []int) (int, float64) {
+	bi, bm := -1, math.Inf(1)
+	for li, bySeed := range steps {
+		var sum float64
+		for _, s := range seeds {
+			sum += bySeed[s]
+		}
+		if m := sum / float64(len(seeds)); m < bm { // false for NaN
+			bi, bm = li, m
+		}
+	}
+	return bi, bm
+}
+
+// bestCurve is S(B) at the best LR of each batch size for the chosen seeds
+// of each: the batches that reached the target, and their mean steps.
+func (c Cells) bestCurve(seedsOf func(batch int) []int) (batches, steps []float64) {
+	for bi, b := range c.Batches {
+		if li, m := best(c.Steps[bi], seedsOf(bi)); li >= 0 {
+			batches, steps = append(batches, float64(b)), append(steps, m)
+		}
+	}
+	return batches, steps
+}
+
+// Interval is a bootstrap percentile interval at Level; Hi is +Inf when
+// more than the upper tail of the draws had no finite value (B20 beyond
+// the batches measured).
+type Interval struct {
+	Lo, Hi float64
+}
+
+// Level is the coverage of every interval the grid reports.
+const Level = 0.90
+
+// Bootstrap resamples the seeds of each batch size independently (with
+// replacement, as many as there are), picks the best LR again in each draw,
+// refits, and returns the percentile intervals of S_min, B_crit and B20 and
+// the number of draws that could be fitted. The rng seed is fixed, so the
+// intervals are reproducible. A draw whose fit fails (too few batches
+// reached the target with the seeds drawn) counts against nothing; B20 of a
+// draw that never reaches 1.2 is +Inf.
+func (c Cells) Bootstrap(draws int, seed uint64) (sMin, bCrit, b20 Interval, used int) {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	var sm, bc, bz []float64
+	picks := make([][]int, len(c.Batches))
+	for range draws {
+		for bi := range picks {
+			n := len(c.Steps[bi][0])
+			picks[bi] = picks[bi][:0]
+			for range n {
+				picks[bi] = append(picks[bi], rng.IntN(n))
+			}
+		}
+		bs, ss := c.bestCurve(func(bi int) []int { return picks[bi] })
+		f, err := FitSteps(bs, ss)
+		if err != nil {
+			continue
+		}
+		es := make([]float64, len(bs))
+		for i := range bs {
+			es[i] = bs[i] * ss[i]
+		}
+		sm, bc, bz = append(sm, f.SMin), append(bc, f.BCrit), append(bz, B20(bs, es))
+	}
+	return percentiles(sm), percentiles(bc), percentiles(bz), len(sm)
+}
+
+// percentiles is the central Level interval of xs (NaN sorts as +Inf).
+func percentiles(xs []float64) Interval {
+	if len(xs) == 0 {
+		return Interval{math.NaN(), math.NaN()}
+	}
+	s := slices.Clone(xs)
+	for i, x := range s {
+		if math.IsNaN(x) {
+			s[i] = math.Inf(1)
+		}
+	}
+	sort.Float64s(s)
+	at := func(q float64) float64 {
+		pos := q * float64(len(s)-1)
+		i := int(pos)
+		if i+1 >= len(s) {
+			return s[len(s)-1]
+		}
+		if math.IsInf(s[i+1], 1) {
+			return s[i+1]
+		}
+		return s[i] + (pos-float64(i))*(s[i+1]-s[i])
+	}
+	return Interval{at((1 - Level) / 2), at((1 + Level) / 2)}
+}
