@@ -52,6 +52,9 @@ type Point struct {
 	Steps     *Spread   `json:"steps"`
 	Samples   *Spread   `json:"samples"`
 	FailedLRs []float64 `json:"failed_lrs"` // diverged or collapsed with some seed
+	// Seeds are those whose runs at this batch are all done (a partial
+	// grid's other seeds are left out here, not counted as not reached).
+	Seeds []uint64 `json:"seeds"`
 }
 
 // Spread is the mean over seeds and their range.
@@ -106,19 +109,18 @@ func Analyze(p Plan, runs []Run, missing []string) *Analysis {
 	}
 	for ti, t := range p.Targets {
 		tr := TargetResult{Target: t}
-		cells := Cells{Batches: batches}
+		var cells Cells
 		for _, b := range batches {
 			lrs := p.LRsAt(b)
+			seeds := completeSeeds(byKey, p, b)
 			steps := make([][]float64, len(lrs))
-			pt := Point{Batch: b}
+			pt := Point{Batch: b, Seeds: seeds}
 			for li, lr := range lrs {
-				steps[li] = make([]float64, len(p.Seeds))
+				steps[li] = make([]float64, len(seeds))
 				failed := false
-				for si, seed := range p.Seeds {
+				for si, seed := range seeds {
 					steps[li][si] = math.NaN()
-					r, ok := byKey[key(b, lr, seed)]
-					switch {
-					case !ok:
+					switch r := byKey[key(b, lr, seed)]; {
 					case r.Failed():
 						failed = true
 					case r.Hits[ti].Reached:
@@ -129,14 +131,18 @@ func Analyze(p Plan, runs []Run, missing []string) *Analysis {
 					pt.FailedLRs = append(pt.FailedLRs, lr)
 				}
 			}
-			cells.LRs, cells.Steps = append(cells.LRs, lrs), append(cells.Steps, steps)
-			if li, _ := best(steps, allSeeds(len(p.Seeds))); li >= 0 {
+			if len(seeds) == 0 {
+				tr.Points = append(tr.Points, pt)
+				continue
+			}
+			cells.Batches, cells.LRs, cells.Steps = append(cells.Batches, b), append(cells.LRs, lrs), append(cells.Steps, steps)
+			if li, _ := best(steps, allSeeds(len(seeds))); li >= 0 {
 				lr := lrs[li]
 				pt.Reached, pt.BestLR, pt.LREdge = true, &lr, len(lrs) > 1 && (li == 0 || li == len(lrs)-1)
 				pt.Steps = spread(steps[li])
 				// Samples are steps × B except across a short last batch.
-				samples := make([]float64, len(p.Seeds))
-				for si, seed := range p.Seeds {
+				samples := make([]float64, len(seeds))
+				for si, seed := range seeds {
 					samples[si] = float64(*byKey[key(b, lr, seed)].Hits[ti].Samples)
 				}
 				pt.Samples = spread(samples)
@@ -179,6 +185,17 @@ func fitTarget(c Cells, pts []Point) *FitResult {
 	r.SMinLo, r.SMinHi, r.BCritLo, r.BCritHi, r.Draws = Num(sm.Lo), Num(sm.Hi), Num(bc.Lo), Num(bc.Hi), n
 	r.B20Lo, r.B20Hi = Num(math.Min(bz.Lo, bs[len(bs)-1])), Num(bz.Hi)
 	return r
+}
+
+// completeSeeds are the seeds with a result for every LR at batch b.
+func completeSeeds(byKey map[string]Run, p Plan, b int) []uint64 {
+	var seeds []uint64
+	for _, seed := range p.Seeds {
+		if !slices.ContainsFunc(p.LRsAt(b), func(lr float64) bool { _, ok := byKey[key(b, lr, seed)]; return !ok }) {
+			seeds = append(seeds, seed)
+		}
+	}
+	return seeds
 }
 
 func key(b int, lr float64, seed uint64) string { return fmt.Sprintf("%d/%g/%d", b, lr, seed) }

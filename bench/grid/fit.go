@@ -69,7 +69,7 @@ func FitSteps(batches, steps []float64) (Fit, error) {
 		return ss, mean
 	}
 	lo, hi := math.Log(slices.Min(batches)/bracket), math.Log(slices.Max(batches)*bracket)
-	const scan = 120
+	const scan = 60
 	step := (hi - lo) / scan
 	best, bestSS := 0, math.Inf(1)
 	for k := 0; k <= scan; k++ {
@@ -79,7 +79,7 @@ func FitSteps(batches, steps []float64) (Fit, error) {
 	}
 	a, b := lo+float64(max(best-1, 0))*step, lo+float64(min(best+1, scan))*step
 	const phi = 0.6180339887498949
-	for b-a > 1e-9 {
+	for b-a > 1e-7 { // ln B_crit to 1e-7
 		x1, x2 := b-phi*(b-a), a+phi*(b-a)
 		s1, _ := sse(x1)
 		s2, _ := sse(x2)
