@@ -254,7 +254,7 @@ func Execute(ctx context.Context, p Plan, opts Options) (missing []string, err e
 		}
 		run, err := execute(ctx, s, p, opts.Device, train, test)
 		if err == nil {
-			err = atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, run) })
+			err = save(path, run)
 		}
 		cl.Release() // after the result is saved, or on failure: nothing half-done is saved
 		if err != nil {
@@ -268,6 +268,37 @@ func Execute(ctx context.Context, p Plan, opts Options) (missing []string, err e
 		}
 	}
 	return missing, nil
+}
+
+func save(path string, r Run) error {
+	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, r) })
+}
+
+// WriteRuns records plan p in dir and saves runs there as Execute would,
+// for runs measured elsewhere (another tool, a synthetic grid): each is
+// matched to the planned run of its kind, batch, LR and seed, whose name
+// and settings it takes.
+func WriteRuns(dir string, p Plan, runs []Run) error {
+	if err := os.MkdirAll(filepath.Join(dir, "runs"), 0o755); err != nil {
+		return err
+	}
+	if err := checkPlan(dir, p); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		i := slices.IndexFunc(p.specs(), func(s spec) bool {
+			return s.Kind == r.Kind && s.Config.Batch == r.Batch && s.Config.LR == r.LR && s.Config.Seed == r.Seed
+		})
+		if i < 0 {
+			return fmt.Errorf("no planned %s run at batch %d, lr %g, seed %d", r.Kind, r.Batch, r.LR, r.Seed)
+		}
+		s := p.specs()[i]
+		r.Schema, r.ID, r.Config, r.Updates = runSchema, s.ID, s.Config.Resolved(), len(r.StepLosses)
+		if err := save(filepath.Join(dir, "runs", s.ID+".json"), r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // load reads the plan's data.

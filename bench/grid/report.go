@@ -9,22 +9,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
 // Report analyses the grid in dir from whatever runs it holds and writes
 // grid.json, points.csv, fits.csv, runs.csv, noise.csv and the plots there.
 func Report(dir string) (*Analysis, error) {
-	p, err := ReadPlan(dir)
+	a, runs, err := load(dir)
 	if err != nil {
 		return nil, err
 	}
-	runs, missing := ReadRuns(dir, p)
-	if len(runs) == 0 {
-		return nil, fmt.Errorf("%s holds no finished runs yet", dir)
-	}
-	a := Analyze(p, runs, missing)
+	p := a.Plan
 	if err := atomicfile.Write(filepath.Join(dir, "grid.json"), func(w io.Writer) error { return writeJSON(w, a) }); err != nil {
 		return nil, err
 	}
@@ -39,6 +34,25 @@ func Report(dir string) (*Analysis, error) {
 		return nil, fmt.Errorf("plots: %w", err)
 	}
 	return a, nil
+}
+
+// Load analyses the grid in dir from whatever runs it holds, writing
+// nothing.
+func Load(dir string) (*Analysis, error) {
+	a, _, err := load(dir)
+	return a, err
+}
+
+func load(dir string) (*Analysis, []Run, error) {
+	p, err := ReadPlan(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, missing := ReadRuns(dir, p)
+	if len(runs) == 0 {
+		return nil, nil, fmt.Errorf("%s holds no finished runs yet", dir)
+	}
+	return Analyze(p, runs, missing), runs, nil
 }
 
 func writeCSV(path string, rows [][]string) error {
@@ -60,12 +74,12 @@ func f(x float64) string {
 	return strconv.FormatFloat(x, 'g', 6, 64)
 }
 
-func (a *Analysis) optimizer() string { return optimizerName(a.Plan.Optimizer) }
+func (a *Analysis) optimizer() string { return a.Plan.OptimizerName() }
 
-// optimizerName is the word --optimizer takes.
-func optimizerName(o engine.Optimizer) string {
-	if o.IsAdam() {
-		return string(o)
+// OptimizerName is the plan's optimizer as --optimizer names it.
+func (p Plan) OptimizerName() string {
+	if p.Optimizer.IsAdam() {
+		return string(p.Optimizer)
 	}
 	return "sgd"
 }

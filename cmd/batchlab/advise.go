@@ -32,6 +32,7 @@ func adviseCommand() *cli.Command {
 			&cli.IntFlag{Name: "noise-pairs", Usage: "gradient pairs averaged for the noise scale", Value: 10},
 			&cli.StringFlag{Name: "plot", Usage: "where to save the plot (.svg, .png or .pdf)", Value: "advise.svg"},
 			&cli.BoolFlag{Name: "json", Usage: "print the advice as JSON"},
+			&cli.StringFlag{Name: "grid", Usage: "recommend from the critical batch measured by `batchlab grid` in `DIR` (no measurements then)"},
 		),
 		Action: runAdvise,
 	}
@@ -40,6 +41,9 @@ func adviseCommand() *cli.Command {
 func runAdvise(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
+	}
+	if c.IsSet("grid") {
+		return adviseFromGrid(c, c.String("grid"))
 	}
 	base, err := modelConfig(c)
 	if err != nil {
@@ -94,6 +98,7 @@ func runAdvise(c *cli.Context) error {
 	fmt.Fprintf(w, " samples/s\n    knee (smallest batch within 10%% of the peak %.0f at B=%d): B=%d\n", a.Peak.SamplesPerSec, a.Peak.Batch, a.Knee)
 	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f\n", a.NoiseUpdates, a.BSimple)
 	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g\n\n%s\n\nplot: %s\n", a.Batch, a.LR, wrap(a.Reasoning, 90), c.String("plot"))
+	fmt.Fprintln(w, "\nThis is an estimate: the noise scale approximates the critical batch. To measure it, run batchlab grid and pass --grid DIR.")
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/batchlab/batchlab/bench/advise"
 	"github.com/batchlab/batchlab/bench/grid"
 	"github.com/batchlab/batchlab/bench/study"
 	"github.com/batchlab/batchlab/engine"
@@ -170,4 +171,22 @@ func gridPlan(c *cli.Context) (grid.Plan, error) {
 		p.NoiseSmall, p.NoiseBig, p.NoisePairs, p.NoiseEvery = c.Int("noise-small"), c.Int("noise-big"), c.Int("noise-pairs"), c.Int("noise-every")
 	}
 	return p, nil
+}
+
+// adviseFromGrid is advise --grid: the recommendation from a measured grid.
+func adviseFromGrid(c *cli.Context, dir string) error {
+	g, err := advise.FromGrid(dir)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if c.Bool("json") {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(g)
+	}
+	fmt.Fprintf(w, "critical batch measured by the grid in %s (%s): B_crit = %.0f [%.0f, %.0f] at training loss %g\n",
+		dir, g.Optimizer, g.BCrit, g.BCritLo, g.BCritHi, g.Target)
+	fmt.Fprintf(w, "recommended: batch %d, lr %.4g\n\n%s\n", g.Batch, g.LR, wrap(g.Reasoning, 90))
+	return nil
 }
