@@ -109,8 +109,9 @@ func (a *Analysis) stepsPlot() (*plot.Plot, error) {
 // bcritPlot: B_crit with its interval against the loss target, beside
 // Zhang et al.'s B_20 % and the noise scale B_simple at the same loss.
 func (a *Analysis) bcritPlot() (*plot.Plot, error) {
-	p := plotkit.New(fmt.Sprintf("Critical batch against the loss target (%s)", a.optimizer()), "training-loss target", "batch size")
+	p := plotkit.New(fmt.Sprintf("Critical batch against the loss target (%s)", a.optimizer()), "training-loss target (lower: later in training)", "batch size")
 	plotkit.LogAxis(&p.X)
+	p.X.Scale = plot.InvertedScale{Normalizer: plot.LogScale{}} // training goes on to the right
 	plotkit.LogAxis(&p.Y)
 	type series struct {
 		label       string

@@ -175,8 +175,12 @@ func (a *Analysis) Print(w io.Writer) {
 	fmt.Fprintf(w, "\ndevice %s; intervals: %.0f %% bootstrap over seeds (%d draws, seed %d); steps and samples: mean [min, max] over seeds\n",
 		a.Device, 100*a.Level, a.BootstrapDraws, a.BootstrapSeed)
 	for _, t := range a.Targets {
-		fmt.Fprintf(w, "\ntarget: smoothed training loss %g\n%7s %10s %24s %30s\n", t.Target, "batch", "best lr", "steps S(B)", "samples E(B)")
+		fmt.Fprintf(w, "\ntarget: smoothed training loss %g\n%7s %10s %24s %30s %6s\n", t.Target, "batch", "best lr", "steps S(B)", "samples E(B)", "seeds")
 		for _, pt := range t.Points {
+			if len(pt.Seeds) == 0 {
+				fmt.Fprintf(w, "%7d %10s\n", pt.Batch, "runs not all done yet")
+				continue
+			}
 			if !pt.Reached {
 				fmt.Fprintf(w, "%7d %10s\n", pt.Batch, "not reached")
 				continue
@@ -185,8 +189,8 @@ func (a *Analysis) Print(w io.Writer) {
 			if pt.LREdge {
 				edge = "*"
 			}
-			fmt.Fprintf(w, "%7d %9.4g%s %8.0f [%6.0f, %6.0f] %10.0f [%8.0f, %8.0f]\n", pt.Batch, *pt.BestLR, edge,
-				pt.Steps.Mean, pt.Steps.Min, pt.Steps.Max, pt.Samples.Mean, pt.Samples.Min, pt.Samples.Max)
+			fmt.Fprintf(w, "%7d %9.4g%s %8.0f [%6.0f, %6.0f] %10.0f [%8.0f, %8.0f] %6d\n", pt.Batch, *pt.BestLR, edge,
+				pt.Steps.Mean, pt.Steps.Min, pt.Steps.Max, pt.Samples.Mean, pt.Samples.Min, pt.Samples.Max, pt.Steps.N)
 		}
 		if r := t.Fit; r != nil {
 			bound := ""
