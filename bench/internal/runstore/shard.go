@@ -9,7 +9,7 @@ import (
 
 // Shard is the i-th of n disjoint shares of a plan's runs, so a scheduler's
 // job array (Slurm, a Kubernetes Indexed Job) can run a plan as n tasks
-// into one directory. The zero value is the whole plan.
+// into one directory. The zero value is the whole plan, "all runs".
 type Shard struct {
 	Index, Count int
 }
@@ -79,7 +79,7 @@ func (s Shard) Pick(costs []int) []bool {
 
 func (s Shard) String() string {
 	if s.Count <= 1 {
-		return "the whole study"
+		return "all runs"
 	}
 	return fmt.Sprintf("shard %d/%d", s.Index, s.Count)
 }
