@@ -31,7 +31,7 @@ func gridCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "batches", Usage: "batch sizes", Value: cli.NewIntSlice(32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)},
 			&cli.Float64SliceFlag{Name: "lrs", Usage: "learning rates, the same at every batch size (instead of --lr-center)"},
-			&cli.Float64Flag{Name: "lr-center", Usage: "the middle of the LR grid at --base-batch", Value: 0.05},
+			&cli.Float64Flag{Name: "lr-center", Usage: "the middle of the LR grid at --base-batch (default: 0.1 with sgd, 0.003 with adam and adamw, where this model trains fastest at B=128)"},
 			&cli.StringFlag{Name: "lr-scale", Usage: "how the middle moves with the batch: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
 			&cli.IntFlag{Name: "base-batch", Usage: "the batch size of --lr-center", Value: 128},
 			&cli.IntFlag{Name: "lr-steps", Usage: "LRs on each side of the middle", Value: 2},
@@ -165,6 +165,12 @@ func gridPlan(c *cli.Context) (grid.Plan, error) {
 	}
 	if len(p.LRs) == 0 {
 		p.LRCenter, p.LRScale, p.BaseBatch = c.Float64("lr-center"), rule, c.Int("base-batch")
+		if !c.IsSet("lr-center") {
+			p.LRCenter = 0.1
+			if p.Optimizer.IsAdam() {
+				p.LRCenter = 0.003
+			}
+		}
 		p.LRSteps, p.LRFactor = c.Int("lr-steps"), c.Float64("lr-factor")
 	}
 	if p.NoiseBatch > 0 {
