@@ -48,9 +48,13 @@ type Point struct {
 	BestLR  *float64 `json:"best_lr"`
 	// LREdge: the best LR is the grid's smallest or largest at this batch,
 	// so a better one may lie outside it and S(B) be overestimated.
-	LREdge    bool      `json:"lr_at_grid_edge"`
-	Steps     *Spread   `json:"steps"`
-	Samples   *Spread   `json:"samples"`
+	LREdge  bool    `json:"lr_at_grid_edge"`
+	Steps   *Spread `json:"steps"`
+	Samples *Spread `json:"samples"`
+	// StepsLo and StepsHi bound the best-LR mean steps: a bootstrap over
+	// the seeds, the best LR picked again in every draw (samples: × B).
+	StepsLo   Num       `json:"steps_lo"`
+	StepsHi   Num       `json:"steps_hi"`
 	FailedLRs []float64 `json:"failed_lrs"` // diverged or collapsed with some seed
 	// Seeds are those whose runs at this batch are all done (a partial
 	// grid's other seeds are left out here, not counted as not reached).
@@ -149,7 +153,21 @@ func Analyze(p Plan, runs []Run, missing []string) *Analysis {
 			}
 			tr.Points = append(tr.Points, pt)
 		}
-		tr.Fit = fitTarget(cells, tr.Points)
+		if len(cells.Batches) > 0 {
+			boot := cells.Bootstrap(bootstrapDraws, bootstrapSeed)
+			ci := 0 // the cells hold the points with seeds done, in order
+			for i := range tr.Points {
+				pt := &tr.Points[i]
+				if len(pt.Seeds) == 0 {
+					continue
+				}
+				if pt.Reached {
+					pt.StepsLo, pt.StepsHi = Num(boot.Steps[ci].Lo), Num(boot.Steps[ci].Hi)
+				}
+				ci++
+			}
+			tr.Fit = fitTarget(tr.Points, boot)
+		}
 		tr.Noise = noiseAt(noise, p, ti)
 		tr.Comparison = compare(tr)
 		a.Targets = append(a.Targets, tr)
@@ -164,9 +182,9 @@ const (
 	bootstrapSeed  = 17
 )
 
-// fitTarget fits the best-LR curve and bootstraps it; nil with fewer than
-// 3 batch sizes at the target.
-func fitTarget(c Cells, pts []Point) *FitResult {
+// fitTarget fits the best-LR curve, with the bootstrap's intervals; nil
+// with fewer than 3 batch sizes at the target.
+func fitTarget(pts []Point, boot Bootstrapped) *FitResult {
 	var bs, ss, es []float64
 	for _, pt := range pts {
 		if pt.Reached {
@@ -181,8 +199,8 @@ func fitTarget(c Cells, pts []Point) *FitResult {
 	if math.IsInf(r.B20, 1) {
 		r.B20, r.B20Above = bs[len(bs)-1], true
 	}
-	sm, bc, bz, n := c.Bootstrap(bootstrapDraws, bootstrapSeed)
-	r.SMinLo, r.SMinHi, r.BCritLo, r.BCritHi, r.Draws = Num(sm.Lo), Num(sm.Hi), Num(bc.Lo), Num(bc.Hi), n
+	sm, bc, bz := boot.SMin, boot.BCrit, boot.B20
+	r.SMinLo, r.SMinHi, r.BCritLo, r.BCritHi, r.Draws = Num(sm.Lo), Num(sm.Hi), Num(bc.Lo), Num(bc.Hi), boot.Fitted
 	r.B20Lo, r.B20Hi = Num(math.Min(bz.Lo, bs[len(bs)-1])), Num(bz.Hi)
 	return r
 }

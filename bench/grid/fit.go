@@ -147,19 +147,23 @@ func best(steps [][]float64, seeds []int) (int, float64) {
 }
 
 // bestCurve is S(B) at the best LR of each batch size for the chosen seeds
-// of each: the batches that reached the target, and their mean steps.
-func (c Cells) bestCurve(seedsOf func(batch int) []int) (batches, steps []float64) {
+// of each: the batches that reached the target and their mean steps, and
+// the mean steps of every batch of the cells (+Inf where none reached it).
+func (c Cells) bestCurve(seedsOf func(batch int) []int) (batches, steps, all []float64) {
 	for bi, b := range c.Batches {
-		if li, m := best(c.Steps[bi], seedsOf(bi)); li >= 0 {
-			batches, steps = append(batches, float64(b)), append(steps, m)
+		li, m := best(c.Steps[bi], seedsOf(bi))
+		if li < 0 {
+			all = append(all, math.Inf(1))
+			continue
 		}
+		batches, steps, all = append(batches, float64(b)), append(steps, m), append(all, m)
 	}
-	return batches, steps
+	return batches, steps, all
 }
 
 // Interval is a bootstrap percentile interval at Level; Hi is +Inf when
 // more than the upper tail of the draws had no finite value (B20 beyond
-// the batches measured).
+// the batches measured, a batch that did not reach the target).
 type Interval struct {
 	Lo, Hi float64
 }
@@ -167,16 +171,25 @@ type Interval struct {
 // Level is the coverage of every interval the grid reports.
 const Level = 0.90
 
+// Bootstrapped is what the bootstrap gives: the intervals of S_min, B_crit
+// and B20 over the draws that could be fitted (Fitted of them), and of
+// each batch size's best-LR mean steps over all draws.
+type Bootstrapped struct {
+	SMin, BCrit, B20 Interval
+	Steps            []Interval // in the order of the cells' batches
+	Fitted           int
+}
+
 // Bootstrap resamples the seeds of each batch size independently (with
 // replacement, as many as there are), picks the best LR again in each draw,
-// refits, and returns the percentile intervals of S_min, B_crit and B20 and
-// the number of draws that could be fitted. The rng seed is fixed, so the
-// intervals are reproducible. A draw whose fit fails (too few batches
-// reached the target with the seeds drawn) counts against nothing; B20 of a
-// draw that never reaches 1.2 is +Inf.
-func (c Cells) Bootstrap(draws int, seed uint64) (sMin, bCrit, b20 Interval, used int) {
+// and refits. The rng seed is fixed, so the intervals are reproducible. A
+// draw whose fit fails (too few batches reached the target with the seeds
+// drawn) adds nothing to the fit's intervals; B20 of a draw that never
+// reaches 1.2 is +Inf.
+func (c Cells) Bootstrap(draws int, seed uint64) Bootstrapped {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	var sm, bc, bz []float64
+	steps := make([][]float64, len(c.Batches))
 	picks := make([][]int, len(c.Batches))
 	for range draws {
 		for bi := range picks {
@@ -186,7 +199,10 @@ func (c Cells) Bootstrap(draws int, seed uint64) (sMin, bCrit, b20 Interval, use
 				picks[bi] = append(picks[bi], rng.IntN(n))
 			}
 		}
-		bs, ss := c.bestCurve(func(bi int) []int { return picks[bi] })
+		bs, ss, all := c.bestCurve(func(bi int) []int { return picks[bi] })
+		for bi, m := range all {
+			steps[bi] = append(steps[bi], m)
+		}
 		f, err := FitSteps(bs, ss)
 		if err != nil {
 			continue
@@ -197,7 +213,11 @@ func (c Cells) Bootstrap(draws int, seed uint64) (sMin, bCrit, b20 Interval, use
 		}
 		sm, bc, bz = append(sm, f.SMin), append(bc, f.BCrit), append(bz, B20(bs, es))
 	}
-	return percentiles(sm), percentiles(bc), percentiles(bz), len(sm)
+	b := Bootstrapped{SMin: percentiles(sm), BCrit: percentiles(bc), B20: percentiles(bz), Fitted: len(sm)}
+	for _, s := range steps {
+		b.Steps = append(b.Steps, percentiles(s))
+	}
+	return b
 }
 
 // percentiles is the central Level interval of xs (NaN sorts as +Inf).

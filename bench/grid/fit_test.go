@@ -66,15 +66,16 @@ func TestFitCoverage(t *testing.T) {
 	var logErr float64
 	for range experiments {
 		c := synthetic(rng, sMin, bCrit, sigma, seeds)
-		bs, ss := c.bestCurve(func(int) []int { return allSeeds(seeds) })
+		bs, ss, _ := c.bestCurve(func(int) []int { return allSeeds(seeds) })
 		f, err := FitSteps(bs, ss)
 		if err != nil {
 			t.Fatal(err)
 		}
 		logErr += math.Abs(math.Log(f.BCrit / bCrit))
-		s, b, _, used := c.Bootstrap(draws, rng.Uint64())
-		if used != draws {
-			t.Fatalf("%d of %d draws fitted", used, draws)
+		boot := c.Bootstrap(draws, rng.Uint64())
+		s, b := boot.SMin, boot.BCrit
+		if boot.Fitted != draws {
+			t.Fatalf("%d of %d draws fitted", boot.Fitted, draws)
 		}
 		if s.Lo <= sMin && sMin <= s.Hi {
 			coverS++

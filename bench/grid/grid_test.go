@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
 )
 
@@ -115,6 +116,23 @@ func TestResumedGridEqualsUninterrupted(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("report: %v", err)
 		}
+	}
+	// Two shards, one after the other, into one directory: the first leaves
+	// the other's runs missing, the second completes the same runs.
+	sharded := t.TempDir()
+	first, err := Execute(context.Background(), p, Options{Dir: sharded, Device: "cpu", DataDir: subset, Shard: runstore.Shard{Index: 0, Count: 2}})
+	if err != nil || len(first) == 0 || len(first) == len(p.specs()) {
+		t.Fatalf("shard 0/2: %v, missing %v of %d", err, first, len(p.specs()))
+	}
+	if second, err := Execute(context.Background(), p, Options{Dir: sharded, Device: "cpu", DataDir: subset, Shard: runstore.Shard{Index: 1, Count: 2}}); err != nil || len(second) != 0 {
+		t.Fatalf("shard 1/2: %v, missing %v", err, second)
+	}
+	c, err := Load(sharded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jc, _ := json.Marshal(c); !bytes.Equal(ja, jc) {
+		t.Error("two shards' analysis differs from one process's")
 	}
 	// The same directory refuses another plan.
 	other := p

@@ -85,21 +85,22 @@ func (p Plan) OptimizerName() string {
 }
 
 func (a *Analysis) pointRows() [][]string {
-	rows := [][]string{{"optimizer", "target", "batch", "reached", "best_lr", "lr_at_grid_edge", "steps_mean", "steps_min", "steps_max",
+	rows := [][]string{{"optimizer", "target", "batch", "reached", "best_lr", "lr_at_grid_edge", "steps_mean", "steps_lo", "steps_hi", "steps_min", "steps_max",
 		"samples_mean", "samples_min", "samples_max", "seeds", "failed_lrs"}}
 	for _, t := range a.Targets {
 		for _, pt := range t.Points {
-			row := []string{a.optimizer(), f(t.Target), strconv.Itoa(pt.Batch), strconv.FormatBool(pt.Reached), "", "", "", "", "", "", "", "", "", ""}
+			row := make([]string, len(rows[0]))
+			row[0], row[1], row[2], row[3] = a.optimizer(), f(t.Target), strconv.Itoa(pt.Batch), strconv.FormatBool(pt.Reached)
 			if pt.Reached {
 				row[4], row[5] = f(*pt.BestLR), strconv.FormatBool(pt.LREdge)
-				row[6], row[7], row[8] = f(pt.Steps.Mean), f(pt.Steps.Min), f(pt.Steps.Max)
-				row[9], row[10], row[11], row[12] = f(pt.Samples.Mean), f(pt.Samples.Min), f(pt.Samples.Max), strconv.Itoa(pt.Steps.N)
+				row[6], row[7], row[8], row[9], row[10] = f(pt.Steps.Mean), f(float64(pt.StepsLo)), f(float64(pt.StepsHi)), f(pt.Steps.Min), f(pt.Steps.Max)
+				row[11], row[12], row[13], row[14] = f(pt.Samples.Mean), f(pt.Samples.Min), f(pt.Samples.Max), strconv.Itoa(pt.Steps.N)
 			}
 			var failed []string
 			for _, lr := range pt.FailedLRs {
 				failed = append(failed, f(lr))
 			}
-			row[13] = strings.Join(failed, " ")
+			row[15] = strings.Join(failed, " ")
 			rows = append(rows, row)
 		}
 	}
@@ -172,10 +173,10 @@ func (a *Analysis) Print(w io.Writer) {
 	if len(a.Missing) > 0 {
 		fmt.Fprintf(w, "; PARTIAL: %d runs missing", len(a.Missing))
 	}
-	fmt.Fprintf(w, "\ndevice %s; intervals: %.0f %% bootstrap over seeds (%d draws, seed %d); steps and samples: mean [min, max] over seeds\n",
+	fmt.Fprintf(w, "\ndevice %s; intervals: %.0f %% bootstrap over seeds (%d draws, seed %d), the best LR picked again in each draw\n",
 		a.Device, 100*a.Level, a.BootstrapDraws, a.BootstrapSeed)
 	for _, t := range a.Targets {
-		fmt.Fprintf(w, "\ntarget: smoothed training loss %g\n%7s %10s %24s %30s %6s\n", t.Target, "batch", "best lr", "steps S(B)", "samples E(B)", "seeds")
+		fmt.Fprintf(w, "\ntarget: smoothed training loss %g\n%7s %10s %26s %16s %13s %6s\n", t.Target, "batch", "best lr", "steps S(B) [90 % interval]", "seeds' range", "samples E(B)", "seeds")
 		for _, pt := range t.Points {
 			if len(pt.Seeds) == 0 {
 				fmt.Fprintf(w, "%7d %10s\n", pt.Batch, "runs not all done yet")
@@ -189,8 +190,8 @@ func (a *Analysis) Print(w io.Writer) {
 			if pt.LREdge {
 				edge = "*"
 			}
-			fmt.Fprintf(w, "%7d %9.4g%s %8.0f [%6.0f, %6.0f] %10.0f [%8.0f, %8.0f] %6d\n", pt.Batch, *pt.BestLR, edge,
-				pt.Steps.Mean, pt.Steps.Min, pt.Steps.Max, pt.Samples.Mean, pt.Samples.Min, pt.Samples.Max, pt.Steps.N)
+			fmt.Fprintf(w, "%7d %9.4g%s %8.0f [%6s, %6s]     %6.0f – %6.0f %13.0f %6d\n", pt.Batch, *pt.BestLR, edge,
+				pt.Steps.Mean, hiText(pt.StepsLo), hiText(pt.StepsHi), pt.Steps.Min, pt.Steps.Max, pt.Samples.Mean, pt.Steps.N)
 		}
 		if r := t.Fit; r != nil {
 			bound := ""
