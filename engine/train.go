@@ -229,7 +229,7 @@ type EpochStats struct {
 	// EvalSeconds is the wall time of the evaluation on the test set
 	// after the training pass (Seconds + EvalSeconds is the epoch's).
 	EvalSeconds float64 `json:"eval_seconds"`
-	StepLosses      Losses  `json:"step_losses,omitempty"` // mean loss of each batch
+	StepLosses  Losses  `json:"step_losses,omitempty"` // mean loss of each batch
 }
 
 // Losses are per-step losses. In JSON a non-finite one (the step a run
