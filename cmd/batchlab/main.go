@@ -65,6 +65,7 @@ func (i interrupted) exitCode() int { return 128 + int(i.sig.(syscall.Signal)) }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	commands := []*cli.Command{trainCommand(), studyCommand(), noiseCommand(), adviseCommand(), benchCommand(), devicesCommand(), dataCommand()}
+	commands = append(commands, lrFindCommand()) // the LR range test (bench/lrfind)
 	for _, c := range commands {
 		c.OnUsageError = usageError
 		c.HideHelpCommand = true
