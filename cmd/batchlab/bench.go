@@ -98,7 +98,7 @@ func runBenchTransfer(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	bar := newProgress(c, len(batches)*len(strategies))
+	bar := newProgress(c, len(batches)*len(strategies)*c.Int("repeats")) // measurements, interleaved
 	r, err := transfer.Measure(c.Context, transfer.Config{
 		Device: s.device, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
 		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: s.prof.tl,
