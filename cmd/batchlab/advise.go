@@ -55,6 +55,7 @@ func runAdvise(c *cli.Context) error {
 		return err
 	}
 	info := d.Info()
+	runOf(c).setDevice(info)
 	limit, _ := engine.MemoryBudget(base, d)
 	d.Close()
 	rule, err := lrRuleFlag(c, "rule")
@@ -76,6 +77,7 @@ func runAdvise(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	runOf(c).result(a)
 	if err := advise.Plot(c.String("plot"), a); err != nil {
 		return fmt.Errorf("writing the plot: %w", err)
 	}

@@ -23,7 +23,7 @@ import (
 )
 
 func benchCommand() *cli.Command {
-	subs := []*cli.Command{benchTransferCommand(), benchEpochCommand()}
+	subs := []*cli.Command{configurable(logged(benchTransferCommand())), configurable(logged(benchEpochCommand()))}
 	for _, s := range subs {
 		s.OnUsageError = usageError
 		s.HideHelpCommand = true
@@ -192,6 +192,7 @@ type benchReport interface {
 // writeBench prints r in the format asked and saves it, with its plots,
 // under --out as name.json and name.csv.
 func writeBench(c *cli.Context, r benchReport, name string) error {
+	runOf(c).result(r)
 	out := c.App.Writer
 	switch {
 	case c.Bool("json"):

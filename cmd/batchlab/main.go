@@ -64,7 +64,8 @@ func (i interrupted) String() string {
 func (i interrupted) exitCode() int { return 128 + int(i.sig.(syscall.Signal)) }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	commands := []*cli.Command{trainCommand(), studyCommand(), noiseCommand(), adviseCommand(), benchCommand(), devicesCommand(), dataCommand()}
+	commands := []*cli.Command{configurable(logged(trainCommand())), configurable(studyCommand()), configurable(logged(noiseCommand())), configurable(logged(adviseCommand())),
+		benchCommand(), devicesCommand(), dataCommand(), compareCommand()}
 	commands = append(commands, lrFindCommand()) // the LR range test (bench/lrfind)
 	for _, c := range commands {
 		c.OnUsageError = usageError

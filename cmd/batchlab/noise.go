@@ -82,7 +82,7 @@ func runNoise(c *cli.Context) error {
 		}
 	}
 	measure(0) // at initialization
-	_, err = tr.Run(c.Context, engine.Hooks{Step: func(epoch, done, total int) {
+	_, err = tr.Run(c.Context, engine.Hooks{Epoch: runOf(c).epoch, Step: func(epoch, done, total int) {
 		if done%max(1, total/points) == 0 {
 			measure(epoch)
 		}
@@ -90,6 +90,7 @@ func runNoise(c *cli.Context) error {
 	if err == nil {
 		err = measureErr
 	}
+	runOf(c).result(all)
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

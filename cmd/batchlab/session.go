@@ -49,6 +49,7 @@ func openSession(c *cli.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	runOf(c).setDevice(d.Info())
 	prof, err := startProfiling(c, d)
 	if err != nil {
 		d.Close()

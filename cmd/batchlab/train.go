@@ -12,6 +12,7 @@ import (
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
+	"github.com/batchlab/batchlab/engine/runlog"
 )
 
 func trainCommand() *cli.Command {
@@ -76,6 +77,8 @@ type trainReport struct {
 	// Partial is the epoch under way when the run stopped (interrupted,
 	// diverged): its steps done and their losses.
 	Partial *engine.EpochStats `json:"partial,omitempty"`
+	// Manifest is the run's, as --run-dir writes it (docs/run-log-schema.md).
+	Manifest *runlog.Manifest `json:"manifest"`
 }
 
 func runTrain(c *cli.Context) error {
@@ -146,6 +149,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	cfg = tr.Config() // resolved: regime adaptation applied
+	runOf(c).setConfig(cfg)
 	k.tr = tr
 	if c.Bool("resume") {
 		if err := k.restore(); err != nil {
@@ -172,6 +176,9 @@ func runTrain(c *cli.Context) error {
 		fmt.Fprintln(out)
 		table = newEpochTable(out)
 	}
+	for _, s := range tr.Completed() { // restored from the checkpoint: the run log starts with them
+		runOf(c).epoch(s)
+	}
 	bar := newProgress(c, tr.StepsIn(1))
 	if table != nil {
 		for _, s := range tr.Completed() { // restored from the checkpoint
@@ -186,6 +193,7 @@ func runTrain(c *cli.Context) error {
 			bar.step(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), done, total)
 		},
 		Epoch: func(s engine.EpochStats) {
+			runOf(c).epoch(s)
 			if checkpointing {
 				k.saveOrWarn()
 			}
@@ -205,6 +213,7 @@ func runTrain(c *cli.Context) error {
 		runErr = err
 	}
 	if jsonOut {
+		report.Manifest = runOf(c).manifestAt(c, runErr)
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report); err != nil {

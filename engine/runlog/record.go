@@ -48,7 +48,8 @@ func keys(fs []field) []string {
 }
 
 // appendJSON appends the fields as one JSON object; a non-finite number
-// (a diverged loss) is null, which encoding/json would refuse to write.
+// (a diverged loss) is null, which encoding/json would refuse to write,
+// and a nil list is [] rather than encoding/json's null.
 func appendJSON(b []byte, fs []field) ([]byte, error) {
 	b = append(b, '{')
 	for i, f := range fs {
@@ -57,8 +58,12 @@ func appendJSON(b []byte, fs []field) ([]byte, error) {
 		}
 		b = strconv.AppendQuote(b, f.key)
 		b = append(b, ':')
-		if isNonFinite(f.value) {
+		switch {
+		case isNonFinite(f.value):
 			b = append(b, "null"...)
+			continue
+		case f.value.Kind() == reflect.Slice && f.value.IsNil():
+			b = append(b, "[]"...) // an empty list is [], as an unset one reads
 			continue
 		}
 		v, err := json.Marshal(f.value.Interface())

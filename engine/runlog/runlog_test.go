@@ -136,7 +136,10 @@ func TestReadRefusesWhatIsNoRunLog(t *testing.T) {
 		{func() {}, dir, "not a run log"},
 		{func() { write(ManifestFile, `{"schema":"other"}`) }, dir, "not a batchlab run manifest"},
 		{func() { write(ManifestFile, `{"schema":"batchlab.run","schema_version":99}`) }, dir, "newer"},
-		{func() { write(ManifestFile, `{"schema":"batchlab.run","schema_version":1}`); write(EpochsJSONL, "{\"epoch\":1}\nnot json\n") }, dir, EpochsJSONL + ":2"},
+		{func() {
+			write(ManifestFile, `{"schema":"batchlab.run","schema_version":1}`)
+			write(EpochsJSONL, "{\"epoch\":1}\nnot json\n")
+		}, dir, EpochsJSONL + ":2"},
 	} {
 		c.setup()
 		if _, err := Read(c.path); err == nil || !strings.Contains(err.Error(), c.want) {
