@@ -740,6 +740,22 @@ func (t *Trainer) StepLoss(slot int) (float64, error) {
 	return float64(losses[slot]), nil
 }
 
+// RunningLoss is the mean loss of the last window steps of the epoch under
+// way (fewer at its start), as a progress bar shows it; it waits for the
+// device. It is NaN before the epoch's first step.
+func (t *Trainer) RunningLoss(window int) (float64, error) {
+	losses, err := t.stepLossesSoFar()
+	if err != nil {
+		return 0, err
+	}
+	losses = losses[max(0, len(losses)-window):]
+	sum := 0.0
+	for _, l := range losses {
+		sum += float64(l)
+	}
+	return sum / float64(len(losses)), nil
+}
+
 // Partial is the epoch under way, when it has steps done: its position and
 // the losses of those steps (an interrupted or diverged run reports them).
 func (t *Trainer) Partial() (*EpochStats, error) {

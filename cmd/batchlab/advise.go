@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -21,17 +23,19 @@ func adviseCommand() *cli.Command {
 		Description: "Measures (a) the largest batch that fits in device memory (GPU) or a RAM budget (CPU),\n" +
 			"(b) the throughput knee: the smallest batch within 10% of the peak samples/s, (c) the\n" +
 			"gradient noise scale, an estimate of the critical batch; then recommends a batch and its\n" +
-			"LR under --rule from the reference run (--batch, --lr), with the reasoning, and plots\n" +
-			"samples/s and the noise scale against batch size.",
+			"LR under --lr-scale from the reference run (--lr at --batch), with the reasoning, and plots\n" +
+			"samples/s and the noise scale against batch size into --out.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab advise --device cpu --out advise-out",
+			"batchlab advise --batch 64 --lr 0.05 --lr-scale linear --batch-range 32-4096 --memory 2GiB"),
 		Flags: append(modelFlags(def),
-			&cli.StringFlag{Name: "rule", Usage: "LR scaling rule from the reference: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
-			&cli.IntFlag{Name: "min-batch", Usage: "smallest batch timed", Value: 16},
-			&cli.IntFlag{Name: "max-batch", Usage: "largest batch timed (and at most what fits)", Value: 8192},
+			lrScaleFlag(engine.ScaleSqrt),
+			&cli.StringFlag{Name: "batch-range", Usage: "the batches timed: powers of two from `MIN-MAX` (and at most what fits)", Value: "16-8192"},
 			&cli.IntFlag{Name: "noise-steps", Usage: "training steps before the noise scale is measured", Value: 200},
-			&cli.IntFlag{Name: "noise-big", Usage: "big batch of the noise estimator", Value: 1024},
-			&cli.IntFlag{Name: "noise-pairs", Usage: "gradient pairs averaged for the noise scale", Value: 10},
-			&cli.StringFlag{Name: "plot", Usage: "where to save the plot (.svg, .png or .pdf)", Value: "advise.svg"},
+			noiseBigFlag(), noisePairsFlag(),
+			&cli.StringFlag{Name: "out", Usage: "write the plot, advise.svg and advise.png, into `DIR`", Value: "."},
 			&cli.BoolFlag{Name: "json", Usage: "print the advice as JSON"},
+			cpuProfileFlag(),
 		),
 		Action: runAdvise,
 	}
@@ -58,28 +62,49 @@ func runAdvise(c *cli.Context) error {
 	runOf(c).setDevice(info)
 	limit, _ := engine.MemoryBudget(base, d)
 	d.Close()
-	rule, err := lrRuleFlag(c, "rule")
+	rule, err := lrRuleFlag(c)
 	if err != nil {
 		return err
 	}
+	minBatch, maxBatch, err := batchRange(c.String("batch-range"))
+	if err != nil {
+		return err
+	}
+	prof, err := startProfiling(c, nil)
+	if err != nil {
+		return err
+	}
+	defer prof.stop()
 	o := advise.Options{
 		Base: base, Rule: rule, MemoryLimit: base.Memory, // --memory's, or 0: the plan's own budget then names its source
 		Open:  func() (device.Device, error) { return device.Open(name) },
 		Train: train, Test: test,
-		MinBatch: c.Int("min-batch"), MaxBatch: c.Int("max-batch"),
+		MinBatch: minBatch, MaxBatch: maxBatch,
 		NoiseSteps: c.Int("noise-steps"), NoiseBig: c.Int("noise-big"), NoisePairs: c.Int("noise-pairs"),
 		Log: c.App.ErrWriter,
 	}
-	if o.MinBatch <= 0 || o.MaxBatch < o.MinBatch || o.NoiseSteps < 0 || o.NoisePairs <= 0 {
-		return fmt.Errorf("need 0 < --min-batch ≤ --max-batch, --noise-steps ≥ 0 and --noise-pairs > 0")
+	if o.NoiseSteps < 0 || o.NoisePairs <= 0 {
+		return fmt.Errorf("need --noise-steps ≥ 0 and --noise-pairs > 0")
 	}
 	a, err := advise.Advise(c.Context, o)
 	if err != nil {
 		return err
 	}
 	runOf(c).result(a)
-	if err := advise.Plot(c.String("plot"), a); err != nil {
-		return fmt.Errorf("writing the plot: %w", err)
+	if err := prof.stop(); err != nil {
+		return err
+	}
+	dir := c.String("out")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var plots []string
+	for _, name := range []string{"advise.svg", "advise.png"} {
+		path := filepath.Join(dir, name)
+		if err := advise.Plot(path, a); err != nil {
+			return fmt.Errorf("writing the plot: %w", err)
+		}
+		plots = append(plots, path)
 	}
 	w := c.App.Writer
 	if c.Bool("json") {
@@ -95,8 +120,19 @@ func runAdvise(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, " samples/s\n    knee (smallest batch within 10%% of the peak %.0f at B=%d): B=%d\n", a.Peak.SamplesPerSec, a.Peak.Batch, a.Knee)
 	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f\n", a.NoiseUpdates, a.BSimple)
-	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g\n\n%s\n\nplot: %s\n", a.Batch, a.LR, wrap(a.Reasoning, 90), c.String("plot"))
+	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g\n\n%s\n\nplot: %s\n", a.Batch, a.LR, wrap(a.Reasoning, 90), strings.Join(plots, ", "))
 	return nil
+}
+
+// batchRange reads --batch-range MIN-MAX.
+func batchRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo <= 0 || hi < lo {
+		return 0, 0, fmt.Errorf("--batch-range %q: want MIN-MAX with 0 < MIN ≤ MAX, e.g. 16-8192", s)
+	}
+	return lo, hi, nil
 }
 
 // parseBytes reads a size like 512MiB, 2GiB, 1.5GB or a plain byte count.
