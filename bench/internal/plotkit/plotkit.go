@@ -271,6 +271,7 @@ type Line struct {
 	Err    []float64 // nil: no error bars
 	Lo, Hi []float64 // each point's spread, in y; nil: none
 	Dashed bool
+	NoLine bool    // the points' marks and bars only, not joined
 	Marks  bool    // a dot at each point
 	Radius float64 // of the dots, in points; 0: 2.5
 	Width  float64 // of the line, in points; 0: 1.6
@@ -289,7 +290,9 @@ func (l Line) Add(p *plot.Plot) error {
 	if l.Dashed {
 		ln.Dashes = dashes()
 	}
-	p.Add(ln)
+	if !l.NoLine {
+		p.Add(ln)
+	}
 	thumbs := []plot.Thumbnailer{ln}
 	if l.Marks {
 		sc, err := plotter.NewScatter(l.XY)
