@@ -3,14 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/batchlab/batchlab/bench/advise"
+	"github.com/batchlab/batchlab/bench/lrfind"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -28,8 +31,12 @@ func adviseCommand() *cli.Command {
 		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
 			"batchlab advise --device cpu --out advise-out",
 			"batchlab advise --batch 64 --lr 0.05 --lr-scale linear --batch-range 32-4096 --memory 2GiB"),
-		Flags: append(modelFlags(def),
+		// No --epochs: advise trains steps (timing, the noise scale's
+		// --noise-steps), never epochs.
+		Flags: append(withoutFlags(modelFlags(def), "epochs"),
 			lrScaleFlag(engine.ScaleSqrt),
+			&cli.IntFlag{Name: "repeats", Usage: "times each batch size is timed, in interleaved rounds: the median and range are reported, and the knee of each", Value: 3},
+			&cli.BoolFlag{Name: "lr-find", Usage: "measure the recommended batch's LR with the LR range test (lr-find's defaults) instead of scaling --lr by --lr-scale"},
 			&cli.StringFlag{Name: "batch-range", Usage: "the batches timed: powers of two from `MIN-MAX` (and at most what fits)", Value: "16-8192"},
 			&cli.IntFlag{Name: "noise-steps", Usage: "training steps before the noise scale is measured", Value: 200},
 			noiseBigFlag(), noisePairsFlag(),
@@ -49,6 +56,7 @@ func runAdvise(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	base.Epochs = 1 // what every trainer of advise is built with
 	train, test, err := loadData(c, base)
 	if err != nil {
 		return err
@@ -81,10 +89,14 @@ func runAdvise(c *cli.Context) error {
 		Train: train, Test: test,
 		MinBatch: minBatch, MaxBatch: maxBatch,
 		NoiseSteps: c.Int("noise-steps"), NoiseBig: c.Int("noise-big"), NoisePairs: c.Int("noise-pairs"),
-		Log: c.App.ErrWriter,
+		Repeats: c.Int("repeats"), Log: c.App.ErrWriter,
 	}
-	if o.NoiseSteps < 0 || o.NoisePairs <= 0 {
-		return fmt.Errorf("need --noise-steps ≥ 0 and --noise-pairs > 0")
+	if c.Bool("lr-find") {
+		sweep := lrfind.DefaultSweep()
+		o.FindLR = &sweep
+	}
+	if o.NoiseSteps < 0 || o.NoisePairs <= 0 || o.Repeats <= 0 {
+		return fmt.Errorf("need --noise-steps ≥ 0, --noise-pairs > 0 and --repeats > 0")
 	}
 	a, err := advise.Advise(c.Context, o)
 	if err != nil {
@@ -114,14 +126,31 @@ func runAdvise(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "device %s; model %v hidden, reference batch %d at lr %g\n\n", info, base.Hidden, base.Batch, base.LR)
 	fmt.Fprintf(w, "(a) largest batch that fits in %.2f GiB: %d\n    (%s)\n", float64(limit)/(1<<30), a.MaxBatch, a.MaxBatchMethod)
-	fmt.Fprintf(w, "(b) throughput:")
-	for _, p := range a.Throughput {
-		fmt.Fprintf(w, " %d:%.0f", p.Batch, p.SamplesPerSec)
-	}
-	fmt.Fprintf(w, " samples/s\n    knee (smallest batch within 10%% of the peak %.0f at B=%d): B=%d\n", a.Peak.SamplesPerSec, a.Peak.Batch, a.Knee)
+	writeThroughput(w, a, o.Repeats)
 	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f\n", a.NoiseUpdates, a.BSimple)
-	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g\n\n%s\n\nplot: %s\n", a.Batch, a.LR, wrap(a.Reasoning, 90), strings.Join(plots, ", "))
+	how := fmt.Sprintf("the %s rule", a.Rule)
+	if a.LRFind != nil {
+		how = fmt.Sprintf("the LR range test; the %s rule would give %.4g", a.Rule, a.RuleLR)
+	}
+	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g (%s)\n\n%s\n\n", a.Batch, a.LR, how, wrap(a.Reasoning, 90))
+	for _, warning := range a.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wrap(warning, 90))
+	}
+	fmt.Fprintf(w, "plot: %s\n", strings.Join(plots, ", "))
 	return nil
+}
+
+// writeThroughput prints part (b) of the advice: samples/s by batch size,
+// median [min–max] over the repeats, and the knee with the repeats' own.
+func writeThroughput(w io.Writer, a *advise.Advice, repeats int) {
+	fmt.Fprintf(w, "(b) throughput, samples/s, median [min–max] of %d interleaved repeats:\n", repeats)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, p := range a.Throughput {
+		fmt.Fprintf(tw, "    B=%d\t%.0f\t[%.0f–%.0f]\t\n", p.Batch, p.SamplesPerSec, p.SamplesPerSecMin, p.SamplesPerSecMax)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "    knee (smallest batch within 10%% of the peak %.0f at B=%d), of the medians: B=%d; of each repeat: %v\n",
+		a.Peak.SamplesPerSec, a.Peak.Batch, a.Knee, a.KneeRuns)
 }
 
 // batchRange reads --batch-range MIN-MAX.

@@ -113,6 +113,7 @@ func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
 		s.close()
 		return nil, nil, err
 	}
+	runOf(c).setConfig(tr.Config())
 	return tr, s, nil
 }
 

@@ -97,12 +97,15 @@ func runLabels(dirs []string) []string {
 func writeComparison(w io.Writer, runs []*runlog.Run, labels []string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name string, cell func(*runlog.Run) string) {
-		fmt.Fprintf(tw, "%s\t", name)
+		fmt.Fprint(tw, name)
 		for _, r := range runs {
-			fmt.Fprintf(tw, "%s\t", cell(r))
+			fmt.Fprintf(tw, "\t%s", cell(r))
 		}
 		fmt.Fprintln(tw)
 	}
+	// A heading has a cell per run too: tabwriter aligns a column only
+	// over consecutive lines that all have it.
+	heading := func(name string) { row(name, func(*runlog.Run) string { return "" }) }
 	row("run", func(r *runlog.Run) string { return labels[slices.Index(runs, r)] })
 	row("command", func(r *runlog.Run) string { return r.Manifest.Command })
 	row("status", func(r *runlog.Run) string { return r.Manifest.Status })
@@ -116,12 +119,12 @@ func writeComparison(w io.Writer, runs []*runlog.Run, labels []string) error {
 	})
 	differ := differingFlags(runs)
 	if len(differ) > 0 {
-		fmt.Fprintln(tw, "settings that differ\t")
+		heading("settings that differ")
 		for _, k := range differ {
 			row("  --"+strings.ReplaceAll(k, "_", "-"), func(r *runlog.Run) string { return flagText(r.Manifest.Flags, k) })
 		}
 	} else if len(runs) > 1 {
-		fmt.Fprintln(tw, "settings\tthe same\t")
+		heading("settings: all the same")
 	}
 	metric := func(of func(engine.EpochStats) float64, format string) func(*runlog.Run) string {
 		return func(r *runlog.Run) string {
@@ -149,7 +152,7 @@ func writeComparison(w io.Writer, runs []*runlog.Run, labels []string) error {
 	testLoss := func(e engine.EpochStats) float64 { return e.TestLoss }
 	higher := func(a, b float64) bool { return a > b }
 	lower := func(a, b float64) bool { return a < b }
-	fmt.Fprintln(tw, "metrics\t")
+	heading("metrics")
 	row("epochs", func(r *runlog.Run) string { return fmt.Sprint(len(r.Epochs)) })
 	row("final test acc", metric(acc, "%.2f%%"))
 	row("best test acc", best(acc, "%.2f%%", higher))
