@@ -32,7 +32,7 @@ type Config struct {
 	Base        engine.Config // every setting but Batch and Epochs (which is 1)
 	Batches     []int
 	// Repeats is how many epochs are trained per batch size, in rounds
-	// that visit every batch size once; 0: 1.
+	// that visit every batch size once.
 	Repeats int
 	Trace   *trace.Timeline
 	// Step, if not nil, is told after every training step.
@@ -86,10 +86,10 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Batches) == 0 {
 		return nil, errors.New("nothing to measure: no batch sizes")
 	}
-	if cfg.Repeats < 0 {
+	if cfg.Repeats <= 0 {
 		return nil, fmt.Errorf("repeats must be positive, got %d", cfg.Repeats)
 	}
-	repeats := max(cfg.Repeats, 1)
+	repeats := cfg.Repeats
 	r := &Report{
 		Date: time.Now().Format(time.DateOnly), Device: cfg.Device.Info(), Dataset: cfg.Train.Name,
 		Samples: cfg.Train.Len(), Transfer: cfg.Base.Transfer.String(), Config: cfg.Base, Repeats: repeats,

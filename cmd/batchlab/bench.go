@@ -69,7 +69,7 @@ func benchTransferCommand() *cli.Command {
 			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(transfer.PowersOfTwo(8192))},
 			&cli.StringFlag{Name: "transfer", Usage: "the strategies measured, as train's --transfer names one: modes (" + joinModes(data.Modes()) +
 				") and dtypes (float32, uint8), comma-separated; every mode named with every dtype named (resident moves uint8 only)", Value: joinModes(data.Modes()) + ",float32,uint8"},
-			&cli.IntFlag{Name: "repeats", Usage: "measurements per point; the median is reported", Value: 7},
+			&cli.IntFlag{Name: "repeats", Usage: "measurements per point, in interleaved rounds: the median and range are reported", Value: 7},
 			&cli.DurationFlag{Name: "min-time", Usage: "each measurement repeats the batch for at least this long", Value: 20 * time.Millisecond},
 			&cli.IntFlag{Name: "samples", Usage: "N: the random samples moved, and the epoch size of the split", Value: 60000},
 		}, benchOutputFlags()...),
@@ -134,6 +134,7 @@ func benchEpochCommand() *cli.Command {
 			"batchlab bench epoch --lr-scale linear --base-batch 64 --transfer resident --csv"),
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: "16,64,256,1024,4096"},
+			&cli.IntFlag{Name: "repeats", Usage: "epochs per batch size, in interleaved rounds: the median repeat and the range are reported", Value: 3},
 			transferOption(),
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate at --base-batch", Value: def.LR},
@@ -183,7 +184,7 @@ func runBenchEpoch(c *cli.Context) error {
 	defer s.close()
 	bar := newProgress(c, 1)
 	r, err := epoch.Measure(c.Context, epoch.Config{
-		Device: s.device, Train: s.train, Test: s.test, Base: cfg, Batches: batches, Trace: s.prof.tl,
+		Device: s.device, Train: s.train, Test: s.test, Base: cfg, Batches: batches, Repeats: c.Int("repeats"), Trace: s.prof.tl,
 		Step: func(batch, done, total int) { bar.step(fmt.Sprintf("batch %d", batch), done, total) },
 	})
 	if err != nil {

@@ -21,9 +21,7 @@ func lrFindCommand() *cli.Command {
 	def, sw := engine.DefaultConfig(), lrfind.DefaultSweep()
 	// The model's flags but --lr, which the sweep sets, and --epochs: it
 	// runs --steps steps.
-	flags := slices.DeleteFunc(modelFlags(def), func(f cli.Flag) bool {
-		return slices.Contains(f.Names(), "lr") || slices.Contains(f.Names(), "epochs")
-	})
+	flags := withoutFlags(modelFlags(def), "lr", "epochs")
 	return &cli.Command{
 		Name:  "lr-find",
 		Usage: "the learning-rate range test: train while the LR grows exponentially, stop on divergence, suggest an LR",
@@ -50,6 +48,15 @@ func lrFindCommand() *cli.Command {
 		),
 		Action: runLRFind,
 	}
+}
+
+// withoutFlags is flags less those named: a command that shares a flag
+// set leaves out what would do nothing there, so that it is refused, not
+// ignored.
+func withoutFlags(flags []cli.Flag, names ...string) []cli.Flag {
+	return slices.DeleteFunc(flags, func(f cli.Flag) bool {
+		return slices.ContainsFunc(f.Names(), func(n string) bool { return slices.Contains(names, n) })
+	})
 }
 
 // sweepFlags reads the sweep's flags.
