@@ -84,7 +84,7 @@ func (i interrupted) exitCode() int { return 128 + int(i.sig.(syscall.Signal)) }
 func newApp(stdout, stderr io.Writer) *cli.App {
 	commands := []*cli.Command{configurable(logged(trainCommand())), configurable(studyCommand()), configurable(logged(noiseCommand())), configurable(logged(adviseCommand())),
 		benchCommand(), devicesCommand(), dataCommand(), compareCommand()}
-	commands = append(commands, lrFindCommand()) // the LR range test (bench/lrfind)
+	commands = append(commands, configurable(lrFindCommand())) // the LR range test (bench/lrfind), --config too
 	commands = append(commands, completionCommand())
 	for _, c := range commands {
 		c.OnUsageError = usageError
