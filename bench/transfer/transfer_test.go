@@ -198,4 +198,6 @@ func TestNoiseWarnings(t *testing.T) {
 // fakeLoader names a strategy for synthetic cells; it loads nothing.
 type fakeLoader struct{ data.Loader }
 
-func (fakeLoader) Strategy() data.Strategy { return data.Strategy{Mode: data.Pageable, DType: device.Uint8} }
+func (fakeLoader) Strategy() data.Strategy {
+	return data.Strategy{Mode: data.Pageable, DType: device.Uint8}
+}
