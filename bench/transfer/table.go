@@ -86,15 +86,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, "\n(no fit: it needs at least two batch sizes)")
 		return nil
 	}
-	fmt.Fprintln(w, "\nfit t(B) = α + bytes(B)/β: least squares on relative error, α ≥ 0, of the medians [range of the fits of each repeat]")
+	fmt.Fprintln(w, "\nfit t(B) = α + bytes(B)/β to the medians: least squares on relative error, α ≥ 0; in brackets the range of each repeat's own fit")
 	fmt.Fprintln(tw, "strategy\tbytes/sample\tcopies/batch\tα\tβ GB/s\tR²\t")
 	for _, f := range r.Fits {
 		p, _ := r.point(f.Strategy, batches[0])
-		alpha := f.AlphaSpread
-		alpha.Median = f.Alpha
-		beta := f.BetaSpread.Scale(1e-9)
-		beta.Median = f.Beta / 1e9
-		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%s\t%s\t%.4f\t\n", f.Strategy, float64(p.Bytes)/float64(p.Batch), p.Copies, humanSpread(alpha), beta.Format("%.3g"), f.R2)
+		a, b := f.AlphaSpread, f.BetaSpread.Scale(1e-9)
+		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%s [%s–%s]\t%.3g [%.3g–%.3g]\t%.4f\t\n", f.Strategy, float64(p.Bytes)/float64(p.Batch), p.Copies,
+			human(f.Alpha), human(a.Min), human(a.Max), f.Beta/1e9, b.Min, b.Max, f.R2)
 	}
 	grid(fmt.Sprintf("transfer time per epoch of N = %d samples, the fit's terms: α·⌈N/B⌉ (by batch size) + N·bytes/β (first row: the same at every B)", r.Samples),
 		func(name string) (string, string) {

@@ -327,11 +327,11 @@ func (r *Report) warn() {
 	}
 	for _, f := range r.Fits {
 		if f.AlphaSpread.N > 1 && (f.AlphaSpread.Max-f.AlphaSpread.Min) > noisyAlpha*f.Alpha {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: α ranges %s–%s over the repeats' fits (all repeats: %s): its fixed cost is not resolved",
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: α ranges %s–%s over the repeats' own fits (the medians' fit: %s): the fixed cost is not resolved",
 				f.Strategy, human(f.AlphaSpread.Min), human(f.AlphaSpread.Max), human(f.Alpha)))
 		}
 		if f.BetaSpread.N > 1 && (f.BetaSpread.Max-f.BetaSpread.Min) > noisyBeta*f.Beta {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: β ranges %.3g–%.3g GB/s over the repeats' fits (all repeats: %.3g GB/s)",
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: β ranges %.3g–%.3g GB/s over the repeats' own fits (the medians' fit: %.3g GB/s)",
 				f.Strategy, f.BetaSpread.Min/1e9, f.BetaSpread.Max/1e9, f.Beta/1e9))
 		}
 	}
