@@ -35,6 +35,12 @@ func benchCommand() *cli.Command {
 			"batchlab bench transfer --device cuda --out bench-out",
 			"batchlab bench epoch --batches 64,256,1024 --out bench-out"),
 		Subcommands: subs,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return unknownCommand(c, subs)
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 	}
 }
 

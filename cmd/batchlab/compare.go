@@ -26,11 +26,11 @@ func compareCommand() *cli.Command {
 		Description: "Reads the run logs in each DIR (written by --run-dir; see docs/run-log-schema.md) and prints\n" +
 			"them side by side: the flags whose values differ, then per run the epochs, final and best test\n" +
 			"accuracy and loss, updates and time. A run still going is shown as far as it got.\n" +
-			"With --out, also plots test accuracy and test loss against epoch for every run.\n\n" +
-			"Example:\n" +
-			"  batchlab train --batch 64 --run-dir runs/b64\n" +
-			"  batchlab train --batch 1024 --lr-scale sqrt --base-batch 64 --run-dir runs/b1024\n" +
-			"  batchlab compare --out runs runs/b64 runs/b1024",
+			"With --out, also plots test accuracy and test loss against epoch for every run.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab train --batch 64 --run-dir runs/b64",
+			"batchlab train --batch 1024 --lr-scale sqrt --base-batch 64 --run-dir runs/b1024",
+			"batchlab compare --out runs runs/b64 runs/b1024"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "write compare-accuracy and compare-loss (.svg, .png) into `DIR`"},
 		},

@@ -30,10 +30,10 @@ func lrFindCommand() *cli.Command {
 			"times its lowest (or a loss is not finite). The loss is smoothed by a running median of 5\n" +
 			"batches and an EMA (--smoothing, bias-corrected); the suggested LR is where the smoothed loss\n" +
 			"falls fastest per decade of LR (a least-squares slope over --window decades), before its\n" +
-			"lowest point. --out DIR saves lr-find.json and the plot, lr-find.svg and .png.\n\n" +
-			"Examples:\n" +
-			"  batchlab lr-find --train-samples 10000 --out lr\n" +
-			"  batchlab lr-find --batch 512 --min-lr 1e-4 --max-lr 30 --json",
+			"lowest point. --out DIR saves lr-find.json and the plot, lr-find.svg and .png.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab lr-find --train-samples 10000 --out lr",
+			"batchlab lr-find --batch 512 --min-lr 1e-4 --max-lr 30 --json"),
 		Flags: append(flags,
 			&cli.Float64Flag{Name: "min-lr", Usage: "the sweep's first LR", Value: sw.MinLR},
 			&cli.Float64Flag{Name: "max-lr", Usage: "the sweep's last LR", Value: sw.MaxLR},

@@ -22,8 +22,12 @@ import (
 // Ctrl-C and SIGTERM arrive through c.Context, which main cancels on
 // either (signal.NotifyContext).
 
-// noArgs refuses positional arguments: every setting is a flag.
+// noArgs refuses positional arguments: every setting is a flag. Where the
+// command has subcommands, the argument is taken for a mistyped one.
 func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 && len(c.Command.Subcommands) > 0 {
+		return unknownCommand(c, c.Command.Subcommands)
+	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("%s takes no arguments, got %q (see %s --help)", c.Command.FullName(), c.Args().First(), c.Command.HelpName)
 	}
