@@ -92,6 +92,9 @@ func runAdvise(c *cli.Context) error {
 		Repeats: c.Int("repeats"), Log: c.App.ErrWriter,
 	}
 	if c.Bool("lr-find") {
+		if c.IsSet("lr-scale") {
+			return fmt.Errorf("--lr-scale %s does nothing with --lr-find: the LR range test measures the recommended batch's LR instead of scaling --lr", rule)
+		}
 		sweep := lrfind.DefaultSweep()
 		o.FindLR = &sweep
 	}

@@ -50,6 +50,9 @@ func TestIdleFlagsRefused(t *testing.T) {
 		{[]string{"advise", "--data", subset, "--batch-range", "64-16"}, `--batch-range "64-16": want MIN-MAX`},
 		{[]string{"advise", "--data", subset, "--batch-range", "64"}, `--batch-range "64"`},
 		{[]string{"bench", "transfer", "--json", "--csv"}, "choose one"},
+		// advise trains steps, never epochs: it has no --epochs to ignore.
+		{[]string{"advise", "--data", subset, "--epochs", "3"}, "flag provided but not defined: -epochs"},
+		{[]string{"advise", "--data", subset, "--lr-find", "--lr-scale", "linear"}, "--lr-scale linear does nothing with --lr-find"},
 	}
 	for _, c := range cases {
 		_, err := run(t, c.args...)
