@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -294,5 +295,47 @@ func TestCompletion(t *testing.T) {
 	}
 	if out := complete("train", "--lr"); !strings.Contains(out, "--lr-scale\n") || strings.Contains(out, "--batch") {
 		t.Errorf("train's flags for completion of --lr:\n%s", out)
+	}
+}
+
+// TestProfilingFlags: --cpuprofile on every long command writes a profile,
+// --trace on noise and train writes steps and (train) evaluations, and
+// advise's --out gets its plots.
+func TestProfilingFlags(t *testing.T) {
+	dir := t.TempDir()
+	at := func(name string) string { return filepath.Join(dir, name) }
+	for _, args := range [][]string{
+		{"train", "--data", subset, "--train-samples", "500", "--hidden", "8", "--trace", at("train.json"), "--cpuprofile", at("train.prof")},
+		{"noise", "--data", subset, "--train-samples", "500", "--hidden", "8", "--points", "1", "--noise-pairs", "1", "--noise-big", "250",
+			"--trace", at("noise.json"), "--cpuprofile", at("noise.prof")},
+		{"advise", "--data", subset, "--train-samples", "1000", "--hidden", "8", "--batch", "50", "--batch-range", "16-64", "--noise-steps", "5",
+			"--noise-big", "250", "--noise-pairs", "1", "--repeats", "1", "--out", at("advise"), "--cpuprofile", at("advise.prof")},
+		{"study", "--preset", "tiny", "--data", subset, "--out", at("study"), "--shard", "0/16", "--cpuprofile", at("study.prof")},
+	} {
+		if _, err := run(t, args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	for _, name := range []string{"train.prof", "noise.prof", "advise.prof", "study.prof", "advise/advise.svg", "advise/advise.png"} {
+		if st, err := os.Stat(at(name)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	checkTrace(t, at("train.json"), "step", "forward", "evaluate", "copy pixels")
+	checkTrace(t, at("noise.json"), "step", "update")
+}
+
+// TestAdaptRegimeDefaultBase: --adapt-regime without --base-batch adapts
+// to 128, and the header says how many epochs that made.
+func TestAdaptRegimeDefaultBase(t *testing.T) {
+	out, stderr, err := runBoth(t, "train", "--data", subset, "--hidden", "8", "--batch", "256", "--adapt-regime", "--train-samples", "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "regime adapted to the base batch 128: 2 epochs for the 1 asked"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if want := "note: --base-batch not given: 128"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
 	}
 }

@@ -189,6 +189,9 @@ func runTrain(c *cli.Context) error {
 		if s := cfg.ScheduleSummary(); s != "" {
 			fmt.Fprintf(out, "        %s\n", s)
 		}
+		if asked := c.Int("epochs"); cfg.Epochs != asked {
+			fmt.Fprintf(out, "        regime adapted to the base batch %d: %d epochs for the %d asked\n", cfg.BaseBatch, cfg.Epochs, asked)
+		}
 		fmt.Fprintln(out)
 		table = newEpochTable(out)
 	}
