@@ -53,6 +53,9 @@ func TestConfigFiles(t *testing.T) {
 			if m := rep.Manifest; m == nil || !slices.Contains(m.SetFlags, "hidden") || m.Flags["config"] == "" {
 				t.Errorf("the manifest does not say the file set hidden: %+v", m)
 			}
+			if rep := trainWithConfig(t, writeConfig(t, c.name, c.text), "--epochs", "1", "--hidden", "6"); !slices.Equal(rep.Config.Hidden, []int{6}) {
+				t.Errorf("--hidden 6 did not win over the file's list: %v", rep.Config.Hidden)
+			}
 		})
 	}
 }
@@ -73,10 +76,16 @@ func TestConfigFileMistakes(t *testing.T) {
 		{[]string{"train"}, "bad.yaml", "batch: [1\n", "bad.yaml"},
 		{[]string{"train"}, "type.yaml", "batch: many\n", "batch"},
 		{[]string{"study"}, "study.yaml", "preset: nonsense\n", `unknown preset "nonsense"`},
-		{[]string{"bench", "epoch"}, "epoch.toml", "repeats = 3\n", `"repeats" is not a setting of batchlab bench epoch`},
+		{[]string{"bench", "epoch"}, "epoch.toml", "batch-size = 64\n", `"batch-size" is not a setting of batchlab bench epoch`},
 	} {
 		path := writeConfig(t, c.name, c.text)
-		_, err := run(t, append(c.cmd, "--config", path)...)
+		// No data where --data points: if the file were let through, the
+		// command would fail at once, not train.
+		args := append(c.cmd, "--config", path)
+		if c.cmd[0] != "study" {
+			args = append(args, "--data", filepath.Join(t.TempDir(), "none"))
+		}
+		_, err := run(t, args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s with %s: %v, want one line saying %s", strings.Join(c.cmd, " "), c.text, err, c.want)
 		}
