@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -171,5 +172,42 @@ func TestEvalSeconds(t *testing.T) {
 	_, stats := trainAll(t, device.NewCPU(), cfg, train.Subset(500), test)
 	if s := stats[0]; !(s.EvalSeconds > 0) || !(s.Seconds > 0) {
 		t.Errorf("epoch took %g s training and %g s evaluating", s.Seconds, s.EvalSeconds)
+	}
+}
+
+// TestRunningLoss: the running loss mid-epoch is the mean of the last
+// window steps' losses, as the epoch's step losses record them.
+func TestRunningLoss(t *testing.T) {
+	train, test := loadSubset(t)
+	cfg := smallConfig()
+	cfg.Epochs = 1
+	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train.Subset(2000), test.Subset(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := tr.RunningLoss(20); err != nil || !math.IsNaN(l) {
+		t.Errorf("before the first step: %g, %v; want NaN", l, err)
+	}
+	got := map[int]float64{}
+	stats, err := tr.Epoch(context.Background(), 1, func(done, total int) {
+		if done == 5 || done == 30 {
+			l, err := tr.RunningLoss(20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[done] = l
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for done, from := range map[int]int{5: 0, 30: 10} {
+		sum := 0.0
+		for _, l := range stats.StepLosses[from:done] {
+			sum += float64(l)
+		}
+		if want := sum / float64(done-from); math.Abs(got[done]-want) > 1e-9 {
+			t.Errorf("after %d steps: running loss %g, want %g", done, got[done], want)
+		}
 	}
 }
