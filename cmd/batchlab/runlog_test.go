@@ -109,10 +109,17 @@ func TestRunDirWhileRunning(t *testing.T) {
 }
 
 // TestRunDirIsNotOverwritten: a second run into the same directory is
-// refused before it trains, and --overwrite replaces the log.
+// refused before it trains, and --overwrite replaces the log; a run refused
+// for a bad setting leaves no directory in the way of the corrected one.
 func TestRunDirIsNotOverwritten(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	args := []string{"train", "--device", "cpu", "--data", subset, "--hidden", "8", "--batch", "250", "--train-samples", "500", "--epochs", "2", "--run-dir", dir}
+	if _, err := run(t, append(args, "--batch", "0")...); err == nil {
+		t.Fatal("--batch 0 trained")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("a run refused before training left %s behind, in the way of the corrected command", dir)
+	}
 	if _, err := run(t, args...); err != nil {
 		t.Fatal(err)
 	}

@@ -136,17 +136,19 @@ type Writer struct {
 	csvFile  *os.File
 	csv      *csv.Writer
 	steps    *os.File // nil without Options.Steps
+	created  bool     // Create made dir
+	logged   bool     // an epoch, step or result is in the log
 }
 
 // Create makes dir the log of the run m describes: it refuses a directory
 // that is not empty (unless o.Overwrite and it holds a run log), creates
 // the files and writes the manifest.
 func Create(dir string, m Manifest, o Options) (*Writer, error) {
-	if err := prepare(dir, o.Overwrite); err != nil {
+	created, err := prepare(dir, o.Overwrite)
+	if err != nil {
 		return nil, err
 	}
-	w := &Writer{dir: dir, manifest: m}
-	var err error
+	w := &Writer{dir: dir, manifest: m, created: created}
 	create := func(name string) *os.File {
 		if err != nil {
 			return nil
@@ -173,28 +175,28 @@ func Create(dir string, m Manifest, o Options) (*Writer, error) {
 }
 
 // prepare makes sure dir exists and holds no log that Create would
-// overwrite without being told to.
-func prepare(dir string, overwrite bool) error {
+// overwrite without being told to; created says whether it made dir.
+func prepare(dir string, overwrite bool) (created bool, err error) {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return os.MkdirAll(dir, 0o777)
+		return true, os.MkdirAll(dir, 0o777)
 	case err != nil:
-		return fmt.Errorf("run log: %w", err)
+		return false, fmt.Errorf("run log: %w", err)
 	case len(entries) == 0:
-		return nil
+		return false, nil
 	case !overwrite:
-		return fmt.Errorf("run log %s is not empty (it holds %s): choose a new directory, or --overwrite to replace the run log in it", dir, entries[0].Name())
+		return false, fmt.Errorf("run log %s is not empty (it holds %s): choose a new directory, or --overwrite to replace the run log in it", dir, entries[0].Name())
 	}
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err != nil {
-		return fmt.Errorf("run log %s is not empty and holds no %s, so it is not a run log that --overwrite may replace: choose a new directory", dir, ManifestFile)
+		return false, fmt.Errorf("run log %s is not empty and holds no %s, so it is not a run log that --overwrite may replace: choose a new directory", dir, ManifestFile)
 	}
 	for _, name := range files {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("run log: %w", err)
+			return false, fmt.Errorf("run log: %w", err)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // Dir is where the log is written.
@@ -238,6 +240,7 @@ func (w *Writer) Epoch(s engine.EpochStats) error {
 	if err != nil {
 		return fmt.Errorf("run log: epoch %d: %w", s.Epoch, err)
 	}
+	w.logged = true
 	if _, err := w.epochs.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("run log: %w", err)
 	}
@@ -259,6 +262,7 @@ func (w *Writer) Step(s Step) error {
 	if w == nil || w.steps == nil {
 		return nil
 	}
+	w.logged = true
 	line, err := appendJSON(nil, fieldsOf(s))
 	if err == nil {
 		_, err = w.steps.Write(append(line, '\n'))
@@ -274,15 +278,32 @@ func (w *Writer) Result(v any) error {
 	if w == nil {
 		return nil
 	}
+	w.logged = true
 	return atomicfile.Write(filepath.Join(w.dir, ResultFile), func(out io.Writer) error {
 		return writeIndented(out, v)
 	})
 }
 
 // Close records in the manifest how the run ended and closes the files.
+// A run that failed before it logged anything (a bad setting, data not
+// found) leaves no log: its files are removed, and dir if Create made it,
+// so that the corrected command can run into the same directory; the
+// error went to the user anyway.
 func (w *Writer) Close(status string, runErr error) error {
 	if w == nil {
 		return nil
+	}
+	if status == StatusFailed && !w.logged {
+		err := w.closeFiles()
+		for _, name := range files {
+			if rmErr := os.Remove(filepath.Join(w.dir, name)); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+				err = errors.Join(err, rmErr)
+			}
+		}
+		if w.created {
+			err = errors.Join(err, os.Remove(w.dir))
+		}
+		return err
 	}
 	w.manifest.End(status, runErr)
 	return errors.Join(w.writeManifest(), w.closeFiles())

@@ -181,3 +181,28 @@ func TestNilWriterDoesNothing(t *testing.T) {
 		t.Fatal("a nil Writer did something")
 	}
 }
+
+// TestFailedBeforeLoggingLeavesNoLog: a run that fails before its first
+// epoch leaves no directory behind; one that fails later keeps its log.
+func TestFailedBeforeLoggingLeavesNoLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	w, err := Create(dir, NewManifest("train", "", nil), Options{Steps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(StatusFailed, errors.New("batch size must be positive")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a run that failed before logging left %s (%v)", dir, err)
+	}
+	w, err = Create(dir, NewManifest("train", "", nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Epoch(epochStats(1, 0.4))
+	w.Close(StatusFailed, errors.New("diverged"))
+	if r, err := Read(dir); err != nil || r.Manifest.Status != StatusFailed || r.Manifest.Error != "diverged" || len(r.Epochs) != 1 {
+		t.Fatalf("a run that failed after an epoch: %v, %+v", err, r)
+	}
+}
