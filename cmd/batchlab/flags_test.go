@@ -267,12 +267,22 @@ func TestSuggestions(t *testing.T) {
 // TestCompletion: the scripts name batchlab, and the binary answers the
 // scripts' question with its commands and a command's flags.
 func TestCompletion(t *testing.T) {
+	// Each in a process of its own, as a shell runs it: cli reads the word
+	// being completed from os.Args, and its help command is a package
+	// variable that, once run (`help train` in another test), lists itself
+	// among its own subcommands, a cycle its fish writer recurses through.
+	batchlab := func(args ...string) (string, error) {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "BATCHLAB_AS_MAIN=1")
+		out, err := cmd.Output()
+		return string(out), err
+	}
 	for shell, want := range map[string]string{
 		"bash": "complete -o bashdefault -o default -o nospace -F _cli_bash_autocomplete batchlab",
 		"zsh":  "compdef _cli_zsh_autocomplete batchlab",
 		"fish": "complete -c batchlab",
 	} {
-		out, err := run(t, "completion", shell)
+		out, err := batchlab("completion", shell)
 		if err != nil || !strings.Contains(out, want) || strings.Contains(out, "$PROG") {
 			t.Errorf("completion %s: %v, output lacks %q:\n%.300s", shell, err, want, out)
 		}
@@ -280,21 +290,11 @@ func TestCompletion(t *testing.T) {
 	if _, err := run(t, "completion", "tcsh"); err == nil || !strings.Contains(err.Error(), `no script for "tcsh"`) {
 		t.Errorf("completion tcsh: %v", err)
 	}
-	// cli reads the word being completed from os.Args: a process of its own.
-	complete := func(args ...string) string {
-		cmd := exec.Command(os.Args[0], append(args, "--generate-bash-completion")...)
-		cmd.Env = append(os.Environ(), "BATCHLAB_AS_MAIN=1")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Errorf("%v: %v", args, err)
-		}
-		return string(out)
+	if out, err := batchlab("--generate-bash-completion"); err != nil || !strings.Contains(out, "train\n") || !strings.Contains(out, "completion\n") {
+		t.Errorf("commands for completion: %v\n%s", err, out)
 	}
-	if out := complete(); !strings.Contains(out, "train\n") || !strings.Contains(out, "completion\n") {
-		t.Errorf("commands for completion:\n%s", out)
-	}
-	if out := complete("train", "--lr"); !strings.Contains(out, "--lr-scale\n") || strings.Contains(out, "--batch") {
-		t.Errorf("train's flags for completion of --lr:\n%s", out)
+	if out, err := batchlab("train", "--lr", "--generate-bash-completion"); err != nil || !strings.Contains(out, "--lr-scale\n") || strings.Contains(out, "--batch") {
+		t.Errorf("train's flags for completion of --lr: %v\n%s", err, out)
 	}
 }
 
