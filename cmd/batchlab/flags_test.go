@@ -107,6 +107,18 @@ func TestSqrtRuleDefaultBase(t *testing.T) {
 	}
 }
 
+// TestRuleAtItsBase: a rule at the base batch itself is a factor of 1,
+// which train allows (a sweep meets it) and says.
+func TestRuleAtItsBase(t *testing.T) {
+	_, stderr, err := runBoth(t, "train", "--data", subset, "--hidden", "8", "--train-samples", "500", "--lr-scale", "linear")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "note: --base-batch not given: 128, the batch the default --lr is tuned at; --batch 128 is the base batch, where the linear rule's factor is 1"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+}
+
 // TestBenchEpochDefaultBase: bench epoch's sqrt rule names the base it uses.
 func TestBenchEpochDefaultBase(t *testing.T) {
 	_, stderr, err := runBoth(t, "bench", "epoch", "--data", subset, "--train-samples", "500", "--batches", "250", "--hidden", "8", "--csv")

@@ -96,7 +96,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage: "how batch size changes what neural-network training costs and learns",
 		Description: "batchlab trains an MLP on MNIST or Fashion-MNIST (--dataset) on a CUDA GPU or the CPU and reports, per epoch,\n" +
 			"what it learned (loss, accuracy) and what it cost (updates, time, bytes moved).\n" +
-			"Get MNIST once with `batchlab data`, then `batchlab train`.",
+			"Get MNIST once with `batchlab data`, then `batchlab train`; `batchlab help CMD` for a command's flags and\n" +
+			"examples; `source <(batchlab completion bash)` (or zsh, fish) completes commands and flags.",
 		Version:   buildinfo.Read().String(),
 		Writer:    stdout,
 		ErrWriter: stderr,

@@ -140,6 +140,9 @@ func runTrain(c *cli.Context) error {
 	if err := oddTrainFlags(c); err != nil {
 		return err
 	}
+	if lrScale != engine.ScaleNone && cfg.Batch == baseBatch {
+		note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("--batch %d is the base batch, where the %s rule's factor is 1", cfg.Batch, lrScale)
+	}
 	if note != "" {
 		fmt.Fprintln(c.App.ErrWriter, "batchlab: note:", note)
 	}
