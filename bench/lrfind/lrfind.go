@@ -73,6 +73,10 @@ func (s Sweep) Validate() error {
 	case !(s.Window > 0):
 		return fmt.Errorf("the slope window must be positive, got %g decades", s.Window)
 	}
+	if per := s.Window * float64(s.Steps-1) / math.Log10(s.MaxLR/s.MinLR); per < minFit {
+		return fmt.Errorf("a slope window of %g decades holds %.1f steps of a sweep of %d steps over %.2g decades, and a slope needs %d: more steps or a wider window",
+			s.Window, per, s.Steps, math.Log10(s.MaxLR/s.MinLR), minFit)
+	}
 	return nil
 }
 
@@ -116,6 +120,10 @@ type Analysis struct {
 	MinLoss   float64 `json:"min_smoothed_loss"`
 	Rule      string  `json:"rule"`
 }
+
+// minFit is the fewest points a slope is fitted to, so that one noisy
+// point cannot set it.
+const minFit = 5
 
 // rule says how the suggestion is chosen, in the result and the plot.
 const rule = "steepest descent of the smoothed loss against log LR, a least-squares slope over a window of the sweep, before the lowest smoothed loss"
@@ -281,7 +289,6 @@ func Analyze(points []Point, window float64) (Analysis, error) {
 	for i, p := range points {
 		x[i] = math.Log10(p.SmoothedLR)
 	}
-	const minFit = 5 // points in a window, so that one noisy point cannot set a slope
 	best := 0.0
 	for i := 0; i <= last; i++ {
 		var xs, ys []float64

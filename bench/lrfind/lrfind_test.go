@@ -122,6 +122,7 @@ func TestAnalyzeRefusesFlatCurves(t *testing.T) {
 		"beta 1":        func(s *Sweep) { s.Beta = 1 },
 		"stop factor 1": func(s *Sweep) { s.StopFactor = 1 },
 		"no window":     func(s *Sweep) { s.Window = 0 },
+		"sparse window": func(s *Sweep) { s.Steps = 40 }, // 3.3 steps in half a decade
 	} {
 		s := DefaultSweep()
 		mod(&s)

@@ -31,7 +31,7 @@ func TestLRFind(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	text, err := run(t, "lr-find", "--device", "cpu", "--data", subset, "--hidden", "16", "--steps", "60")
+	text, err := run(t, "lr-find", "--device", "cpu", "--data", subset, "--hidden", "16", "--steps", "80")
 	if err != nil || !strings.Contains(text, "suggested LR") {
 		t.Errorf("table: %v\n%s", err, text)
 	}
@@ -46,6 +46,7 @@ func TestLRFindRefuses(t *testing.T) {
 	}{
 		{[]string{"--min-lr", "1", "--max-lr", "0.1"}, "need 0 < min LR < max LR"},
 		{[]string{"--steps", "5"}, "at least 10 steps"},
+		{[]string{"--steps", "40"}, "holds 3.2 steps"},
 		{[]string{"--smoothing", "1"}, "smoothing factor"},
 		{[]string{"--lr", "0.1"}, "flag provided but not defined: -lr"},
 		{[]string{"--epochs", "2"}, "flag provided but not defined: -epochs"},
