@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batchlab/batchlab/bench/advise"
 	"github.com/batchlab/batchlab/bench/lrfind"
 )
 
@@ -56,5 +57,32 @@ func TestLRFindRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("lr-find %v: %v, want one line with %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestAdviseLRFind: advise --lr-find recommends the range test's LR at
+// the recommended batch, with the rule's beside it, and every throughput
+// point carries its repeats; advise --epochs, which it used to show and
+// ignore, is refused.
+func TestAdviseLRFind(t *testing.T) {
+	out, err := run(t, "advise", "--device", "cpu", "--data", subset, "--hidden", "32", "--batch-range", "16-64",
+		"--noise-steps", "10", "--noise-big", "256", "--noise-pairs", "2", "--repeats", "2", "--lr-find", "--json", "--out", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a advise.Advice
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, out)
+	}
+	if a.LRFind == nil || a.LR != a.LRFind.SuggestedLR || a.LRFind.Batch != a.Batch || !(a.RuleLR > 0) || len(a.KneeRuns) != 2 {
+		t.Errorf("batch %d, LR %g, rule's %g, knees %v, range test %v", a.Batch, a.LR, a.RuleLR, a.KneeRuns, a.LRFind != nil)
+	}
+	for _, p := range a.Throughput {
+		if len(p.Runs) != 2 {
+			t.Errorf("B=%d: %d repeats", p.Batch, len(p.Runs))
+		}
+	}
+	if _, err := run(t, "advise", "--device", "cpu", "--data", subset, "--epochs", "3"); err == nil || !strings.Contains(err.Error(), "flag provided but not defined: -epochs") {
+		t.Errorf("advise --epochs: %v", err)
 	}
 }
