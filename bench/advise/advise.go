@@ -325,7 +325,7 @@ func kneeRuns(pts []Point) (runs []int, lo, hi int) {
 // reaches the threshold (90% of the peak's range), or the knee's own range
 // falls below it.
 func kneeWarnings(a *Advice) []string {
-	var ws []string
+	ws := []string{} // [] in JSON when there is nothing to warn of
 	if a.KneeMin != a.KneeMax {
 		ws = append(ws, fmt.Sprintf("the knee moves between repeats: B=%d to %d (the knees %v; of the medians: B=%d)", a.KneeMin, a.KneeMax, a.KneeRuns, a.Knee))
 	}

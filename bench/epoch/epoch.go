@@ -155,7 +155,7 @@ const noisy = 0.25
 // neighbouring batch sizes whose ranges overlap: which of the two epochs
 // is cheaper is then not resolved.
 func (r *Report) warn() {
-	r.Warnings = nil
+	r.Warnings = []string{} // [] in JSON when there is nothing to warn of
 	if r.Repeats < 2 {
 		r.Warnings = append(r.Warnings, "one repeat: no spread measured (--repeats 3 or more to see the machine's noise)")
 		return

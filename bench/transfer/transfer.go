@@ -310,7 +310,7 @@ const (
 
 // warn lists the readings the machine's noise could change.
 func (r *Report) warn() {
-	r.Warnings = nil
+	r.Warnings = []string{} // [] in JSON when there is nothing to warn of
 	var noisy []Point
 	for _, p := range r.Points {
 		if (p.MaxSeconds-p.MinSeconds)/p.Seconds > noisyPoint {
