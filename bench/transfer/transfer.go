@@ -300,8 +300,9 @@ func (r *Report) fit() {
 
 // Noise limits above which a reading is flagged: a point whose repeats
 // spread over more than a quarter of its median, a fit whose α over the
-// repeats spans more than its median (a factor of about 2 and beyond) or
-// whose β spans more than a quarter.
+// repeats spans more than its median (a factor of about 2 and beyond; for
+// an α near 0, more than a tenth of the smallest batch's time) or whose β
+// spans more than a quarter.
 const (
 	noisyPoint = 0.25
 	noisyAlpha = 1.0
@@ -326,7 +327,11 @@ func (r *Report) warn() {
 			len(noisy), len(r.Points), 100*noisyPoint, worst.Strategy, worst.Batch, humanSpread(spreadOf(worst).Scale(1/float64(worst.Batch)))))
 	}
 	for _, f := range r.Fits {
-		if f.AlphaSpread.N > 1 && (f.AlphaSpread.Max-f.AlphaSpread.Min) > noisyAlpha*f.Alpha {
+		// An α near 0 (a host copy) is "unresolved" by any noise: its
+		// range counts once it exceeds a tenth of the smallest batch's
+		// time, where α matters most.
+		smallest, _ := r.point(f.Strategy, r.batches()[0])
+		if f.AlphaSpread.N > 1 && (f.AlphaSpread.Max-f.AlphaSpread.Min) > noisyAlpha*max(f.Alpha, 0.1*smallest.Seconds) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: α ranges %s–%s over the repeats' own fits (the medians' fit: %s): the fixed cost is not resolved",
 				f.Strategy, human(f.AlphaSpread.Min), human(f.AlphaSpread.Max), human(f.Alpha)))
 		}
