@@ -58,11 +58,16 @@ type Advice struct {
 	Knee           int     `json:"knee"` // smallest batch within 10% of the peak samples/s, of the medians
 	// The knee of each repeat alone, and their range: where they differ,
 	// the machine's noise moved the answer.
-	KneeRuns     []int          `json:"knee_runs"`
-	KneeMin      int            `json:"knee_min"`
-	KneeMax      int            `json:"knee_max"`
-	Peak         Point          `json:"peak"`
-	BSimple      float64        `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
+	KneeRuns []int   `json:"knee_runs"`
+	KneeMin  int     `json:"knee_min"`
+	KneeMax  int     `json:"knee_max"`
+	Peak     Point   `json:"peak"`
+	BSimple  float64 `json:"b_simple"` // the gradient noise scale, a critical-batch estimate: the median of the repeats'
+	// Each repeat's estimate (NoisePairs fresh pairs of batches at the same
+	// weights) and their range.
+	BSimpleRuns  []float64      `json:"b_simple_runs"`
+	BSimpleMin   float64        `json:"b_simple_min"`
+	BSimpleMax   float64        `json:"b_simple_max"`
 	NoiseUpdates int            `json:"noise_updates"`
 	Batch        int            `json:"recommended_batch"`
 	LR           float64        `json:"recommended_lr"`
@@ -95,10 +100,13 @@ func Advise(ctx context.Context, o Options) (*Advice, error) {
 	a.KneeRuns, a.KneeMin, a.KneeMax = kneeRuns(a.Throughput)
 	a.Warnings = kneeWarnings(a)
 	fmt.Fprintln(log, "measuring the gradient noise scale…")
-	if a.BSimple, a.NoiseUpdates, err = noiseScale(ctx, o); err != nil {
+	if a.BSimpleRuns, a.NoiseUpdates, err = noiseScale(ctx, o); err != nil {
 		return nil, err
 	}
+	sp := spread.Of(a.BSimpleRuns)
+	a.BSimple, a.BSimpleMin, a.BSimpleMax = sp.Median, sp.Min, sp.Max
 	recommend(a, o)
+	a.Warnings = append(a.Warnings, noiseWarnings(a)...)
 	if o.FindLR != nil {
 		fmt.Fprintf(log, "the LR range test at B=%d…\n", a.Batch)
 		if err := findLR(ctx, a, o); err != nil {
@@ -349,42 +357,64 @@ func kneeWarnings(a *Advice) []string {
 }
 
 // noiseScale trains NoiseSteps steps at the base batch, then measures
-// B_simple there.
-func noiseScale(ctx context.Context, o Options) (float64, int, error) {
+// B_simple there, Repeats times, each from NoisePairs fresh pairs.
+func noiseScale(ctx context.Context, o Options) ([]float64, int, error) {
 	d, err := open(o)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	defer d.Close()
 	cfg := o.Base
 	b := cfg.Batch
 	tr, err := trainerAt(o, d, b, o.Train)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	order := data.Permutation(o.Train.Len(), cfg.Seed, 1)
 	for s := 0; s < o.NoiseSteps; s++ {
 		if err := ctx.Err(); err != nil {
-			return 0, 0, err
+			return nil, 0, err
 		}
 		lo := (s * b) % (len(order) - b + 1)
 		if err := tr.Step(0, order[lo:lo+b], nil, cfg.LR); err != nil {
-			return 0, 0, err
+			return nil, 0, err
 		}
 	}
 	if err := d.Sync(); err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	m, err := engine.NewNoiseMeter(tr, b, o.NoiseBig, cfg.Seed)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	defer m.Close()
-	e, err := m.Sample(o.NoisePairs)
-	if err != nil {
-		return 0, 0, err
+	var runs []float64
+	for range max(o.Repeats, 1) {
+		e, err := m.Sample(o.NoisePairs)
+		if err != nil {
+			return nil, 0, err
+		}
+		runs = append(runs, e.BSimple())
 	}
-	return e.BSimple(), o.NoiseSteps, nil
+	return runs, o.NoiseSteps, nil
+}
+
+// nearestPowerOfTwo is the batch the noise scale b recommends.
+func nearestPowerOfTwo(b float64) int { return 1 << int(math.Round(math.Log2(b))) }
+
+// noiseWarnings says when the repeats' noise scales round to different
+// batches, or some could not be estimated: the recommendation could
+// change on a rerun.
+func noiseWarnings(a *Advice) []string {
+	lo, hi := a.BSimpleMin, a.BSimpleMax
+	switch {
+	case !(lo > 0) || math.IsInf(hi, 0):
+		return []string{fmt.Sprintf("the noise scale ranges %.0f–%.0f over the repeats %v: some could not be estimated (|G|² or tr Σ not yet positive); more --noise-steps or --noise-pairs", lo, hi, a.BSimpleRuns)}
+	case nearestPowerOfTwo(lo) != nearestPowerOfTwo(hi):
+		return []string{fmt.Sprintf("the noise scale ranges %.0f–%.0f over the repeats (median %.0f): the batch it recommends could be B=%d to %d; more --noise-pairs narrow it",
+			lo, hi, a.BSimple, nearestPowerOfTwo(lo), nearestPowerOfTwo(hi))}
+	}
+	return nil
 }
 
 // recommend picks the batch: the power of two nearest the noise scale (the
@@ -399,7 +429,7 @@ func recommend(a *Advice, o Options) {
 		a.Batch = a.Knee
 		why = fmt.Sprintf("The noise scale could not be estimated (|G|² not yet positive), so the advice falls back on the hardware: B=%d is the smallest batch within 10%% of the peak throughput.", a.Knee)
 	default:
-		a.Batch = 1 << int(math.Round(math.Log2(crit)))
+		a.Batch = nearestPowerOfTwo(crit)
 		why = fmt.Sprintf("The gradient noise scale is B_simple ≈ %.0f: up to about there, a larger batch cuts the steps to a given loss almost in proportion; beyond it, it mostly costs more samples. So B=%d, the nearest power of two.", crit, a.Batch)
 		switch {
 		case a.Knee > 2*a.Batch:

@@ -98,6 +98,9 @@ func TestAdvise(t *testing.T) {
 	if !strings.Contains(a.Reasoning, "sqrt rule") || a.LR != a.RuleLR || a.LRFind != nil {
 		t.Errorf("reasoning does not name the rule, or the LR is not the rule's: %s", a.Reasoning)
 	}
+	if len(a.BSimpleRuns) != 3 || a.BSimpleMin > a.BSimple || a.BSimple > a.BSimpleMax {
+		t.Errorf("noise scale %g, repeats %v [%g–%g]", a.BSimple, a.BSimpleRuns, a.BSimpleMin, a.BSimpleMax)
+	}
 	if len(a.KneeRuns) != 3 || a.KneeMin > a.Knee || a.Knee > a.KneeMax {
 		t.Errorf("knee %d, repeats' knees %v [%d–%d]", a.Knee, a.KneeRuns, a.KneeMin, a.KneeMax)
 	}
@@ -171,6 +174,27 @@ func TestRecommend(t *testing.T) {
 	recommend(a, o)
 	if a.Batch != 100 || !strings.Contains(a.Reasoning, "Memory caps it") {
 		t.Errorf("memory cap 100: batch %d (%s)", a.Batch, a.Reasoning)
+	}
+}
+
+// TestNoiseScaleWarnings: repeats whose noise scales round to one power
+// of two warn of nothing; a range across a rounding boundary, or a repeat
+// that could not be estimated, is named.
+func TestNoiseScaleWarnings(t *testing.T) {
+	for _, c := range []struct {
+		runs []float64
+		want string
+	}{
+		{[]float64{600, 650, 700}, ""},
+		{[]float64{300, 330, 400}, "could be B=256 to 512"},
+		{[]float64{-20, 300, 310}, "some could not be estimated"},
+		{[]float64{300, 310, math.Inf(1)}, "some could not be estimated"},
+	} {
+		sp := spread.Of(c.runs)
+		ws := noiseWarnings(&Advice{BSimpleRuns: c.runs, BSimple: sp.Median, BSimpleMin: sp.Min, BSimpleMax: sp.Max})
+		if got := strings.Join(ws, "\n"); c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("noise scales %v: warnings %q, want %q", c.runs, got, c.want)
+		}
 	}
 }
 

@@ -64,7 +64,7 @@ func marks(a *Advice) []mark {
 	var ms []mark
 	for _, m := range []mark{
 		{knee, float64(a.Knee)},
-		{fmt.Sprintf("B_simple=%.0f", a.BSimple), a.BSimple},
+		{fmt.Sprintf("B_simple=%.0f [%.0f–%.0f]", a.BSimple, a.BSimpleMin, a.BSimpleMax), a.BSimple},
 		{fmt.Sprintf("recommended B=%d", a.Batch), float64(a.Batch)},
 	} {
 		if !(m.x > 0) || math.IsInf(m.x, 0) {

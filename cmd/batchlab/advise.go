@@ -130,7 +130,8 @@ func runAdvise(c *cli.Context) error {
 	fmt.Fprintf(w, "device %s; model %v hidden, reference batch %d at lr %g\n\n", info, base.Hidden, base.Batch, base.LR)
 	fmt.Fprintf(w, "(a) largest batch that fits in %.2f GiB: %d\n    (%s)\n", float64(limit)/(1<<30), a.MaxBatch, a.MaxBatchMethod)
 	writeThroughput(w, a, o.Repeats)
-	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f\n", a.NoiseUpdates, a.BSimple)
+	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f [%.0f–%.0f] over %d repeats of %d pairs\n",
+		a.NoiseUpdates, a.BSimple, a.BSimpleMin, a.BSimpleMax, len(a.BSimpleRuns), o.NoisePairs)
 	how := fmt.Sprintf("the %s rule", a.Rule)
 	if a.LRFind != nil {
 		how = fmt.Sprintf("the LR range test; the %s rule would give %.4g", a.Rule, a.RuleLR)
