@@ -124,8 +124,13 @@ func findLR(ctx context.Context, a *Advice, o Options) error {
 		return err
 	}
 	defer d.Close()
+	// Built as trainerAt builds the timed trainers (evaluation capped at
+	// the batch, the same budget), so that a batch the search found fits.
 	cfg := o.Base
-	cfg.Batch = a.Batch
+	cfg.Batch, cfg.EvalBatch = a.Batch, min(cfg.EvalBatch, a.Batch)
+	if o.MemoryLimit > 0 {
+		cfg.Memory = o.MemoryLimit
+	}
 	r, err := lrfind.Run(ctx, lrfind.Options{Base: cfg, Device: d, Train: o.Train, Test: o.Test, Sweep: *o.FindLR})
 	if err != nil {
 		return fmt.Errorf("the LR range test at B=%d: %w", a.Batch, err)
