@@ -23,9 +23,10 @@
 #                    strategy, the fit α + bytes/β, plots in bench-out/
 #   make bench-epoch one MNIST epoch per batch size, split into transfer /
 #                    compute / update, plot in bench-out/
-#   make bench-h2d   go test -bench H2D: the transfer benchmarks, benchstat-ready
-#   make bench-step  go test -bench Step: a training step of the reference MLP,
-#                    batchlab's CPU device beside Gorgonia's TapeMachine
+#   make bench-h2d   go test -bench H2D -count 6: the transfer benchmarks at four
+#                    batch sizes, benchstat-ready (6 samples each), about a minute
+#   make bench-step  go test -bench Step -count 6: a training step of the reference
+#                    MLP, batchlab's CPU device beside Gorgonia's TapeMachine
 #   make fake-cuda   the fake CUDA driver and cuBLAS (kernels/fakecuda) in
 #                    .build/fake-cuda: run a default-build binary without a
 #                    GPU with LD_LIBRARY_PATH=$PWD/.build/fake-cuda
@@ -97,11 +98,18 @@ bench-transfer:
 bench-epoch: data
 	$(GO) run -tags '$(TAGS)' ./cmd/batchlab bench epoch --device $(DEVICE) --out bench-out $(ARGS)
 
+# benchstat needs 6 samples of a benchmark or more for its confidence
+# interval: -count 6 of short runs of four batch sizes (bench-h2d) and all
+# four of Step (bench-step), each about a minute on the 2-core reference
+# machine. Widen with H2D='H2D' (every batch size, ten times longer) or
+# BENCHTIME=1s; save with > new.txt and read with benchstat new.txt.
+BENCHTIME ?= 100ms
+H2D ?= H2D/batch=(1|16|256|4096)$$
 bench-h2d:
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench H2D -count 6 ./bench/transfer
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(H2D)' -benchtime $(BENCHTIME) -count 6 ./bench/transfer
 
 bench-step:
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench Step -count 6 ./bench
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench Step -benchtime $(BENCHTIME) -count 6 ./bench
 
 compare-pytorch: data
 	bash bench/compare_pytorch.sh $(ARGS)

@@ -1,15 +1,29 @@
 package engine
 
 import (
+	"github.com/batchlab/batchlab/engine/data"
+	"github.com/batchlab/batchlab/engine/device"
 	"github.com/batchlab/batchlab/engine/trace"
 )
 
 // SetTrace sends a span for every training step, kernel group (forward with
-// the loss, backward, update) and copy to tl; nil stops tracing.
-// Evaluation is not traced.
+// the loss, backward, update), evaluation and copy to tl; nil stops tracing.
 func (t *Trainer) SetTrace(tl *trace.Timeline) {
 	t.trace = tl
 	t.trainLoader.Trace(tl)
+	t.evalLoad.Trace(tl)
+}
+
+// traceEval writes the span of an evaluation of ds that began at start (a
+// Mark), on the steps track: it falls between an epoch's training steps and
+// the next epoch's, so the spans there still nest.
+func (t *Trainer) traceEval(start device.Event, ds *data.Dataset) error {
+	tl := t.trace
+	if tl == nil {
+		return nil
+	}
+	tl.Span(trace.Steps, "evaluate", start, tl.Mark(), map[string]any{"dataset": ds.Name, "samples": ds.Len()})
+	return tl.Flush()
 }
 
 // traceStep writes the spans of the step just synchronized, from the

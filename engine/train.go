@@ -85,7 +85,11 @@ func (c Config) Validate(n int) error {
 	if c.BaseBatch < 0 || c.MaxBatch < 0 {
 		errs = append(errs, fmt.Sprintf("base and max batch must not be negative, got %d and %d", c.BaseBatch, c.MaxBatch))
 	} else if c.Batch > 0 {
-		errs = append(errs, c.Resolved().validateSchedule()...)
+		sched := c.Resolved().validateSchedule()
+		if len(sched) == 0 {
+			sched = c.idleSettings()
+		}
+		errs = append(errs, sched...)
 	}
 	if c.EvalBatch <= 0 {
 		errs = append(errs, fmt.Sprintf("evaluation batch size must be positive, got %d", c.EvalBatch))
@@ -116,6 +120,36 @@ func (c Config) Validate(n int) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// idleSettings names the settings of a valid schedule that would change
+// nothing: a run that looks configured and is not is worse than an error.
+// (A rule at the base batch itself, a factor of 1, is left alone: a sweep
+// over batch sizes meets it at its base and means it.)
+func (c Config) idleSettings() []string {
+	r := c.Resolved()
+	var errs []string
+	if c.LRScale != "" && c.LRScale != ScaleNone && c.BaseBatch == 0 {
+		errs = append(errs, fmt.Sprintf("the %s LR rule scales lr from a base batch, and none is set: it would be the batch itself, a factor of 1", c.LRScale))
+	}
+	if c.WarmupEpochs > 0 && r.LRScale == ScaleNone {
+		errs = append(errs, "warmup ramps the LR from lr up to the scaled LR, and with no LR scaling rule there is nothing to ramp")
+	}
+	if c.AdaptRegime && r.Batch <= r.BaseBatch {
+		errs = append(errs, fmt.Sprintf("regime adaptation trains batch/base batch times the epochs, and the batch %d is not above the base batch %d: it would change nothing", r.Batch, r.BaseBatch))
+	}
+	if c.IncreaseBatch {
+		switch first := int(math.Round(float64(r.Batch) / r.DecayFactor)); {
+		case len(c.DecayEpochs) == 0:
+			errs = append(errs, "increase-batch grows the batch at the decay epochs, and there are none")
+		case r.batchGrowths(r.Epochs+1) == 0:
+			errs = append(errs, fmt.Sprintf("increase-batch would never grow the batch: its first growth, %d → %d, passes the max batch %d, so every decay stays an LR decay (plain step decay); set a max batch of at least %d", r.Batch, first, r.MaxBatch, first))
+		}
+	}
+	if largest := r.maxBatchSize(); c.GhostBatch > 0 && c.GhostBatch >= largest {
+		errs = append(errs, fmt.Sprintf("ghost batch %d is not smaller than the largest batch %d: it would normalize whole batches, as plain batch norm does", c.GhostBatch, largest))
+	}
+	return errs
 }
 
 // Optimizer is the rule that turns gradients into parameter updates.
@@ -192,7 +226,10 @@ type EpochStats struct {
 	TransferSeconds float64 `json:"transfer_seconds"`
 	ComputeSeconds  float64 `json:"compute_seconds"`
 	UpdateSeconds   float64 `json:"update_seconds"`
-	StepLosses      Losses  `json:"step_losses,omitempty"` // mean loss of each batch
+	// EvalSeconds is the wall time of the evaluation on the test set
+	// after the training pass (Seconds + EvalSeconds is the epoch's).
+	EvalSeconds float64 `json:"eval_seconds"`
+	StepLosses  Losses  `json:"step_losses,omitempty"` // mean loss of each batch
 }
 
 // Losses are per-step losses. In JSON a non-finite one (the step a run
@@ -439,9 +476,11 @@ func (t *Trainer) Epoch(ctx context.Context, epoch int, onStep func(done, total 
 		return stats, err
 	}
 	stats.StepLosses, stats.TrainLoss, stats.TrainAccuracy = losses, loss, acc
+	evalStart := time.Now()
 	if stats.TestLoss, stats.TestAccuracy, err = t.Evaluate(t.test); err != nil {
 		return stats, err
 	}
+	stats.EvalSeconds = time.Since(evalStart).Seconds()
 	t.completed = append(t.completed, stats)
 	t.pos = position{Epoch: epoch + 1}
 	return stats, nil
@@ -592,6 +631,7 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 	rows := t.config.EvalBatch
 	steps := (ds.Len() + rows - 1) / rows
 	idx := make([]int32, rows)
+	start := t.trace.Mark()
 	for step := 0; step < steps; step++ {
 		n := min(rows, ds.Len()-step*rows)
 		for i := range n {
@@ -605,8 +645,10 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 		t.d.SoftmaxCrossEntropy(nil, t.stepLosses, logits, labels, nil, step, n, ds.Classes, 0) // no guard: evaluating trains nothing
 		t.d.CountCorrect(t.stepCorrect, logits, labels, step, n, ds.Classes)
 	}
-	_, loss, accuracy, err = t.readSteps(steps, rows, ds.Len())
-	return loss, accuracy, err
+	if _, loss, accuracy, err = t.readSteps(steps, rows, ds.Len()); err != nil {
+		return 0, 0, err
+	}
+	return loss, accuracy, t.traceEval(start, ds)
 }
 
 // readSteps downloads the per-step losses and correct counts of a pass of n
@@ -680,6 +722,38 @@ func (t *Trainer) stepLossesSoFar() ([]float32, error) {
 		return nil, err
 	}
 	return losses, device.Download(t.d, losses, t.stepLosses)
+}
+
+// StepLoss waits for the device and reads the mean loss that Step wrote
+// into slot: the LR range test (bench/lrfind) reads each step's as it goes.
+func (t *Trainer) StepLoss(slot int) (float64, error) {
+	if slot < 0 || slot >= len(t.hostLosses) {
+		return 0, fmt.Errorf("step slot %d is outside 0..%d", slot, len(t.hostLosses)-1)
+	}
+	losses := t.hostLosses[:slot+1]
+	if err := t.d.Sync(); err != nil {
+		return 0, err
+	}
+	if err := device.Download(t.d, losses, t.stepLosses); err != nil {
+		return 0, err
+	}
+	return float64(losses[slot]), nil
+}
+
+// RunningLoss is the mean loss of the last window steps of the epoch under
+// way (fewer at its start), as a progress bar shows it; it waits for the
+// device. It is NaN before the epoch's first step.
+func (t *Trainer) RunningLoss(window int) (float64, error) {
+	losses, err := t.stepLossesSoFar()
+	if err != nil {
+		return 0, err
+	}
+	losses = losses[max(0, len(losses)-window):]
+	sum := 0.0
+	for _, l := range losses {
+		sum += float64(l)
+	}
+	return sum / float64(len(losses)), nil
 }
 
 // Partial is the epoch under way, when it has steps done: its position and

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -126,4 +127,87 @@ func TestIncreaseBatchWithGhostBatchNorm(t *testing.T) {
 		t.Errorf("test accuracy %.4f with ghost batch norm, want ≥ 0.85", acc)
 	}
 	t.Logf("test accuracy %.4f, %.4f", stats[0].TestAccuracy, stats[1].TestAccuracy)
+}
+
+// TestIdleSettings: a setting that would change nothing in its run is
+// refused with the reason, while the same setting where it acts, and a
+// sweep's point at the base batch itself, pass.
+func TestIdleSettings(t *testing.T) {
+	base := engine.Config{Hidden: []int{8}, Batch: 128, LR: 0.1, Momentum: 0.9, Epochs: 3, EvalBatch: 100}
+	for _, c := range []struct {
+		mod  func(*engine.Config)
+		want string // "" for valid
+	}{
+		{func(c *engine.Config) { c.LRScale = engine.ScaleSqrt }, "the sqrt LR rule scales lr from a base batch, and none is set"},
+		{func(c *engine.Config) { c.LRScale, c.BaseBatch = engine.ScaleSqrt, 128 }, ""}, // a sweep's base point
+		{func(c *engine.Config) { c.WarmupEpochs = 1 }, "with no LR scaling rule there is nothing to ramp"},
+		{func(c *engine.Config) { c.WarmupEpochs, c.LRScale, c.BaseBatch = 1, engine.ScaleLinear, 32 }, ""},
+		{func(c *engine.Config) { c.AdaptRegime = true }, "the batch 128 is not above the base batch 128"},
+		{func(c *engine.Config) { c.AdaptRegime, c.BaseBatch = true, 32 }, ""},
+		{func(c *engine.Config) { c.IncreaseBatch, c.MaxBatch = true, 1280 }, "increase-batch grows the batch at the decay epochs, and there are none"},
+		{func(c *engine.Config) { c.IncreaseBatch, c.DecayEpochs = true, []int{1, 2} }, "its first growth, 128 → 1280, passes the max batch 128"},
+		{func(c *engine.Config) { c.IncreaseBatch, c.DecayEpochs, c.MaxBatch = true, []int{1, 2}, 1000 }, "set a max batch of at least 1280"},
+		{func(c *engine.Config) { c.IncreaseBatch, c.DecayEpochs, c.MaxBatch = true, []int{1, 2}, 1280 }, ""},
+		{func(c *engine.Config) { c.GhostBatch = 128 }, "ghost batch 128 is not smaller than the largest batch 128"},
+		{func(c *engine.Config) { c.GhostBatch = 32 }, ""},
+	} {
+		cfg := base
+		c.mod(&cfg)
+		err := cfg.Validate(5000)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v refused: %v", cfg, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: error %v, want %q", cfg, err, c.want)
+		}
+	}
+}
+
+// TestEvalSeconds: an epoch reports its evaluation's wall time beside its
+// training pass's.
+func TestEvalSeconds(t *testing.T) {
+	train, test := loadSubset(t)
+	cfg := smallConfig()
+	cfg.Epochs = 1
+	_, stats := trainAll(t, device.NewCPU(), cfg, train.Subset(500), test)
+	if s := stats[0]; !(s.EvalSeconds > 0) || !(s.Seconds > 0) {
+		t.Errorf("epoch took %g s training and %g s evaluating", s.Seconds, s.EvalSeconds)
+	}
+}
+
+// TestRunningLoss: the running loss mid-epoch is the mean of the last
+// window steps' losses, as the epoch's step losses record them.
+func TestRunningLoss(t *testing.T) {
+	train, test := loadSubset(t)
+	cfg := smallConfig()
+	cfg.Epochs = 1
+	tr, err := engine.NewTrainer(device.NewCPU(), cfg, train.Subset(2000), test.Subset(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := tr.RunningLoss(20); err != nil || !math.IsNaN(l) {
+		t.Errorf("before the first step: %g, %v; want NaN", l, err)
+	}
+	got := map[int]float64{}
+	stats, err := tr.Epoch(context.Background(), 1, func(done, total int) {
+		if done == 5 || done == 30 {
+			l, err := tr.RunningLoss(20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[done] = l
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for done, from := range map[int]int{5: 0, 30: 10} {
+		sum := 0.0
+		for _, l := range stats.StepLosses[from:done] {
+			sum += float64(l)
+		}
+		if want := sum / float64(done-from); math.Abs(got[done]-want) > 1e-9 {
+			t.Errorf("after %d steps: running loss %g, want %g", done, got[done], want)
+		}
+	}
 }

@@ -65,7 +65,8 @@ func TestBadTransfer(t *testing.T) {
 }
 
 // TestTrace: a traced run writes valid trace-event JSON with a span for
-// every step and its kernel groups, and for the strategy's copies.
+// every step and its kernel groups, for the strategy's copies and for
+// the evaluation after the epoch.
 func TestTrace(t *testing.T) {
 	train, test := loadSubset(t)
 	train, test = train.Subset(200), test.Subset(100)
@@ -112,7 +113,7 @@ func TestTrace(t *testing.T) {
 			t.Fatalf("%s: the trace is not valid JSON: %v\n%s", c.transfer, err, buf.Bytes())
 		}
 		count := map[string]int{}
-		var steps [][2]float64
+		var steps, evals [][2]float64
 		for _, e := range file.TraceEvents {
 			if e.Ph != "X" {
 				continue
@@ -121,15 +122,27 @@ func TestTrace(t *testing.T) {
 			if e.Ts < 0 || e.Dur < 0 {
 				t.Errorf("%s: span %s at %g for %g µs", c.transfer, e.Name, e.Ts, e.Dur)
 			}
-			if e.Name == "step" {
+			switch e.Name {
+			case "step":
 				steps = append(steps, [2]float64{e.Ts, e.Ts + e.Dur})
+			case "evaluate":
+				evals = append(evals, [2]float64{e.Ts, e.Ts + e.Dur})
 			}
 		}
-		for _, name := range append([]string{"step", "forward", "backward", "update"}, c.copies...) {
-			want := 4 // one per step; the first async copy is staged by Load, the rest by Prefetch
-			if n := count[name]; n != want {
-				t.Errorf("%s: %d %q spans, want %d (all: %v)", c.transfer, n, name, want, count)
+		for _, name := range []string{"step", "forward", "backward", "update"} {
+			if n := count[name]; n != 4 { // one per step
+				t.Errorf("%s: %d %q spans, want 4 (all: %v)", c.transfer, n, name, count)
 			}
+		}
+		for _, name := range c.copies {
+			// one per step and one for the evaluation's single batch; the
+			// first async copy is staged by Load, the rest by Prefetch
+			if n := count[name]; n != 5 {
+				t.Errorf("%s: %d %q spans, want 5 (all: %v)", c.transfer, n, name, count)
+			}
+		}
+		if len(evals) != 1 || len(steps) == 0 || evals[0][0] < steps[len(steps)-1][1] {
+			t.Errorf("%s: evaluation spans %v, want one after the last step %v", c.transfer, evals, steps)
 		}
 		for i := 1; i < len(steps); i++ {
 			if steps[i][0] < steps[i-1][1] {

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
+	"github.com/batchlab/batchlab/bench/internal/spread"
+	"github.com/batchlab/batchlab/bench/lrfind"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
@@ -27,29 +30,52 @@ type Options struct {
 	NoiseSteps         int // training steps at Base.Batch before the noise scale is measured
 	NoiseBig           int // the big batch of the noise estimator
 	NoisePairs         int // gradient pairs averaged
-	Log                io.Writer
+	// Repeats is how many times each batch size is timed, the rounds
+	// interleaved over the batch sizes.
+	Repeats int
+	// FindLR, when set, measures the recommended batch's LR with the LR
+	// range test instead of scaling Base.LR by Rule.
+	FindLR *lrfind.Sweep
+	Log    io.Writer
 }
 
-// Point is the throughput at one batch size.
+// Point is the throughput at one batch size: the median of the repeats,
+// their range, and each repeat's.
 type Point struct {
-	Batch         int     `json:"batch"`
-	SamplesPerSec float64 `json:"samples_per_sec"`
+	Batch            int       `json:"batch"`
+	SamplesPerSec    float64   `json:"samples_per_sec"`
+	SamplesPerSecMin float64   `json:"samples_per_sec_min"`
+	SamplesPerSecMax float64   `json:"samples_per_sec_max"`
+	Runs             []float64 `json:"samples_per_sec_runs"`
 }
 
 // Advice is the answer, with what it rests on.
 type Advice struct {
-	MaxBatch       int           `json:"max_batch"` // largest batch that fits
-	MaxBatchMethod string        `json:"max_batch_method"`
-	MemoryLimit    int64         `json:"memory_limit"`
-	Throughput     []Point       `json:"throughput"`
-	Knee           int           `json:"knee"` // smallest batch within 10% of the peak samples/s
-	Peak           Point         `json:"peak"`
-	BSimple        float64       `json:"b_simple"` // the gradient noise scale, a critical-batch estimate
-	NoiseUpdates   int           `json:"noise_updates"`
-	Batch          int           `json:"recommended_batch"`
-	LR             float64       `json:"recommended_lr"`
-	Rule           engine.LRRule `json:"rule"`
-	Reasoning      string        `json:"reasoning"`
+	MaxBatch       int     `json:"max_batch"` // largest batch that fits
+	MaxBatchMethod string  `json:"max_batch_method"`
+	MemoryLimit    int64   `json:"memory_limit"`
+	Throughput     []Point `json:"throughput"`
+	Knee           int     `json:"knee"` // smallest batch within 10% of the peak samples/s, of the medians
+	// The knee of each repeat alone, and their range: where they differ,
+	// the machine's noise moved the answer.
+	KneeRuns []int   `json:"knee_runs"`
+	KneeMin  int     `json:"knee_min"`
+	KneeMax  int     `json:"knee_max"`
+	Peak     Point   `json:"peak"`
+	BSimple  float64 `json:"b_simple"` // the gradient noise scale, a critical-batch estimate: the median of the repeats'
+	// Each repeat's estimate (NoisePairs fresh pairs of batches at the same
+	// weights) and their range.
+	BSimpleRuns  []float64      `json:"b_simple_runs"`
+	BSimpleMin   float64        `json:"b_simple_min"`
+	BSimpleMax   float64        `json:"b_simple_max"`
+	NoiseUpdates int            `json:"noise_updates"`
+	Batch        int            `json:"recommended_batch"`
+	LR           float64        `json:"recommended_lr"`
+	Rule         engine.LRRule  `json:"rule"`
+	RuleLR       float64        `json:"rule_lr"`           // the rule's LR at the recommended batch
+	LRFind       *lrfind.Result `json:"lr_find,omitempty"` // the range test at the recommended batch, if asked
+	Reasoning    string         `json:"reasoning"`
+	Warnings     []string       `json:"warnings"` // where the repeats' spread could change the answer
 }
 
 // Advise measures and recommends: the largest batch that fits, the
@@ -71,12 +97,47 @@ func Advise(ctx context.Context, o Options) (*Advice, error) {
 		return nil, err
 	}
 	a.Peak, a.Knee = knee(a.Throughput)
+	a.KneeRuns, a.KneeMin, a.KneeMax = kneeRuns(a.Throughput)
+	a.Warnings = kneeWarnings(a)
 	fmt.Fprintln(log, "measuring the gradient noise scale…")
-	if a.BSimple, a.NoiseUpdates, err = noiseScale(ctx, o); err != nil {
+	if a.BSimpleRuns, a.NoiseUpdates, err = noiseScale(ctx, o); err != nil {
 		return nil, err
 	}
+	sp := spread.Of(a.BSimpleRuns)
+	a.BSimple, a.BSimpleMin, a.BSimpleMax = sp.Median, sp.Min, sp.Max
 	recommend(a, o)
+	a.Warnings = append(a.Warnings, noiseWarnings(a)...)
+	if o.FindLR != nil {
+		fmt.Fprintf(log, "the LR range test at B=%d…\n", a.Batch)
+		if err := findLR(ctx, a, o); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// findLR runs the LR range test at the recommended batch and makes its
+// suggestion the recommended LR.
+func findLR(ctx context.Context, a *Advice, o Options) error {
+	d, err := open(o)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Built as trainerAt builds the timed trainers (evaluation capped at
+	// the batch, the same budget), so that a batch the search found fits.
+	cfg := o.Base
+	cfg.Batch, cfg.EvalBatch = a.Batch, min(cfg.EvalBatch, a.Batch)
+	if o.MemoryLimit > 0 {
+		cfg.Memory = o.MemoryLimit
+	}
+	r, err := lrfind.Run(ctx, lrfind.Options{Base: cfg, Device: d, Train: o.Train, Test: o.Test, Sweep: *o.FindLR})
+	if err != nil {
+		return fmt.Errorf("the LR range test at B=%d: %w", a.Batch, err)
+	}
+	a.LRFind, a.LR = r, r.SuggestedLR
+	a.Reasoning += fmt.Sprintf(" The LR range test at B=%d measured its LR instead: %.3g, where the smoothed loss falls fastest against log LR (the sweep %s).", a.Batch, a.LR, r.Stopped)
+	return nil
 }
 
 // open opens a device, capped at the memory limit.
@@ -174,103 +235,191 @@ func largestBatch(ctx context.Context, o Options) (int, error) {
 	return 0, fmt.Errorf("not even a batch of 1 fits in %d bytes", o.MemoryLimit)
 }
 
-// throughput times training steps at powers of two up to maxBatch: one
-// step to warm up, then at least 2048 samples' worth.
+// throughput times training steps at powers of two up to maxBatch,
+// Repeats times each, in rounds that visit every batch size once, so that a
+// slow spell of the machine spreads over all sizes rather than one.
 func throughput(ctx context.Context, o Options, maxBatch int) ([]Point, error) {
 	var pts []Point
 	for b := max(o.MinBatch, 1); b <= maxBatch; b *= 2 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		d, err := open(o)
-		if err != nil {
-			return nil, err
-		}
-		tr, err := trainerAt(o, d, b, o.Train)
-		if err != nil {
-			d.Close()
-			return nil, err
-		}
-		steps := max(3, 2048/b)
-		order := data.Permutation(o.Train.Len(), o.Base.Seed, 1)
-		var start time.Time
-		for s := 0; s <= steps; s++ {
-			if s == 1 {
-				if err := d.Sync(); err != nil {
-					d.Close()
-					return nil, err
-				}
-				start = time.Now()
-			}
-			lo := (s * b) % (len(order) - b + 1)
-			if err := tr.Step(0, order[lo:lo+b], nil, o.Base.LR); err != nil {
-				d.Close()
+		pts = append(pts, Point{Batch: b})
+	}
+	for range max(o.Repeats, 1) {
+		for i := range pts {
+			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			v, err := samplesPerSec(o, pts[i].Batch)
+			if err != nil {
+				return nil, err
+			}
+			pts[i].Runs = append(pts[i].Runs, v)
 		}
-		err = d.Sync()
-		el := time.Since(start).Seconds()
-		d.Close()
-		if err != nil {
-			return nil, err
-		}
-		pts = append(pts, Point{b, float64(steps*b) / el})
+	}
+	for i, p := range pts {
+		sp := spread.Of(p.Runs)
+		pts[i].SamplesPerSec, pts[i].SamplesPerSecMin, pts[i].SamplesPerSecMax = sp.Median, sp.Min, sp.Max
 	}
 	return pts, nil
 }
 
+// samplesPerSec times training steps at batch b: one step to warm up, then
+// at least 2048 samples' worth.
+func samplesPerSec(o Options, b int) (float64, error) {
+	d, err := open(o)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	tr, err := trainerAt(o, d, b, o.Train)
+	if err != nil {
+		return 0, err
+	}
+	steps := max(3, 2048/b)
+	order := data.Permutation(o.Train.Len(), o.Base.Seed, 1)
+	var start time.Time
+	for s := 0; s <= steps; s++ {
+		if s == 1 {
+			if err := d.Sync(); err != nil {
+				return 0, err
+			}
+			start = time.Now()
+		}
+		lo := (s * b) % (len(order) - b + 1)
+		if err := tr.Step(0, order[lo:lo+b], nil, o.Base.LR); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.Sync(); err != nil {
+		return 0, err
+	}
+	return float64(steps*b) / time.Since(start).Seconds(), nil
+}
+
+// kneeShare is the knee's threshold: within 10% of the peak.
+const kneeShare = 0.9
+
 // knee is the peak throughput and the smallest batch within 10% of it.
 func knee(pts []Point) (peak Point, knee int) {
+	return kneeOf(pts, func(p Point) float64 { return p.SamplesPerSec })
+}
+
+func kneeOf(pts []Point, v func(Point) float64) (peak Point, knee int) {
+	if len(pts) == 0 {
+		return peak, 0
+	}
+	peak = pts[0]
 	for _, p := range pts {
-		if p.SamplesPerSec > peak.SamplesPerSec {
+		if v(p) > v(peak) {
 			peak = p
 		}
 	}
 	for _, p := range pts {
-		if p.SamplesPerSec >= 0.9*peak.SamplesPerSec {
+		if v(p) >= kneeShare*v(peak) {
 			return peak, p.Batch
 		}
 	}
 	return peak, 0
 }
 
+// kneeRuns is the knee of each repeat alone, and their range.
+func kneeRuns(pts []Point) (runs []int, lo, hi int) {
+	if len(pts) == 0 {
+		return nil, 0, 0
+	}
+	for r := range pts[0].Runs {
+		_, k := kneeOf(pts, func(p Point) float64 { return p.Runs[r] })
+		runs = append(runs, k)
+	}
+	return runs, slices.Min(runs), slices.Max(runs)
+}
+
+// kneeWarnings says where the repeats' spread could move the knee: the
+// repeats' own knees differ, or the range of the batch just below the knee
+// reaches the threshold (90% of the peak's range), or the knee's own range
+// falls below it.
+func kneeWarnings(a *Advice) []string {
+	ws := []string{} // [] in JSON when there is nothing to warn of
+	if a.KneeMin != a.KneeMax {
+		ws = append(ws, fmt.Sprintf("the knee moves between repeats: B=%d to %d (the knees %v; of the medians: B=%d)", a.KneeMin, a.KneeMax, a.KneeRuns, a.Knee))
+	}
+	threshold := spread.Spread{Median: a.Peak.SamplesPerSec, Min: a.Peak.SamplesPerSecMin, Max: a.Peak.SamplesPerSecMax}.Scale(kneeShare)
+	for i, p := range a.Throughput {
+		if p.Batch != a.Knee {
+			continue
+		}
+		if i > 0 && a.Throughput[i-1].SamplesPerSecMax >= threshold.Min {
+			below := a.Throughput[i-1]
+			ws = append(ws, fmt.Sprintf("B=%d, below the knee, reaches %.0f samples/s in its best repeat, within 10%% of the peak's slowest (threshold %.0f): the knee could be B=%d", below.Batch, below.SamplesPerSecMax, threshold.Min, below.Batch))
+		}
+		if p.Batch != a.Peak.Batch && p.SamplesPerSecMin < threshold.Max {
+			ws = append(ws, fmt.Sprintf("the knee B=%d falls to %.0f samples/s in its slowest repeat, below 90%% of the peak's fastest (%.0f): the knee could be larger", p.Batch, p.SamplesPerSecMin, threshold.Max))
+		}
+	}
+	if len(ws) > 0 {
+		ws = append(ws, "rerun with more --repeats, on a quieter machine, before trusting the knee")
+	}
+	return ws
+}
+
 // noiseScale trains NoiseSteps steps at the base batch, then measures
-// B_simple there.
-func noiseScale(ctx context.Context, o Options) (float64, int, error) {
+// B_simple there, Repeats times, each from NoisePairs fresh pairs.
+func noiseScale(ctx context.Context, o Options) ([]float64, int, error) {
 	d, err := open(o)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	defer d.Close()
 	cfg := o.Base
 	b := cfg.Batch
 	tr, err := trainerAt(o, d, b, o.Train)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	order := data.Permutation(o.Train.Len(), cfg.Seed, 1)
 	for s := 0; s < o.NoiseSteps; s++ {
 		if err := ctx.Err(); err != nil {
-			return 0, 0, err
+			return nil, 0, err
 		}
 		lo := (s * b) % (len(order) - b + 1)
 		if err := tr.Step(0, order[lo:lo+b], nil, cfg.LR); err != nil {
-			return 0, 0, err
+			return nil, 0, err
 		}
 	}
 	if err := d.Sync(); err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	m, err := engine.NewNoiseMeter(tr, b, o.NoiseBig, cfg.Seed)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	defer m.Close()
-	e, err := m.Sample(o.NoisePairs)
-	if err != nil {
-		return 0, 0, err
+	var runs []float64
+	for range max(o.Repeats, 1) {
+		e, err := m.Sample(o.NoisePairs)
+		if err != nil {
+			return nil, 0, err
+		}
+		runs = append(runs, e.BSimple())
 	}
-	return e.BSimple(), o.NoiseSteps, nil
+	return runs, o.NoiseSteps, nil
+}
+
+// nearestPowerOfTwo is the batch the noise scale b recommends.
+func nearestPowerOfTwo(b float64) int { return 1 << int(math.Round(math.Log2(b))) }
+
+// noiseWarnings says when the repeats' noise scales round to different
+// batches, or some could not be estimated: the recommendation could
+// change on a rerun.
+func noiseWarnings(a *Advice) []string {
+	lo, hi := a.BSimpleMin, a.BSimpleMax
+	switch {
+	case !(lo > 0) || math.IsInf(hi, 0):
+		return []string{fmt.Sprintf("the noise scale ranges %.0f–%.0f over the repeats %v: some could not be estimated (|G|² or tr Σ not yet positive); more --noise-steps or --noise-pairs", lo, hi, a.BSimpleRuns)}
+	case nearestPowerOfTwo(lo) != nearestPowerOfTwo(hi):
+		return []string{fmt.Sprintf("the noise scale ranges %.0f–%.0f over the repeats (median %.0f): the batch it recommends could be B=%d to %d; more --noise-pairs narrow it",
+			lo, hi, a.BSimple, nearestPowerOfTwo(lo), nearestPowerOfTwo(hi))}
+	}
+	return nil
 }
 
 // recommend picks the batch: the power of two nearest the noise scale (the
@@ -285,7 +434,7 @@ func recommend(a *Advice, o Options) {
 		a.Batch = a.Knee
 		why = fmt.Sprintf("The noise scale could not be estimated (|G|² not yet positive), so the advice falls back on the hardware: B=%d is the smallest batch within 10%% of the peak throughput.", a.Knee)
 	default:
-		a.Batch = 1 << int(math.Round(math.Log2(crit)))
+		a.Batch = nearestPowerOfTwo(crit)
 		why = fmt.Sprintf("The gradient noise scale is B_simple ≈ %.0f: up to about there, a larger batch cuts the steps to a given loss almost in proportion; beyond it, it mostly costs more samples. So B=%d, the nearest power of two.", crit, a.Batch)
 		switch {
 		case a.Knee > 2*a.Batch:
@@ -306,6 +455,7 @@ func recommend(a *Advice, o Options) {
 	base := cfg.Batch
 	cfg.BaseBatch, cfg.Batch, cfg.LRScale = base, a.Batch, o.Rule
 	a.LR = cfg.Resolved().ScaledLR()
+	a.RuleLR = a.LR
 	why += fmt.Sprintf(" Its learning rate under the %s rule from the reference (B₀=%d, LR₀=%g): %.4g", o.Rule, base, o.Base.LR, a.LR)
 	if o.Rule == engine.ScaleLinear && a.Batch > 8*base {
 		why += ", with a few epochs of warmup (the linear rule needs it far from B₀)"

@@ -63,7 +63,7 @@ func untimed(r Run) string {
 	r.Epochs = slices.Clone(r.Epochs)
 	for i := range r.Epochs {
 		e := &r.Epochs[i]
-		e.Seconds, e.SamplesPerSec, e.TransferSeconds, e.ComputeSeconds, e.UpdateSeconds = 0, 0, 0, 0, 0
+		e.Seconds, e.SamplesPerSec, e.TransferSeconds, e.ComputeSeconds, e.UpdateSeconds, e.EvalSeconds = 0, 0, 0, 0, 0, 0
 	}
 	b, _ := marshalFinite(r)
 	return string(b)

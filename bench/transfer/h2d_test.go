@@ -15,7 +15,7 @@ import (
 // is present, else the CPU, where a "transfer" is a copy in host memory),
 // for every batch size from 1 to 8192 and every transfer strategy:
 //
-//	go test -tags cpu -run '^$' -bench H2D -count 6 ./bench | tee new.txt
+//	make bench-h2d > new.txt    # four batch sizes, -count 6 (benchstat's minimum)
 //	benchstat -col /strategy new.txt
 //
 // Each iteration is Load (assemble, copy, and for uint8 and resident the

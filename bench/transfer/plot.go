@@ -8,6 +8,7 @@ import (
 
 	"github.com/batchlab/batchlab/bench"
 	"github.com/batchlab/batchlab/bench/internal/plotkit"
+	"github.com/batchlab/batchlab/engine/data"
 )
 
 // Plot writes the sweep's four plots into dir, each as SVG and PNG:
@@ -15,14 +16,20 @@ import (
 // bandwidth, and transfer time per epoch. It returns the files written.
 func (r *Report) Plot(dir string) ([]string, error) {
 	names, batches := r.strategies(), r.batches()
-	series := func(y func(Point) float64) []plotkit.Line {
+	// series draws each strategy's medians with their range as error bars;
+	// y is the plotted figure of a point that took secs per batch.
+	series := func(y func(p Point, secs float64) float64, skip data.Mode) []plotkit.Line {
 		var ls []plotkit.Line
 		for i, n := range names {
 			l := plotkit.Line{Label: n, Color: plotkit.SeriesColor(i + 1), Marks: true}
 			for _, b := range batches {
-				if pt, ok := r.point(n, b); ok && plotkit.Keep(float64(b), y(pt), true, true) {
-					l.XY = append(l.XY, plotter.XY{X: float64(b), Y: y(pt)})
+				pt, ok := r.point(n, b)
+				if !ok || pt.Mode == string(skip) || !plotkit.Keep(float64(b), y(pt, pt.Seconds), true, true) {
+					continue
 				}
+				lo, hi := y(pt, pt.MinSeconds), y(pt, pt.MaxSeconds)
+				l.XY = append(l.XY, plotter.XY{X: float64(b), Y: y(pt, pt.Seconds)})
+				l.Lo, l.Hi = append(l.Lo, min(lo, hi)), append(l.Hi, max(lo, hi))
 			}
 			ls = append(ls, l)
 		}
@@ -53,14 +60,18 @@ func (r *Report) Plot(dir string) ([]string, error) {
 		name, title, ylabel string
 		lines               []plotkit.Line
 	}{
-		{"transfer-batch-time", "host→device time per batch (dashed: fit α + bytes/β)", "µs per batch",
-			append(series(func(p Point) float64 { return p.Seconds * 1e6 }), fits...)},
-		{"transfer-per-sample", "host→device time per sample", "ns per sample",
-			series(func(p Point) float64 { return p.NsPerSample })},
-		{"transfer-gbps", "achieved host→device bandwidth (bytes moved / time)", "GB/s",
-			series(func(p Point) float64 { return p.GBPerSec })},
-		{"transfer-epoch", fmt.Sprintf("transfer time per epoch of %d samples", r.Samples), "seconds per epoch",
-			series(func(p Point) float64 { return p.EpochSeconds })},
+		{"transfer-batch-time", "host→device time per batch (median, bars: min–max of the repeats; dashed: fit α + bytes/β)", "µs per batch",
+			append(series(func(p Point, secs float64) float64 { return secs * 1e6 }, ""), fits...)},
+		{"transfer-per-sample", "host→device time per sample (median, bars: min–max of the repeats)", "ns per sample",
+			series(func(p Point, secs float64) float64 { return secs * 1e9 / float64(p.Batch) }, "")},
+		// resident moves B int32 indices per batch (its samples were
+		// uploaded once): its "bandwidth" would be an index rate at the
+		// bottom of the axis, read as a slow copy. It is left out, and
+		// the title says so.
+		{"transfer-gbps", "achieved host→device bandwidth, bytes moved / time (resident left out: it moves only B int32 indices per batch)", "GB/s",
+			series(func(p Point, secs float64) float64 { return float64(p.Bytes) / secs / 1e9 }, data.Resident)},
+		{"transfer-epoch", fmt.Sprintf("transfer time per epoch of %d samples (median, bars: min–max)", r.Samples), "seconds per epoch",
+			series(func(p Point, secs float64) float64 { return float64(p.EpochBatches) * secs }, "")},
 	}
 	var files []string
 	for _, pl := range plots {

@@ -3,12 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/batchlab/batchlab/bench/advise"
+	"github.com/batchlab/batchlab/bench/lrfind"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/device"
 )
@@ -21,18 +26,24 @@ func adviseCommand() *cli.Command {
 		Description: "Measures (a) the largest batch that fits in device memory (GPU) or a RAM budget (CPU),\n" +
 			"(b) the throughput knee: the smallest batch within 10% of the peak samples/s, (c) the\n" +
 			"gradient noise scale, an estimate of the critical batch; then recommends a batch and its\n" +
-			"LR under --rule from the reference run (--batch, --lr), with the reasoning, and plots\n" +
-			"samples/s and the noise scale against batch size.",
-		Flags: append(modelFlags(def),
-			&cli.StringFlag{Name: "rule", Usage: "LR scaling rule from the reference: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
-			&cli.IntFlag{Name: "min-batch", Usage: "smallest batch timed", Value: 16},
-			&cli.IntFlag{Name: "max-batch", Usage: "largest batch timed (and at most what fits)", Value: 8192},
+			"LR under --lr-scale from the reference run (--lr at --batch), with the reasoning, and plots\n" +
+			"samples/s and the noise scale against batch size into --out.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab advise --device cpu --out advise-out",
+			"batchlab advise --batch 64 --lr 0.05 --lr-scale linear --batch-range 32-4096 --memory 2GiB"),
+		// No --epochs: advise trains steps (timing, the noise scale's
+		// --noise-steps), never epochs.
+		Flags: append(withoutFlags(modelFlags(def), "epochs"),
+			lrScaleFlag(engine.ScaleSqrt),
+			&cli.IntFlag{Name: "repeats", Usage: "times each batch size is timed, in interleaved rounds: the median and range are reported, and the knee of each", Value: 3},
+			&cli.BoolFlag{Name: "lr-find", Usage: "measure the recommended batch's LR with the LR range test (lr-find's defaults) instead of scaling --lr by --lr-scale"},
+			&cli.StringFlag{Name: "batch-range", Usage: "the batches timed: powers of two from `MIN-MAX` (and at most what fits)", Value: "16-8192"},
 			&cli.IntFlag{Name: "noise-steps", Usage: "training steps before the noise scale is measured", Value: 200},
-			&cli.IntFlag{Name: "noise-big", Usage: "big batch of the noise estimator", Value: 1024},
-			&cli.IntFlag{Name: "noise-pairs", Usage: "gradient pairs averaged for the noise scale", Value: 10},
-			&cli.StringFlag{Name: "plot", Usage: "where to save the plot (.svg, .png or .pdf)", Value: "advise.svg"},
+			noiseBigFlag(), noisePairsFlag(),
+			&cli.StringFlag{Name: "out", Usage: "write the plot, advise.svg and advise.png, into `DIR`", Value: "."},
 			&cli.BoolFlag{Name: "json", Usage: "print the advice as JSON"},
 			&cli.StringFlag{Name: "grid", Usage: "recommend from the critical batch measured by `batchlab grid` in `DIR` (no measurements then)"},
+			cpuProfileFlag(),
 		),
 		Action: runAdvise,
 	}
@@ -49,6 +60,7 @@ func runAdvise(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	base.Epochs = 1 // what every trainer of advise is built with
 	train, test, err := loadData(c, base)
 	if err != nil {
 		return err
@@ -59,29 +71,59 @@ func runAdvise(c *cli.Context) error {
 		return err
 	}
 	info := d.Info()
+	runOf(c).setDevice(info)
 	limit, _ := engine.MemoryBudget(base, d)
 	d.Close()
-	rule, err := lrRuleFlag(c, "rule")
+	rule, err := lrRuleFlag(c)
 	if err != nil {
 		return err
 	}
+	minBatch, maxBatch, err := batchRange(c.String("batch-range"))
+	if err != nil {
+		return err
+	}
+	prof, err := startProfiling(c, nil)
+	if err != nil {
+		return err
+	}
+	defer prof.stop()
 	o := advise.Options{
 		Base: base, Rule: rule, MemoryLimit: base.Memory, // --memory's, or 0: the plan's own budget then names its source
 		Open:  func() (device.Device, error) { return device.Open(name) },
 		Train: train, Test: test,
-		MinBatch: c.Int("min-batch"), MaxBatch: c.Int("max-batch"),
+		MinBatch: minBatch, MaxBatch: maxBatch,
 		NoiseSteps: c.Int("noise-steps"), NoiseBig: c.Int("noise-big"), NoisePairs: c.Int("noise-pairs"),
-		Log: c.App.ErrWriter,
+		Repeats: c.Int("repeats"), Log: c.App.ErrWriter,
 	}
-	if o.MinBatch <= 0 || o.MaxBatch < o.MinBatch || o.NoiseSteps < 0 || o.NoisePairs <= 0 {
-		return fmt.Errorf("need 0 < --min-batch ≤ --max-batch, --noise-steps ≥ 0 and --noise-pairs > 0")
+	if c.Bool("lr-find") {
+		if c.IsSet("lr-scale") {
+			return fmt.Errorf("--lr-scale %s does nothing with --lr-find: the LR range test measures the recommended batch's LR instead of scaling --lr", rule)
+		}
+		sweep := lrfind.DefaultSweep()
+		o.FindLR = &sweep
+	}
+	if o.NoiseSteps < 0 || o.NoisePairs <= 0 || o.Repeats <= 0 {
+		return fmt.Errorf("need --noise-steps ≥ 0, --noise-pairs > 0 and --repeats > 0")
 	}
 	a, err := advise.Advise(c.Context, o)
 	if err != nil {
 		return err
 	}
-	if err := advise.Plot(c.String("plot"), a); err != nil {
-		return fmt.Errorf("writing the plot: %w", err)
+	runOf(c).result(a)
+	if err := prof.stop(); err != nil {
+		return err
+	}
+	dir := c.String("out")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var plots []string
+	for _, name := range []string{"advise.svg", "advise.png"} {
+		path := filepath.Join(dir, name)
+		if err := advise.Plot(path, a); err != nil {
+			return fmt.Errorf("writing the plot: %w", err)
+		}
+		plots = append(plots, path)
 	}
 	w := c.App.Writer
 	if c.Bool("json") {
@@ -91,15 +133,44 @@ func runAdvise(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "device %s; model %v hidden, reference batch %d at lr %g\n\n", info, base.Hidden, base.Batch, base.LR)
 	fmt.Fprintf(w, "(a) largest batch that fits in %.2f GiB: %d\n    (%s)\n", float64(limit)/(1<<30), a.MaxBatch, a.MaxBatchMethod)
-	fmt.Fprintf(w, "(b) throughput:")
-	for _, p := range a.Throughput {
-		fmt.Fprintf(w, " %d:%.0f", p.Batch, p.SamplesPerSec)
+	writeThroughput(w, a, o.Repeats)
+	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f [%.0f–%.0f] over %d repeats of %d pairs\n",
+		a.NoiseUpdates, a.BSimple, a.BSimpleMin, a.BSimpleMax, len(a.BSimpleRuns), o.NoisePairs)
+	how := fmt.Sprintf("the %s rule", a.Rule)
+	if a.LRFind != nil {
+		how = fmt.Sprintf("the LR range test; the %s rule would give %.4g", a.Rule, a.RuleLR)
 	}
-	fmt.Fprintf(w, " samples/s\n    knee (smallest batch within 10%% of the peak %.0f at B=%d): B=%d\n", a.Peak.SamplesPerSec, a.Peak.Batch, a.Knee)
-	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f\n", a.NoiseUpdates, a.BSimple)
-	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g\n\n%s\n\nplot: %s\n", a.Batch, a.LR, wrap(a.Reasoning, 90), c.String("plot"))
+	fmt.Fprintf(w, "(d) recommended: batch %d, lr %.4g (%s)\n\n%s\n\n", a.Batch, a.LR, how, wrap(a.Reasoning, 90))
+	for _, warning := range a.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wrap(warning, 90))
+	}
+	fmt.Fprintf(w, "plot: %s\n", strings.Join(plots, ", "))
 	fmt.Fprintln(w, "\nThis is an estimate: the noise scale approximates the critical batch. To measure it, run batchlab grid and pass --grid DIR.")
 	return nil
+}
+
+// writeThroughput prints part (b) of the advice: samples/s by batch size,
+// median [min–max] over the repeats, and the knee with the repeats' own.
+func writeThroughput(w io.Writer, a *advise.Advice, repeats int) {
+	fmt.Fprintf(w, "(b) throughput, samples/s, median [min–max] of %d interleaved repeats:\n", repeats)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, p := range a.Throughput {
+		fmt.Fprintf(tw, "    B=%d\t%.0f\t[%.0f–%.0f]\t\n", p.Batch, p.SamplesPerSec, p.SamplesPerSecMin, p.SamplesPerSecMax)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "    knee (smallest batch within 10%% of the peak %.0f at B=%d), of the medians: B=%d; of each repeat: %v\n",
+		a.Peak.SamplesPerSec, a.Peak.Batch, a.Knee, a.KneeRuns)
+}
+
+// batchRange reads --batch-range MIN-MAX.
+func batchRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo <= 0 || hi < lo {
+		return 0, 0, fmt.Errorf("--batch-range %q: want MIN-MAX with 0 < MIN ≤ MAX, e.g. 16-8192", s)
+	}
+	return lo, hi, nil
 }
 
 // parseBytes reads a size like 512MiB, 2GiB, 1.5GB or a plain byte count.

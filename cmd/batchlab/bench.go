@@ -23,22 +23,31 @@ import (
 )
 
 func benchCommand() *cli.Command {
-	subs := []*cli.Command{benchTransferCommand(), benchEpochCommand()}
+	subs := []*cli.Command{configurable(logged(benchTransferCommand())), configurable(logged(benchEpochCommand()))}
 	for _, s := range subs {
 		s.OnUsageError = usageError
 		s.HideHelpCommand = true
 	}
 	return &cli.Command{
-		Name:        "bench",
-		Usage:       "measure, by batch size, what moving batches to the device and training an epoch cost",
+		Name:  "bench",
+		Usage: "measure, by batch size, what moving batches to the device and training an epoch cost",
+		CustomHelpTemplate: withExamples(cli.SubcommandHelpTemplate,
+			"batchlab bench transfer --device cuda --out bench-out",
+			"batchlab bench epoch --batches 64,256,1024 --out bench-out"),
 		Subcommands: subs,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return unknownCommand(c, subs)
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 	}
 }
 
 // benchOutputFlags are shared by the bench commands.
 func benchOutputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
+		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N", DefaultText: device.Default()},
 		&cli.StringFlag{Name: "out", Usage: "write the results as JSON and CSV, and the plots as SVG and PNG, into `DIR`"},
 		&cli.BoolFlag{Name: "json", Usage: "print the results as JSON instead of tables"},
 		&cli.BoolFlag{Name: "csv", Usage: "print the results as CSV instead of tables"},
@@ -58,11 +67,15 @@ func benchTransferCommand() *cli.Command {
 			"t(B) = α + bytes(B)/β per strategy and splits the transfer time of an epoch of --samples\n" +
 			"into α·⌈N/B⌉, which larger batches cut, and N·bytes/β, which they do not.\n" +
 			"On the CPU device a \"transfer\" is a copy within host memory.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab bench transfer --device cuda --out bench-out",
+			"batchlab bench transfer --batches 1,16,256,4096 --transfer pageable,pinned,uint8 --repeats 9",
+			"batchlab bench transfer --transfer resident --json"),
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: joinInts(transfer.PowersOfTwo(8192))},
-			&cli.StringFlag{Name: "strategies", Usage: "transfer modes, comma-separated: " + joinModes(data.Modes()), Value: joinModes(data.Modes())},
-			&cli.StringFlag{Name: "dtypes", Usage: "pixel dtypes, comma-separated: float32 and/or uint8 (resident is always uint8)", Value: "float32,uint8"},
-			&cli.IntFlag{Name: "repeats", Usage: "measurements per point; the median is reported", Value: 7},
+			&cli.StringFlag{Name: "transfer", Usage: "the strategies measured, as train's --transfer names one: modes (" + joinModes(data.Modes()) +
+				") and dtypes (float32, uint8), comma-separated; every mode named with every dtype named (resident moves uint8 only)", Value: joinModes(data.Modes()) + ",float32,uint8"},
+			&cli.IntFlag{Name: "repeats", Usage: "measurements per point, in interleaved rounds: the median and range are reported", Value: 7},
 			&cli.DurationFlag{Name: "min-time", Usage: "each measurement repeats the batch for at least this long", Value: 20 * time.Millisecond},
 			&cli.IntFlag{Name: "samples", Usage: "N: the random samples moved, and the epoch size of the split", Value: 60000},
 		}, benchOutputFlags()...),
@@ -78,7 +91,7 @@ func runBenchTransfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	strategies, err := parseStrategies(c.String("strategies"), c.String("dtypes"))
+	strategies, err := parseStrategies(c.String("transfer"))
 	if err != nil {
 		return err
 	}
@@ -98,7 +111,7 @@ func runBenchTransfer(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	bar := newProgress(c, len(batches)*len(strategies))
+	bar := newProgress(c, len(batches)*len(strategies)*c.Int("repeats")) // measurements, interleaved
 	r, err := transfer.Measure(c.Context, transfer.Config{
 		Device: s.device, Data: data.Random(n, 28, 28, 10, 1), Batches: batches, Strategies: strategies,
 		Repeats: c.Int("repeats"), MinTime: c.Duration("min-time"), Trace: s.prof.tl,
@@ -122,19 +135,23 @@ func benchEpochCommand() *cli.Command {
 		Description: "Trains one epoch of the MLP on the dataset at each batch size, from the same initial weights,\n" +
 			"and reports updates, samples/s, host→device bytes and copies, and the time split as the\n" +
 			"trainer's device events measured it: transfer, forward+backward, update, and the rest.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab bench epoch --batches 64,256,1024 --out bench-out",
+			"batchlab bench epoch --lr-scale linear --base-batch 64 --transfer resident --csv"),
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "batches", Usage: "batch sizes, comma-separated", Value: "16,64,256,1024,4096"},
-			&cli.StringFlag{Name: "transfer", Usage: "transfer strategy: " + strings.Join(data.StrategyNames(), " | "), Value: "pageable"},
+			&cli.IntFlag{Name: "repeats", Usage: "epochs per batch size, in interleaved rounds: the median repeat and the range are reported", Value: 3},
+			transferOption(),
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate at --base-batch", Value: def.LR},
 			// An unscaled rate of 0.1 at batch 16 kills units, and their
 			// decaying velocities turn denormal, which slows the CPU's
 			// update tenfold: a cost the batch size did not cause.
-			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
-			&cli.IntFlag{Name: "base-batch", Usage: "the batch at which --lr holds", Value: def.Batch},
+			lrScaleFlag(engine.ScaleSqrt),
+			baseBatchFlag(),
 			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
-			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
+			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only", DefaultText: "all"},
 			datasetFlag(), dataFlag(),
 		}, benchOutputFlags()...),
 		Action: runBenchEpoch,
@@ -153,11 +170,14 @@ func runBenchEpoch(c *cli.Context) error {
 	if cfg.Transfer, err = transferFlag(c); err != nil {
 		return err
 	}
-	if cfg.LRScale, err = lrRuleFlag(c, "lr-scale"); err != nil {
+	var note string
+	if cfg.LRScale, cfg.BaseBatch, note, err = lrScale(c); err != nil {
 		return err
 	}
+	if note != "" {
+		fmt.Fprintln(c.App.ErrWriter, "batchlab: note:", note)
+	}
 	cfg.Hidden, cfg.LR, cfg.Momentum, cfg.Seed = c.IntSlice("hidden"), c.Float64("lr"), c.Float64("momentum"), c.Uint64("seed")
-	cfg.BaseBatch = c.Int("base-batch")
 	var each []engine.Config
 	for _, b := range batches {
 		cfg.Batch = b
@@ -170,7 +190,7 @@ func runBenchEpoch(c *cli.Context) error {
 	defer s.close()
 	bar := newProgress(c, 1)
 	r, err := epoch.Measure(c.Context, epoch.Config{
-		Device: s.device, Train: s.train, Test: s.test, Base: cfg, Batches: batches, Trace: s.prof.tl,
+		Device: s.device, Train: s.train, Test: s.test, Base: cfg, Batches: batches, Repeats: c.Int("repeats"), Trace: s.prof.tl,
 		Step: func(batch, done, total int) { bar.step(fmt.Sprintf("batch %d", batch), done, total) },
 	})
 	if err != nil {
@@ -192,6 +212,7 @@ type benchReport interface {
 // writeBench prints r in the format asked and saves it, with its plots,
 // under --out as name.json and name.csv.
 func writeBench(c *cli.Context, r benchReport, name string) error {
+	runOf(c).result(r)
 	out := c.App.Writer
 	switch {
 	case c.Bool("json"):
@@ -262,38 +283,49 @@ func parseInts(flag, s string) ([]int, error) {
 	return xs, nil
 }
 
-// parseStrategies crosses the modes and dtypes named; resident goes with
-// uint8 only.
-func parseStrategies(modes, dtypes string) ([]data.Strategy, error) {
+// parseStrategies reads bench transfer's --transfer: the modes and dtypes
+// named, crossed (a mode alone is float32, as in train's --transfer);
+// resident goes with uint8 only.
+func parseStrategies(list string) ([]data.Strategy, error) {
 	var ms []data.Mode
-	for _, f := range strings.Split(modes, ",") {
-		m := data.Mode(strings.TrimSpace(f))
-		if !slices.Contains(data.Modes(), m) {
-			return nil, fmt.Errorf("--strategies: unknown mode %q, want some of %s (uint8 goes in --dtypes)", f, joinModes(data.Modes()))
-		}
-		ms = append(ms, m)
-	}
 	var dts []device.DType
-	for _, f := range strings.Split(dtypes, ",") {
-		switch strings.TrimSpace(f) {
-		case "float32":
-			dts = append(dts, device.Float32)
-		case "uint8":
-			dts = append(dts, device.Uint8)
+	for _, f := range strings.Split(list, ",") {
+		switch w := strings.TrimSpace(f); {
+		case slices.Contains(data.Modes(), data.Mode(w)):
+			if !slices.Contains(ms, data.Mode(w)) {
+				ms = append(ms, data.Mode(w))
+			}
+		case w == "float32" || w == "uint8":
+			dt := device.Float32
+			if w == "uint8" {
+				dt = device.Uint8
+			}
+			if !slices.Contains(dts, dt) {
+				dts = append(dts, dt)
+			}
 		default:
-			return nil, fmt.Errorf("--dtypes: unknown dtype %q, want float32 and/or uint8", f)
+			return nil, fmt.Errorf("--transfer: %q is neither a mode (%s) nor a dtype (float32, uint8)", w, joinModes(data.Modes()))
 		}
+	}
+	if len(ms) == 0 {
+		ms = []data.Mode{data.Pageable}
+	}
+	if slices.Contains(ms, data.Resident) && len(dts) > 0 && !slices.Contains(dts, device.Uint8) {
+		return nil, errors.New("--transfer: resident moves uint8 only: add uint8 or name no dtype")
+	}
+	if len(dts) == 0 {
+		dts = []device.DType{device.Float32}
 	}
 	var ss []data.Strategy
 	for _, dt := range dts {
 		for _, m := range ms {
-			if m != data.Resident || dt == device.Uint8 {
+			switch {
+			case m != data.Resident:
 				ss = append(ss, data.Strategy{Mode: m, DType: dt})
+			case dt == device.Uint8 || len(dts) == 1: // resident's one strategy, once
+				ss = append(ss, data.Strategy{Mode: m, DType: device.Uint8})
 			}
 		}
-	}
-	if len(ss) == 0 {
-		return nil, errors.New("--strategies resident moves uint8 only: add uint8 to --dtypes")
 	}
 	return ss, nil
 }

@@ -33,7 +33,7 @@ func TestBenchTransfer(t *testing.T) {
 	checkTrace(t, tracePath, "load pinned-async,uint8 batch=512", "copy indices", "gather")
 
 	out, err = run(t, "bench", "transfer", "--batches", "2,8", "--samples", "100", "--repeats", "1", "--min-time", "1ms",
-		"--strategies", "pinned", "--dtypes", "uint8", "--json")
+		"--transfer", "pinned,uint8", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,9 @@ func TestBenchBadInput(t *testing.T) {
 	}{
 		{[]string{"bench", "transfer", "--batches", "0"}, `--batches: "0" is not a positive integer`},
 		{[]string{"bench", "transfer", "--batches", "1,x"}, `--batches: "x"`},
-		{[]string{"bench", "transfer", "--strategies", "warp"}, `unknown mode "warp"`},
-		{[]string{"bench", "transfer", "--dtypes", "float64"}, `unknown dtype "float64"`},
-		{[]string{"bench", "transfer", "--strategies", "resident", "--dtypes", "float32"}, "resident moves uint8 only"},
+		{[]string{"bench", "transfer", "--transfer", "warp"}, `--transfer: "warp" is neither a mode`},
+		{[]string{"bench", "transfer", "--transfer", "pinned,float64"}, `"float64" is neither a mode`},
+		{[]string{"bench", "transfer", "--transfer", "resident,float32"}, "resident moves uint8 only"},
 		{[]string{"bench", "transfer", "--json", "--csv"}, "choose one"},
 		{[]string{"bench", "transfer", "--repeats", "0"}, "--repeats must be positive"},
 		{[]string{"bench", "transfer", "--samples", "10", "--batches", "16"}, "batch size 16 is outside 1..10"},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,8 +22,8 @@ func modelFlags(def engine.Config) []cli.Flag {
 		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 		&cli.IntFlag{Name: "epochs", Aliases: []string{"e"}, Usage: "passes over the training set", Value: def.Epochs},
 		&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
-		&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
-		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
+		&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only", DefaultText: "all"},
+		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N", DefaultText: device.Default()},
 		datasetFlag(), dataFlag(),
 		memoryFlag(),
 	}
@@ -30,7 +32,7 @@ func modelFlags(def engine.Config) []cli.Flag {
 // memoryFlag is the memory budget every command that builds a model checks
 // its footprint against before it allocates (engine.MemoryBudget).
 func memoryFlag() cli.Flag {
-	return &cli.StringFlag{Name: "memory", Usage: "memory budget, e.g. 2GiB (default: the GPU's free memory, or half the available RAM)"}
+	return &cli.StringFlag{Name: "memory", Usage: "memory budget, e.g. 2GiB", DefaultText: "the GPU's free memory, or half the available RAM"}
 }
 
 // memoryBudget reads --memory: 0 when not given.
@@ -111,22 +113,80 @@ func newTrainerFromFlags(c *cli.Context) (*engine.Trainer, *session, error) {
 		s.close()
 		return nil, nil, err
 	}
+	runOf(c).setConfig(tr.Config())
 	return tr, s, nil
 }
 
 // The typed settings, parsed once, here at the edge: the engine takes them
 // as types and never reads their names again.
 
+// transferOption is --transfer of the commands that train: one strategy,
+// a mode and/or a dtype (bench transfer's --transfer lists several).
+func transferOption() cli.Flag {
+	return &cli.StringFlag{Name: "transfer", Usage: "how batches reach the device: a mode (" + joinModes(data.Modes()) +
+		") and/or a dtype (float32, uint8), comma-separated: " + strings.Join(data.StrategyNames(), " | "), Value: "pageable"}
+}
+
 // transferFlag reads --transfer.
 func transferFlag(c *cli.Context) (data.Strategy, error) {
 	return data.ParseStrategy(c.String("transfer"))
 }
 
-// lrRuleFlag reads the LR scaling rule of flag (--lr-scale, --rule).
-func lrRuleFlag(c *cli.Context, flag string) (engine.LRRule, error) {
-	r, err := engine.ParseLRRule(c.String(flag))
+// defaultBaseBatch is --base-batch where an LR rule (or train's regime
+// adaptation) needs a base and none is given: the reference run's batch,
+// at which the default --lr is tuned.
+var defaultBaseBatch = engine.DefaultConfig().Batch
+
+// lrScaleFlag, with the command's default rule, and baseBatchFlag are the
+// same on every command that scales the LR.
+func lrScaleFlag(rule engine.LRRule) cli.Flag {
+	return &cli.StringFlag{Name: "lr-scale", Usage: "scale --lr with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: string(rule)}
+}
+
+func baseBatchFlag() cli.Flag {
+	return &cli.IntFlag{Name: "base-batch", Usage: "the batch B₀ at which --lr holds", DefaultText: fmt.Sprintf("%d where a rule needs one", defaultBaseBatch)}
+}
+
+// lrRuleFlag reads --lr-scale.
+func lrRuleFlag(c *cli.Context) (engine.LRRule, error) {
+	r, err := engine.ParseLRRule(c.String("lr-scale"))
 	if err != nil {
-		return "", fmt.Errorf("--%s: %w", flag, err)
+		return "", fmt.Errorf("--lr-scale: %w", err)
 	}
 	return r, nil
+}
+
+// lrScale reads lrScaleFlag and baseBatchFlag. The base batch matters only to a rule, or to
+// train's --adapt-regime: given without either it would do nothing and is
+// refused; needed and not given, it is defaultBaseBatch, and note says so
+// for the command to print.
+func lrScale(c *cli.Context) (rule engine.LRRule, base int, note string, err error) {
+	if rule, err = lrRuleFlag(c); err != nil {
+		return "", 0, "", err
+	}
+	needed := rule != engine.ScaleNone || c.Bool("adapt-regime")
+	switch base = c.Int("base-batch"); {
+	case c.IsSet("base-batch") && base <= 0:
+		return "", 0, "", fmt.Errorf("--base-batch must be positive, got %d", base)
+	case c.IsSet("base-batch") && !needed:
+		uses := "a scaling rule (--lr-scale linear or sqrt)"
+		if hasFlag(c, "adapt-regime") {
+			uses += " or --adapt-regime"
+		}
+		return "", 0, "", fmt.Errorf("--base-batch %d does nothing with --lr-scale none: it is the batch --lr holds at, for %s", base, uses)
+	case !c.IsSet("base-batch") && needed:
+		base = defaultBaseBatch
+		note = fmt.Sprintf("--base-batch not given: %d, the batch the default --lr is tuned at", base)
+	}
+	return rule, base, note, nil
+}
+
+// hasFlag says whether c's command defines the flag name.
+func hasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }

@@ -12,10 +12,10 @@ import (
 // unless told depends on --dataset (dataDir).
 func dataFlag() *cli.StringFlag {
 	return &cli.StringFlag{
-		Name: "data",
-		Usage: "directory holding the dataset's four IDX files (default: mnist: $BATCHLAB_DATA or " +
-			"~/.cache/batchlab/mnist; fashion-mnist: where Debian's dataset-fashion-mnist installs it, " +
-			data.FashionMNIST.DefaultDir() + ")",
+		Name:  "data",
+		Usage: "directory holding the dataset's four IDX files",
+		DefaultText: "mnist: $BATCHLAB_DATA or ~/.cache/batchlab/mnist; fashion-mnist: where Debian's dataset-fashion-mnist installs it, " +
+			data.FashionMNIST.DefaultDir(),
 	}
 }
 
@@ -46,6 +46,10 @@ func dataCommand() *cli.Command {
 		Usage: "download MNIST (through the Go module proxy; needs the go command) into --data, " +
 			"or with --dataset fashion-mnist check that it is installed (batchlab cannot download it)",
 		Flags: dataFlags(),
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab data                          # MNIST into $BATCHLAB_DATA or the default directory",
+			"batchlab data --data ./mnist",
+			"batchlab data --dataset fashion-mnist  # is Debian's dataset-fashion-mnist installed?"),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err

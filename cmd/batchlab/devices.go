@@ -10,8 +10,9 @@ import (
 
 func devicesCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "devices",
-		Usage: "list the devices this binary can use, and how it was built",
+		Name:               "devices",
+		Usage:              "list the devices this binary can use, and how it was built",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate, "batchlab devices"),
 		Action: func(c *cli.Context) error {
 			w := c.App.Writer
 			build := "CPU only (built with -tags cpu)"

@@ -28,10 +28,14 @@ func gridCommand() *cli.Command {
 			"Each run is saved as it finishes: run the same command again to continue a stopped grid. On a\n" +
 			"cluster it shards like 'study' (--shard i/n, SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX with --shards);\n" +
 			"the last process to finish writes the report, and 'grid report DIR' writes one from what DIR holds.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab grid --batches 64,256,1024 --seeds 1,2 --train-samples 16384 --out grid-sgd",
+			"batchlab grid --optimizer adam --lr-steps 2 --lr-factor 2 --targets 0.5,0.3 --out grid-adam",
+			"batchlab grid report grid-sgd"),
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "batches", Usage: "batch sizes", Value: cli.NewIntSlice(32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)},
 			&cli.Float64SliceFlag{Name: "lrs", Usage: "learning rates, the same at every batch size (instead of --lr-center)"},
-			&cli.Float64Flag{Name: "lr-center", Usage: "the middle of the LR grid at --base-batch (default: 0.1 with sgd, 0.003 with adam and adamw, where this model trains fastest at B=128)"},
+			&cli.Float64Flag{Name: "lr-center", Usage: "the middle of the LR grid at --base-batch", DefaultText: "0.1 with sgd, 0.003 with adam and adamw, where this model trains fastest at B=128"},
 			&cli.StringFlag{Name: "lr-scale", Usage: "how the middle moves with the batch: none, linear or sqrt", Value: string(engine.ScaleSqrt)},
 			&cli.IntFlag{Name: "base-batch", Usage: "the batch size of --lr-center", Value: 128},
 			&cli.IntFlag{Name: "lr-steps", Usage: "LRs on each side of the middle", Value: 2},
@@ -108,7 +112,10 @@ func gridReportCommand() *cli.Command {
 		Name:      "report",
 		Usage:     "analyse the grid in DIR from the runs it holds and write its plots, JSON and CSV",
 		ArgsUsage: "DIR",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the analysis as JSON"}},
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab grid report grid-sgd",
+			"batchlab grid report --json grid-sgd > analysis.json"),
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the analysis as JSON"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("grid report takes one argument, the grid's directory (got %d)", c.NArg())
@@ -140,7 +147,7 @@ func gridPlan(c *cli.Context) (grid.Plan, error) {
 	if err != nil {
 		return grid.Plan{}, err
 	}
-	rule, err := lrRuleFlag(c, "lr-scale")
+	rule, err := lrRuleFlag(c)
 	if err != nil {
 		return grid.Plan{}, err
 	}

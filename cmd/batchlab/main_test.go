@@ -43,7 +43,7 @@ func TestTrainTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"device  cpu:0", "1000 train / 1000 test", "test acc", "H2D MB"} {
+	for _, want := range []string{"device  cpu:0", "1000 train / 1000 test", "test acc", "H2D MB", "eval s  epoch s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -17,14 +17,17 @@ func noiseCommand() *cli.Command {
 		Usage: "measure the gradient noise scale B_simple during training (McCandlish et al. 2018)",
 		Description: "Trains the MLP and, at points during training, estimates |G|² and tr(Σ) from the\n" +
 			"gradient norms of a small and a big batch with the unbiased two-batch estimators,\n" +
-			"averaged over --measurements pairs, and reports B_simple = tr(Σ)/|G|²: about the\n" +
+			"averaged over --noise-pairs pairs, and reports B_simple = tr(Σ)/|G|²: about the\n" +
 			"batch size beyond which larger batches stop cutting the number of steps.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab noise --epochs 2 --batch 64",
+			"batchlab noise --batch 32 --noise-big 2048 --noise-pairs 20 --points 8 --json"),
 		Flags: append(modelFlags(def),
-			&cli.IntFlag{Name: "small", Usage: "the small batch of the estimator (default: --batch)"},
-			&cli.IntFlag{Name: "big", Usage: "the big batch of the estimator", Value: 1024},
-			&cli.IntFlag{Name: "measurements", Usage: "pairs of gradients averaged per estimate", Value: 10},
+			&cli.IntFlag{Name: "noise-small", Usage: "the small batch of the estimator", DefaultText: "--batch"},
+			noiseBigFlag(), noisePairsFlag(),
 			&cli.IntFlag{Name: "points", Usage: "estimates per epoch", Value: 4},
 			&cli.BoolFlag{Name: "json", Usage: "print the estimates as JSON"},
+			traceFlag(), cpuProfileFlag(),
 		),
 		Action: runNoise,
 	}
@@ -45,15 +48,16 @@ func runNoise(c *cli.Context) error {
 		return err
 	}
 	defer s.close()
-	small := c.Int("small")
-	if small == 0 {
+	small := c.Int("noise-small")
+	if !c.IsSet("noise-small") {
 		small = tr.Config().Batch
 	}
-	points, measurements := c.Int("points"), c.Int("measurements")
+	points, measurements := c.Int("points"), c.Int("noise-pairs")
 	if points <= 0 || measurements <= 0 {
-		return fmt.Errorf("--points and --measurements must be positive, got %d and %d", points, measurements)
+		return fmt.Errorf("--points and --noise-pairs must be positive, got %d and %d", points, measurements)
 	}
-	meter, err := engine.NewNoiseMeter(tr, small, c.Int("big"), tr.Config().Seed)
+	tr.SetTrace(s.prof.tl)
+	meter, err := engine.NewNoiseMeter(tr, small, c.Int("noise-big"), tr.Config().Seed)
 	if err != nil {
 		return err
 	}
@@ -62,7 +66,7 @@ func runNoise(c *cli.Context) error {
 	jsonOut := c.Bool("json")
 	if !jsonOut {
 		fmt.Fprintf(w, "model %s, batch %d, lr %g; estimator batches %d and %d, %d pairs per estimate\n\n",
-			tr.Model, tr.Config().Batch, tr.Config().ScaledLR(), small, c.Int("big"), measurements)
+			tr.Model, tr.Config().Batch, tr.Config().ScaledLR(), small, c.Int("noise-big"), measurements)
 		fmt.Fprintf(w, "%5s  %7s  %10s  %10s  %9s\n", "epoch", "updates", "|G|²", "tr(Σ)", "B_simple")
 	}
 	var all []noisePoint
@@ -82,7 +86,7 @@ func runNoise(c *cli.Context) error {
 		}
 	}
 	measure(0) // at initialization
-	_, err = tr.Run(c.Context, engine.Hooks{Step: func(epoch, done, total int) {
+	_, err = tr.Run(c.Context, engine.Hooks{Epoch: runOf(c).epoch, Step: func(epoch, done, total int) {
 		if done%max(1, total/points) == 0 {
 			measure(epoch)
 		}
@@ -90,14 +94,28 @@ func runNoise(c *cli.Context) error {
 	if err == nil {
 		err = measureErr
 	}
+	if perr := s.stopProfiling(); err == nil {
+		err = perr
+	}
+	runOf(c).result(all)
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if encErr := enc.Encode(map[string]any{"config": tr.Config(), "small": small, "big": c.Int("big"), "estimates": all}); encErr != nil {
+		if encErr := enc.Encode(map[string]any{"config": tr.Config(), "small": small, "big": c.Int("noise-big"), "estimates": all}); encErr != nil {
 			return encErr
 		}
 	} else if n := len(all); n > 0 && !math.IsInf(all[n-1].BSimple, 0) {
 		fmt.Fprintf(w, "\nB_simple ≈ %.0f at the end: below it, doubling the batch nearly halves the steps to a\ngiven loss; well above it, a larger batch mostly costs more samples.\n", all[n-1].BSimple)
 	}
 	return err
+}
+
+// noiseBigFlag and noisePairsFlag are the gradient noise estimator's
+// settings, the same in noise and advise.
+func noiseBigFlag() cli.Flag {
+	return &cli.IntFlag{Name: "noise-big", Usage: "the big batch of the noise estimator", Value: 1024}
+}
+
+func noisePairsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "noise-pairs", Usage: "pairs of gradients (small and big batch) averaged per noise estimate", Value: 10}
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/batchlab/batchlab/engine/trace"
 )
 
-// traceFlag and cpuProfileFlag are on train and the bench commands.
+// cpuProfileFlag is on every long command; traceFlag on those whose work
+// runs on the one device they open (train, noise, bench), as the trace's
+// spans come from that device's events.
 func traceFlag() cli.Flag {
 	return &cli.StringFlag{Name: "trace", Usage: "write a Chrome trace-event JSON to `FILE`: a span per copy, kernel group and step, from device events (open it in https://ui.perfetto.dev or chrome://tracing)"}
 }
@@ -29,7 +31,8 @@ type profiling struct {
 	stopped bool
 }
 
-// startProfiling starts --cpuprofile and, on d, --trace.
+// startProfiling starts --cpuprofile and, on d, --trace; d may be nil for
+// a command without --trace.
 func startProfiling(c *cli.Context, d device.Device) (*profiling, error) {
 	p := &profiling{}
 	if path := c.String("cpuprofile"); path != "" {

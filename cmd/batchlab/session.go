@@ -22,8 +22,12 @@ import (
 // Ctrl-C and SIGTERM arrive through c.Context, which main cancels on
 // either (signal.NotifyContext).
 
-// noArgs refuses positional arguments: every setting is a flag.
+// noArgs refuses positional arguments: every setting is a flag. Where the
+// command has subcommands, the argument is taken for a mistyped one.
 func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 && len(c.Command.Subcommands) > 0 {
+		return unknownCommand(c, c.Command.Subcommands)
+	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("%s takes no arguments, got %q (see %s --help)", c.Command.FullName(), c.Args().First(), c.Command.HelpName)
 	}
@@ -49,6 +53,7 @@ func openSession(c *cli.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	runOf(c).setDevice(d.Info())
 	prof, err := startProfiling(c, d)
 	if err != nil {
 		d.Close()
@@ -109,21 +114,45 @@ func (s *session) close() error {
 
 // progress is a progress bar on stderr, or nothing where nobody would see
 // it (stderr is not a terminal) or --no-progress turned it off.
-type progress struct{ bar *progressbar.ProgressBar }
+type progress struct {
+	bar      *progressbar.ProgressBar
+	nextLoss *time.Time // when showLoss next reads the loss
+}
 
 func newProgress(c *cli.Context, total int) progress {
 	f, ok := c.App.ErrWriter.(*os.File)
 	if c.Bool("no-progress") || !ok || !term.IsTerminal(int(f.Fd())) {
 		return progress{}
 	}
+	return newBar(f, total)
+}
+
+// newBar draws a progress bar on w.
+func newBar(w io.Writer, total int) progress {
 	return progress{progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(io.Writer(f)),
+		progressbar.OptionSetWriter(w),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("steps"),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
-	)}
+	), new(time.Time)}
+}
+
+// lossEvery is how often showLoss reads the running loss: each read waits
+// for the device, so not at every step.
+const lossEvery = 500 * time.Millisecond
+
+// showLoss puts the running loss beside label, reading it with loss at most
+// every lossEvery; call it before step.
+func (p progress) showLoss(label string, loss func() (float64, error)) {
+	if p.bar == nil || time.Now().Before(*p.nextLoss) {
+		return
+	}
+	*p.nextLoss = time.Now().Add(lossEvery)
+	if l, err := loss(); err == nil {
+		p.bar.Describe(fmt.Sprintf("%s loss %.4f", label, l))
+	}
 }
 
 // step reports step done of total of a pass named label: the first step

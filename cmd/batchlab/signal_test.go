@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // TestMain lets the test binary stand in for batchlab: a subprocess started
@@ -97,5 +100,71 @@ func TestInterruptAndResume(t *testing.T) {
 	}
 	if _, err := run(t, append(args, "--checkpoint", filepath.Join(dir, "none.ckpt"), "--resume")...); err == nil || !strings.Contains(err.Error(), "no checkpoint at") {
 		t.Errorf("resuming from a missing checkpoint: %v", err)
+	}
+}
+
+// TestInterruptOnTerminal runs train with stderr on a pseudo-terminal, as
+// a user at a shell has it: the progress bar shows the running loss, and
+// Ctrl-C's message and the final error each start a line of their own
+// instead of running on from the bar's; the exit code is 130.
+func TestInterruptOnTerminal(t *testing.T) {
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	if err := pty.Setsize(master, &pty.Winsize{Rows: 24, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := process("train", "--device", "cpu", "--data", subset, "--hidden", "256,256", "--batch", "10", "--epochs", "2",
+		"--train-samples", "2000", "--checkpoint", filepath.Join(t.TempDir(), "run.ckpt"))
+	cmd.Stderr = tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close() // the child holds it
+	var mu sync.Mutex
+	var screen bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	shown := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return screen.String()
+	}
+	runningLoss := regexp.MustCompile(`epoch 1/2 loss \d+\.\d{4}`)
+	for deadline := time.Now().Add(time.Minute); !runningLoss.MatchString(shown()); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no running loss in the progress bar after a minute:\n%q", shown())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	time.Sleep(100 * time.Millisecond) // the last output through the pty
+	out := shown()
+	if exitCode(err) != 130 {
+		t.Fatalf("exit code %d, want 130; the terminal showed:\n%q", exitCode(err), out)
+	}
+	// The bar's line is erased (carriage return, erase line) before the
+	// message; the final error follows the cleared bar, at a line's start.
+	if !strings.Contains(out, "\r\x1b[Kbatchlab: SIGINT: finishing the step and saving") {
+		t.Errorf("the signal's message does not start its own line:\n%q", out)
+	}
+	i := strings.Index(out, "batchlab: interrupted at epoch")
+	if i < 1 || !strings.ContainsAny(out[i-1:i], "\r\n") {
+		t.Errorf("the final error does not start a line:\n%q", out)
 	}
 }

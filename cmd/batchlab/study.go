@@ -37,15 +37,21 @@ func studyCommand() *cli.Command {
 			"--shards 4, so the task's ID is the shard). Processes on one --out claim each run before they start it, so no\n" +
 			"run is run twice; the last to finish writes the report, and 'study report DIR'\n" +
 			"builds one from whatever runs DIR holds.",
+		CustomHelpTemplate: withExamples(cli.SubcommandHelpTemplate,
+			"batchlab study --quick --device cpu                 # a few minutes, into study-quick",
+			"batchlab study --device cuda --out study-full       # the full preset; run it again to continue",
+			"batchlab study --shard 0/4 --out /shared/study      # one of four processes sharing a directory",
+			"batchlab study report /shared/study"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quick", Usage: "the few-minute version (same as --preset quick)"},
 			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), Value: "full"},
-			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset>)"},
+			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report", DefaultText: "study-<preset>"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
 			&cli.DurationFlag{Name: "claim-timeout", Usage: "take over a run whose claim has had no heartbeat for this long (its process on another host is presumed dead; on this host a dead process's claim is taken at once)", Value: study.DefaultClaimTimeout},
 			datasetFlag(), dataFlag(),
+			cpuProfileFlag(),
 		},
 		Subcommands: []*cli.Command{studyReportCommand()},
 		Action: func(c *cli.Context) error {
@@ -54,6 +60,9 @@ func studyCommand() *cli.Command {
 			}
 			name := c.String("preset")
 			if c.Bool("quick") {
+				if c.IsSet("preset") && name != "quick" {
+					return fmt.Errorf("--quick is --preset quick, and --preset %s asks for another: give one", name)
+				}
 				name = "quick"
 			}
 			p, ok := presets[name]
@@ -80,10 +89,18 @@ func studyCommand() *cli.Command {
 				dev += " (CUDA_VISIBLE_DEVICES=" + v + ")"
 			}
 			fmt.Fprintf(c.App.ErrWriter, "study %s: %s (%s), device %s, into %s\n", p.Name, shard, from, dev, out)
+			prof, err := startProfiling(c, nil)
+			if err != nil {
+				return err
+			}
+			defer prof.stop()
 			res, err := study.Execute(c.Context, p, study.Options{
 				Dir: out, Device: c.String("device"), Dataset: dataset, DataDir: dir, Log: c.App.ErrWriter,
 				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"),
 			})
+			if perr := prof.stop(); err == nil {
+				err = perr
+			}
 			if err != nil {
 				if c.Context.Err() != nil {
 					return fmt.Errorf("study interrupted; finished runs are saved in %s: run the same command again to continue", out)
@@ -109,6 +126,7 @@ func studyReportCommand() *cli.Command {
 		ArgsUsage: "DIR",
 		Description: "Reads DIR/preset.json and every valid DIR/runs/<id>.json and writes the report into DIR.\n" +
 			"A partial study's report lists the runs still missing and the findings they leave undecided.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate, "batchlab study report study-quick"),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("study report takes one argument, the study's directory (got %d)", c.NArg())

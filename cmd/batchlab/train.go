@@ -12,6 +12,7 @@ import (
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
+	"github.com/batchlab/batchlab/engine/runlog"
 )
 
 func trainCommand() *cli.Command {
@@ -21,7 +22,16 @@ func trainCommand() *cli.Command {
 		Usage: "train an MLP on MNIST or Fashion-MNIST (--dataset) and report what each epoch learned and cost",
 		Description: "Trains the MLP 784-<hidden>-10 (ReLU, softmax cross-entropy; momentum SGD, Adam or\n" +
 			"AdamW) and prints, per epoch: train and test loss and accuracy, parameter updates, samples/s,\n" +
-			"bytes moved host→device, and the time split into transfer / forward+backward / update.",
+			"bytes moved host→device, the time split into transfer / forward+backward / update, and\n" +
+			"the evaluation's and the whole epoch's wall time.",
+		CustomHelpTemplate: withExamples(cli.CommandHelpTemplate,
+			"batchlab train --epochs 3 --batch 512",
+			"batchlab train --batch 1024 --lr-scale sqrt --base-batch 128 --warmup 1 --epochs 3",
+			"batchlab train --epochs 6 --decay-epochs 2,4 --decay-factor 0.2 --increase-batch --max-batch 3200",
+			"batchlab train --optimizer adamw --lr 0.001 --weight-decay 0.01",
+			"batchlab train --device cuda --transfer pinned-async,uint8 --graph",
+			"batchlab train --epochs 10 --checkpoint run.ckpt   # Ctrl-C, then the same line with --resume",
+			"batchlab train --json --no-progress > run.json"),
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "samples per update", Value: def.Batch},
@@ -35,26 +45,26 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "epochs", Aliases: []string{"e"}, Usage: "passes over the training set", Value: def.Epochs},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "eval-batch", Usage: "rows per forward pass when evaluating", Value: def.EvalBatch},
-			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
-			&cli.StringFlag{Name: "lr-scale", Usage: "scale the LR with the batch relative to --base-batch: none, linear (Goyal et al.) or sqrt (Hoffer et al.)", Value: string(engine.ScaleNone)},
-			&cli.IntFlag{Name: "base-batch", Usage: "the batch B₀ at which --lr holds (default: --batch)"},
+			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only", DefaultText: "all"},
+			lrScaleFlag(engine.ScaleNone),
+			baseBatchFlag(),
 			&cli.Float64Flag{Name: "warmup", Usage: "epochs of linear warmup from --lr to the scaled LR"},
 			&cli.IntSliceFlag{Name: "decay-epochs", Usage: "multiply the LR by --decay-factor after these epochs"},
 			&cli.Float64Flag{Name: "decay-factor", Usage: "the step decay's factor, in (0,1)", Value: 0.1},
 			&cli.BoolFlag{Name: "increase-batch", Usage: "at the decay epochs divide the batch by --decay-factor instead of decaying the LR (Smith et al.)"},
-			&cli.IntFlag{Name: "max-batch", Usage: "cap of --increase-batch (beyond it the LR decays)"},
+			&cli.IntFlag{Name: "max-batch", Usage: "cap of --increase-batch (beyond it the LR decays)", DefaultText: "none"},
 			&cli.BoolFlag{Name: "adapt-regime", Usage: "train batch/base-batch times the epochs, so updates match the base batch (Hoffer et al.)"},
 			&cli.BoolFlag{Name: "batch-norm", Usage: "batch normalization after each hidden layer"},
-			&cli.IntFlag{Name: "ghost-batch", Usage: "batch-normalize over ghost batches of this many rows (implies --batch-norm)"},
-			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (default: " + device.Default() + ")"},
+			&cli.IntFlag{Name: "ghost-batch", Usage: "batch-normalize over ghost batches of this many rows (implies --batch-norm)", DefaultText: "none"},
+			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N", DefaultText: device.Default()},
 			datasetFlag(), dataFlag(),
 			memoryFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the run (settings, device, per-epoch metrics and per-step losses) as JSON"},
 			&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file: written atomically every --checkpoint-every steps, after every epoch when this flag is given, and on Ctrl-C / SIGTERM", Value: "batchlab.ckpt"},
-			&cli.IntFlag{Name: "checkpoint-every", Usage: "also write the checkpoint every N steps (0: not within epochs)"},
+			&cli.IntFlag{Name: "checkpoint-every", Usage: "also write the checkpoint every N steps", DefaultText: "only after epochs"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run saved in --checkpoint (same settings; more epochs allowed)"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar on stderr (it is off anyway when stderr is not a terminal)"},
-			&cli.StringFlag{Name: "transfer", Usage: "how batches reach the device: " + strings.Join(data.StrategyNames(), " | "), Value: "pageable"},
+			transferOption(),
 			&cli.BoolFlag{Name: "graph", Usage: "replay each training step as CUDA graphs, one launch instead of dozens (CUDA device only)"},
 			traceFlag(),
 			cpuProfileFlag(),
@@ -62,6 +72,10 @@ func trainCommand() *cli.Command {
 		Action: runTrain,
 	}
 }
+
+// runningLossWindow is the steps the progress bar's loss averages, as
+// Lightning's running loss does.
+const runningLossWindow = 20
 
 // trainReport is the --json output.
 type trainReport struct {
@@ -76,6 +90,8 @@ type trainReport struct {
 	// Partial is the epoch under way when the run stopped (interrupted,
 	// diverged): its steps done and their losses.
 	Partial *engine.EpochStats `json:"partial,omitempty"`
+	// Manifest is the run's, as --run-dir writes it (docs/run-log-schema.md).
+	Manifest *runlog.Manifest `json:"manifest"`
 }
 
 func runTrain(c *cli.Context) error {
@@ -86,7 +102,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lrScale, err := lrRuleFlag(c, "lr-scale")
+	lrScale, baseBatch, note, err := lrScale(c)
 	if err != nil {
 		return err
 	}
@@ -105,7 +121,7 @@ func runTrain(c *cli.Context) error {
 		EvalBatch:   c.Int("eval-batch"),
 
 		LRScale:       lrScale,
-		BaseBatch:     c.Int("base-batch"),
+		BaseBatch:     baseBatch,
 		WarmupEpochs:  c.Float64("warmup"),
 		DecayEpochs:   c.IntSlice("decay-epochs"),
 		DecayFactor:   c.Float64("decay-factor"),
@@ -123,6 +139,12 @@ func runTrain(c *cli.Context) error {
 	}
 	if err := oddTrainFlags(c); err != nil {
 		return err
+	}
+	if lrScale != engine.ScaleNone && cfg.Batch == baseBatch {
+		note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("--batch %d is the base batch, where the %s rule's factor is 1", cfg.Batch, lrScale)
+	}
+	if note != "" {
+		fmt.Fprintln(c.App.ErrWriter, "batchlab: note:", note)
 	}
 	every := c.Int("checkpoint-every")
 	if every < 0 {
@@ -146,6 +168,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	cfg = tr.Config() // resolved: regime adaptation applied
+	runOf(c).setConfig(cfg)
 	k.tr = tr
 	if c.Bool("resume") {
 		if err := k.restore(); err != nil {
@@ -169,8 +192,14 @@ func runTrain(c *cli.Context) error {
 		if s := cfg.ScheduleSummary(); s != "" {
 			fmt.Fprintf(out, "        %s\n", s)
 		}
+		if asked := c.Int("epochs"); cfg.Epochs != asked {
+			fmt.Fprintf(out, "        regime adapted to the base batch %d: %d epochs for the %d asked\n", cfg.BaseBatch, cfg.Epochs, asked)
+		}
 		fmt.Fprintln(out)
 		table = newEpochTable(out)
+	}
+	for _, s := range tr.Completed() { // restored from the checkpoint: the run log starts with them
+		runOf(c).epoch(s)
 	}
 	bar := newProgress(c, tr.StepsIn(1))
 	if table != nil {
@@ -183,9 +212,14 @@ func runTrain(c *cli.Context) error {
 			if every > 0 && tr.TotalUpdates()%every == 0 {
 				k.saveOrWarn()
 			}
-			bar.step(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), done, total)
+			label := fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs)
+			if done > 1 { // step describes the first
+				bar.showLoss(label, func() (float64, error) { return tr.RunningLoss(runningLossWindow) })
+			}
+			bar.step(label, done, total)
 		},
 		Epoch: func(s engine.EpochStats) {
+			runOf(c).epoch(s)
 			if checkpointing {
 				k.saveOrWarn()
 			}
@@ -205,6 +239,7 @@ func runTrain(c *cli.Context) error {
 		runErr = err
 	}
 	if jsonOut {
+		report.Manifest = runOf(c).manifestAt(c, runErr)
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report); err != nil {
@@ -224,8 +259,6 @@ func runTrain(c *cli.Context) error {
 	return k.allFailed()
 }
 
-// oddTrainFlags refuses values of train's flags that would otherwise be
-// silently taken for something else.
 // optimizerSettings is what --optimizer and its flags set.
 type optimizerSettings struct {
 	optimizer         engine.Optimizer
@@ -277,9 +310,15 @@ func optimizerSummary(cfg engine.Config) string {
 	return fmt.Sprintf("%s (beta1 %g, beta2 %g, eps %g)", cfg.Optimizer, cfg.Beta1, cfg.Beta2, cfg.Eps)
 }
 
+// oddTrainFlags refuses values of train's flags that would otherwise be
+// silently taken for something else, or do nothing (the run-level cases
+// are engine.Config.Validate's).
 func oddTrainFlags(c *cli.Context) error {
 	if c.Float64("decay-factor") == 0 {
 		return errors.New("--decay-factor must be in (0, 1), got 0")
+	}
+	if c.IsSet("decay-factor") && len(c.IntSlice("decay-epochs")) == 0 {
+		return errors.New("--decay-factor does nothing without --decay-epochs: it is applied after those epochs")
 	}
 	if c.IsSet("transfer") && c.String("transfer") == "" {
 		return errors.New("--transfer is empty (leave it out for the default, pageable)")
@@ -297,6 +336,7 @@ var epochColumns = []struct {
 }{
 	{"epoch", 5}, {"batch", 6}, {"lr", 8}, {"train loss", 10}, {"train acc", 9}, {"test loss", 9}, {"test acc", 8},
 	{"updates", 7}, {"samples/s", 9}, {"H2D MB", 8}, {"transfer s", 10}, {"fwd+bwd s", 9}, {"update s", 8},
+	{"eval s", 6}, {"epoch s", 7},
 }
 
 func newEpochTable(w io.Writer) *epochTable {
@@ -313,7 +353,8 @@ func (t *epochTable) row(s engine.EpochStats) {
 	t.print(s.Epoch, s.Batch, fmt.Sprintf("%.4g", s.LR), fmt.Sprintf("%.4f", s.TrainLoss),
 		fmt.Sprintf("%.2f%%", 100*s.TrainAccuracy), fmt.Sprintf("%.4f", s.TestLoss), fmt.Sprintf("%.2f%%", 100*s.TestAccuracy),
 		s.Updates, fmt.Sprintf("%.0f", s.SamplesPerSec), fmt.Sprintf("%.1f", float64(s.H2DBytes)/1e6),
-		fmt.Sprintf("%.2f", s.TransferSeconds), fmt.Sprintf("%.2f", s.ComputeSeconds), fmt.Sprintf("%.2f", s.UpdateSeconds))
+		fmt.Sprintf("%.2f", s.TransferSeconds), fmt.Sprintf("%.2f", s.ComputeSeconds), fmt.Sprintf("%.2f", s.UpdateSeconds),
+		fmt.Sprintf("%.2f", s.EvalSeconds), fmt.Sprintf("%.2f", s.Seconds+s.EvalSeconds))
 }
 
 func (t *epochTable) print(cells ...any) {

@@ -65,16 +65,16 @@ type Buffer interface {
 
 // Info describes a device for people and for result files.
 type Info struct {
-	Kind              string // "cpu" or "cuda"
-	Name              string // e.g. "NVIDIA H100 80GB HBM3" or the CPU model
-	Ordinal           int    // CUDA device ordinal; 0 for the CPU
-	ComputeCapability string // "9.0"; empty on the CPU
-	TotalMemory       int64  // bytes
-	FreeMemory        int64  // bytes, when the device reports it
-	Threads           int    // CPU worker threads; 0 on a GPU
+	Kind              string `json:"kind"`               // "cpu" or "cuda"
+	Name              string `json:"name"`               // e.g. "NVIDIA H100 80GB HBM3" or the CPU model
+	Ordinal           int    `json:"ordinal"`            // CUDA device ordinal; 0 for the CPU
+	ComputeCapability string `json:"compute_capability"` // "9.0"; empty on the CPU
+	TotalMemory       int64  `json:"total_memory"`       // bytes
+	FreeMemory        int64  `json:"free_memory"`        // bytes, when the device reports it
+	Threads           int    `json:"threads"`            // CPU worker threads; 0 on a GPU
 	// Driver names the driver and libraries the device runs on, e.g.
 	// "CUDA driver 13.0, cuBLAS 13.0.2 (libcublas.so.13)"; empty on the CPU.
-	Driver string
+	Driver string `json:"driver"`
 }
 
 func (i Info) String() string {

@@ -19,6 +19,9 @@ import (
 	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
+// gapPoints is the space between the parts of a plot.
+const gapPoints = 8
+
 // render draws p on a white canvas of the house size: the title across the
 // top (in a smaller font where a long one would not fit the width), the
 // legend to the right of the axes, where it cannot hide data. gonum/plot
@@ -33,7 +36,7 @@ func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 	dc := draw.New(c)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	const gap = 8 // points, between the parts of the plot
+	const gap = gapPoints
 
 	title, legend := p.Title.Text, p.Legend
 	p.Title.Text, p.Legend = "", plot.NewLegend() // drawn here instead
@@ -56,6 +59,24 @@ func render(p *plot.Plot, c vg.CanvasWriterTo) (err error) {
 		p.Draw(area)
 	}
 	return nil
+}
+
+// Bars fits n bars, one per nominal x position 0…n-1, to p: the x axis
+// spans half a slot beyond the first and the last, so that no bar is
+// clipped at the edges, and the returned width fills 60% of a slot of the
+// data area that render leaves beside p's legend (add the legend first).
+// gonum sizes bars in points, not in data units: a fixed width is skinny
+// with few bars and overlaps with many.
+func Bars(p *plot.Plot, n int) vg.Length {
+	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
+	const yAxis = 50 // points: the y axis's tick labels and label, about
+	legend := p.Legend
+	legend.Top, legend.Left = true, true
+	area := width - vg.Points(yAxis+3*gapPoints)
+	if w := legend.Rectangle(draw.New(vgsvg.New(width, height))).Size().X; w > 0 {
+		area -= w + vg.Points(2*gapPoints)
+	}
+	return 0.6 * area / vg.Length(max(n, 1))
 }
 
 // InlineSVG renders p as an <svg> element for a web page: without the XML

@@ -12,6 +12,7 @@ package plotkit
 
 import (
 	"cmp"
+	"fmt"
 	"image/color"
 	"math"
 	"strconv"
@@ -164,12 +165,21 @@ func logTicks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// linearTicks are gonum's, labelled without trailing zeros ("500", not "500.00").
+// linearTicks are gonum's, labelled to the precision their spacing needs
+// and no more ("0.3", not "0.30000000000000004" or "0.30"), in one unit
+// (k, M) for the whole axis.
 func linearTicks(lo, hi float64) []plot.Tick {
 	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	var vals []float64
+	for _, t := range ticks {
+		if t.Label != "" {
+			vals = append(vals, t.Value)
+		}
+	}
+	format := tickFormat(vals)
 	for i, t := range ticks {
 		if t.Label != "" {
-			ticks[i].Label = tickLabel(t.Value)
+			ticks[i].Label = format(t.Value)
 		}
 	}
 	return ticks
@@ -194,14 +204,44 @@ func EpochAxis(a *plot.Axis) {
 	})
 }
 
-func tickLabel(v float64) string {
-	switch {
-	case v >= 1e6:
-		return strconv.FormatFloat(v/1e6, 'g', 6, 64) + "M"
-	case v >= 1e4:
-		return strconv.FormatFloat(v/1e3, 'g', 6, 64) + "k"
+// tickLabel labels one tick on its own (a log axis's 1-2-5 ticks).
+func tickLabel(v float64) string { return tickFormat([]float64{v})(v) }
+
+// tickFormat is the format of the labels vals on one axis: in thousands
+// (k) or millions (M) from 10⁴ and 10⁶ on, with the fewest decimals that
+// write every value exactly, to about nine significant digits (0 as "0"). Float
+// arithmetic leaves ticks like 0.1+0.2 = 0.30000000000000004, which that
+// rounds away, and ticks closer than six significant digits keep the
+// digits that tell them apart.
+func tickFormat(vals []float64) func(float64) string {
+	big := 0.0
+	for _, v := range vals {
+		big = max(big, math.Abs(v))
 	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
+	unit, suffix := 1.0, ""
+	switch {
+	case big >= 1e6:
+		unit, suffix = 1e6, "M"
+	case big >= 1e4:
+		unit, suffix = 1e3, "k"
+	}
+	decimals := 0
+	for ; decimals < 15; decimals++ {
+		scale, exact := math.Pow(10, float64(decimals)), true
+		for _, v := range vals {
+			x := v / unit * scale
+			exact = exact && math.Abs(x-math.Round(x)) <= 1e-9*max(1, math.Abs(x))
+		}
+		if exact {
+			break
+		}
+	}
+	return func(v float64) string {
+		if math.Abs(v) <= 1e-12*big { // zero, or float arithmetic's near-zero: no unit, no decimals
+			return "0"
+		}
+		return strconv.FormatFloat(v/unit, 'f', decimals, 64) + suffix
+	}
 }
 
 // WidenLog keeps a log axis with a single value from collapsing to a point
@@ -222,13 +262,16 @@ func PadLinear(a *plot.Axis) {
 // dashes is the pattern of dashed lines.
 func dashes() []vg.Length { return []vg.Length{vg.Points(4), vg.Points(3)} }
 
-// Line is one series: points joined by a line, ± error bars where Err is set.
+// Line is one series: points joined by a line, ± error bars where Err is
+// set, or bars from Lo to Hi (a spread: min–max, IQR) where those are.
 type Line struct {
 	Label  string // "": not in the legend
 	Color  color.Color
 	XY     plotter.XYs
 	Err    []float64 // nil: no error bars
+	Lo, Hi []float64 // each point's spread, in y; nil: none
 	Dashed bool
+	NoLine bool    // the points' marks and bars only, not joined
 	Marks  bool    // a dot at each point
 	Radius float64 // of the dots, in points; 0: 2.5
 	Width  float64 // of the line, in points; 0: 1.6
@@ -247,7 +290,9 @@ func (l Line) Add(p *plot.Plot) error {
 	if l.Dashed {
 		ln.Dashes = dashes()
 	}
-	p.Add(ln)
+	if !l.NoLine {
+		p.Add(ln)
+	}
 	thumbs := []plot.Thumbnailer{ln}
 	if l.Marks {
 		sc, err := plotter.NewScatter(l.XY)
@@ -258,11 +303,23 @@ func (l Line) Add(p *plot.Plot) error {
 		p.Add(sc)
 		thumbs = append(thumbs, sc)
 	}
-	if l.Err != nil {
-		errs := make(plotter.YErrors, len(l.Err))
+	var errs plotter.YErrors
+	switch {
+	case l.Err != nil:
+		errs = make(plotter.YErrors, len(l.Err))
 		for i, e := range l.Err {
 			errs[i].Low, errs[i].High = e, e
 		}
+	case l.Lo != nil:
+		if len(l.Lo) != len(l.XY) || len(l.Hi) != len(l.XY) {
+			return fmt.Errorf("line %q: %d points, %d and %d spread ends", l.Label, len(l.XY), len(l.Lo), len(l.Hi))
+		}
+		errs = make(plotter.YErrors, len(l.Lo))
+		for i := range l.Lo {
+			errs[i].Low, errs[i].High = max(l.XY[i].Y-l.Lo[i], 0), max(l.Hi[i]-l.XY[i].Y, 0)
+		}
+	}
+	if errs != nil {
 		bars, err := plotter.NewYErrorBars(struct {
 			plotter.XYs
 			plotter.YErrors

@@ -81,3 +81,34 @@ func TestRenderRecoversPanic(t *testing.T) {
 		t.Error("Keep is wrong")
 	}
 }
+
+// Linear tick labels carry the precision their spacing needs: float
+// arithmetic's 0.1+0.2 is "0.3", ticks 0.05 apart keep two decimals, close
+// ticks keep the digits that tell them apart, and large values share a unit.
+func TestLinearTickLabels(t *testing.T) {
+	for _, c := range []struct {
+		vals []float64
+		want []string
+	}{
+		{[]float64{0, 0.1, 0.1 + 0.1, 0.1 + 0.2, 1e-17}, []string{"0", "0.1", "0.2", "0.3", "0"}},
+		{[]float64{0.25, 0.3, 0.35}, []string{"0.25", "0.30", "0.35"}},
+		{[]float64{0.3000001, 0.3000002}, []string{"0.3000001", "0.3000002"}},
+		{[]float64{0, 5000, 10000, 15000}, []string{"0", "5k", "10k", "15k"}},
+		{[]float64{1e6, 1.5e6}, []string{"1.0M", "1.5M"}},
+		{[]float64{-0.5, 0, 0.5}, []string{"-0.5", "0", "0.5"}},
+	} {
+		f := tickFormat(c.vals)
+		var got []string
+		for _, v := range c.vals {
+			got = append(got, f(v))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("labels of %v: %v, want %v", c.vals, got, c.want)
+		}
+	}
+	for _, tk := range linearTicks(0, 0.35) {
+		if len(tk.Label) > 4 {
+			t.Errorf("tick %v labelled %q", tk.Value, tk.Label)
+		}
+	}
+}
