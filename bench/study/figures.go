@@ -49,7 +49,20 @@ func (f *figures) variantColor(v string) color.Color {
 	return plotkit.SeriesColor(slices.Index(f.variants, v))
 }
 
-func healthy(run Run) bool { return run.Error == "" && !run.Diverged && len(run.Epochs) > 0 }
+// failure is why a run is left out of every mean and marked on the plots
+// instead: "diverged" (the loss became NaN or Inf), "failed" (an error, or
+// no epoch recorded); "" for a healthy run.
+func failure(run Run) string {
+	switch {
+	case run.Diverged:
+		return "diverged"
+	case run.Error != "" || len(run.Epochs) == 0:
+		return "failed"
+	}
+	return ""
+}
+
+func healthy(run Run) bool { return failure(run) == "" }
 
 // Data selection. The means and spreads over seeds come from measure
 // (findings.go), so a plot and a verdict never disagree about which runs
@@ -88,14 +101,22 @@ func withVariant(runs []Run, v string) []Run {
 	return slices.DeleteFunc(slices.Clone(runs), func(run Run) bool { return run.Variant != v })
 }
 
-func countDiverged(runs []Run) int {
-	n := 0
+// unhealthy lists the runs that are not healthy.
+func unhealthy(runs []Run) []Run {
+	return slices.DeleteFunc(slices.Clone(runs), healthy)
+}
+
+func withSeed(runs []Run, seed uint64) []Run {
+	return slices.DeleteFunc(slices.Clone(runs), func(run Run) bool { return run.Seed != seed })
+}
+
+func seedsOf(runs []Run) []uint64 {
+	var ss []uint64
 	for _, run := range runs {
-		if run.Diverged {
-			n++
-		}
+		ss = append(ss, run.Seed)
 	}
-	return n
+	slices.Sort(ss)
+	return slices.Compact(ss)
 }
 
 func trainAcc(r Run) (float64, bool) {
@@ -130,76 +151,62 @@ func finalBSimple(r *Results) (b float64, ok bool) {
 
 // The plots.
 
-// trainLoss is the training loss of each step, mean over the healthy seeds,
-// against epochs, in bins of up to binSteps steps. Diverged runs are drawn
-// dashed up to their last finite loss, with a × there.
+// trainLoss is the training loss of each step against epochs, in bins of
+// up to binSteps steps, per batch size: the mean over the healthy seeds in
+// their min–max band. Runs that diverged or failed are drawn dashed up to
+// their last finite loss, with a × there, and kept inside the healthy
+// curves' range: they cannot stretch the axis.
 func (f *figures) trainLoss() (p *plot.Plot, binSteps int, err error) {
 	runs := filter(f.r.Runs, FixedLR)
 	p = plotkit.New("Training loss, fixed learning rate", "epoch", "training loss (smoothed)")
 	plotkit.LogAxis(&p.Y)
 	plotkit.EpochAxis(&p.X)
 	p.X.Min = 0
-	var ceiling float64 // of the healthy curves: diverged ones may shoot far above
-	var diverged []plotkit.Line
+	var ceiling float64 // of the healthy curves
+	var bad []plotkit.Line
 	for _, b := range batchesOf(runs) {
-		var curves [][]float64
-		var xs []float64
+		var curves []plotter.XYs
 		for _, run := range withBatch(runs, b) {
 			x, y := stepCurve(run)
-			switch {
-			case healthy(run):
-				curves = append(curves, y)
-				if len(x) > len(xs) {
-					xs = x
-				}
-			case run.Diverged:
-				n := slices.IndexFunc(y, func(v float64) bool { return !plotkit.Finite(v) })
-				if n < 0 {
-					n = len(y)
-				}
-				xy, _ := binned(x[:n], y[:n])
-				diverged = append(diverged, plotkit.Line{Color: f.batchColor(b), XY: xy, Dashed: true})
+			if healthy(run) {
+				xy, bin := binned(x, y)
+				binSteps = max(binSteps, bin)
+				curves = append(curves, xy)
+				continue
+			}
+			n := slices.IndexFunc(y, func(v float64) bool { return !plotkit.Finite(v) })
+			if n < 0 {
+				n = len(y)
+			}
+			if xy, _ := binned(x[:n], y[:n]); len(xy) > 0 { // else it failed in its first bin: the notes say so
+				bad = append(bad, plotkit.Line{Color: f.batchColor(b), XY: xy, Dashed: true})
 			}
 		}
-		if len(curves) == 0 {
-			continue
+		bd := curveBand(curves)
+		for _, hi := range bd.hi {
+			ceiling = max(ceiling, hi)
 		}
-		xy, bin := binned(xs, meanCurve(curves))
-		binSteps = max(binSteps, bin)
-		for _, pt := range xy {
-			ceiling = max(ceiling, pt.Y)
-		}
-		if err := (plotkit.Line{Label: fmt.Sprintf("B=%d", b), Color: f.batchColor(b), XY: xy}).Add(p); err != nil {
+		if err := bd.add(p, plotkit.Line{Label: fmt.Sprintf("B=%d", b), Color: f.batchColor(b)}); err != nil {
 			return nil, 0, err
 		}
 	}
+	if ceiling == 0 && len(bad) == 0 {
+		return nil, 0, nil
+	}
 	var ends plotter.XYs
-	for _, l := range diverged {
-		if len(l.XY) == 0 {
-			continue // diverged in its first bin: the notes say so
+	for _, l := range bad {
+		if ceiling > 0 {
+			for i := range l.XY {
+				l.XY[i].Y = min(l.XY[i].Y, 1.5*ceiling) // the blow-up leaves through the top
+			}
 		}
 		if err := l.Add(p); err != nil {
 			return nil, 0, err
 		}
 		ends = append(ends, l.XY[len(l.XY)-1])
 	}
-	if ceiling == 0 && len(ends) == 0 {
-		return nil, 0, nil
-	}
-	if ceiling > 0 && p.Y.Max > 1.5*ceiling {
-		p.Y.Max = 1.5 * ceiling // the blow-up leaves through the top
-	}
-	for i := range ends {
-		ends[i].Y = min(ends[i].Y, p.Y.Max)
-	}
-	if len(ends) > 0 {
-		sc, err := plotter.NewScatter(ends)
-		if err != nil {
-			return nil, 0, err
-		}
-		sc.Shape, sc.Color, sc.Radius = plotkit.BoldCross{}, plotkit.Mark(), vg.Points(4.5)
-		p.Add(sc)
-		p.Legend.Add("diverged", sc)
+	if err := addMarks(p, ends, "diverged or failed: not in band"); err != nil {
+		return nil, 0, err
 	}
 	plotkit.WidenLog(&p.Y)
 	return p, max(binSteps, 1), nil
@@ -218,23 +225,23 @@ func stepCurve(run Run) (x, y []float64) {
 	return x, y
 }
 
-// meanCurve averages curves index by index, over those long enough.
-func meanCurve(curves [][]float64) []float64 {
-	var n int
-	for _, c := range curves {
-		n = max(n, len(c))
-	}
-	mean := make([]float64, n)
-	for i := range mean {
-		var vs []float64
+// curveBand is the band of curves point by point (the curves of one batch
+// size have the same steps, so the same bins), over those long enough.
+func curveBand(curves []plotter.XYs) band {
+	var bd band
+	for i := 0; ; i++ {
+		var x, ys []float64
 		for _, c := range curves {
 			if i < len(c) {
-				vs = append(vs, c[i])
+				x, ys = append(x, c[i].X), append(ys, c[i].Y)
 			}
 		}
-		mean[i], _ = meanOf(vs)
+		if len(ys) == 0 {
+			return bd
+		}
+		mx, _ := meanOf(x)
+		bd.spreadOf(mx, ys, true)
 	}
-	return mean
 }
 
 // maxPoints bounds the points of a loss curve: enough to see its shape,
@@ -257,8 +264,86 @@ func binned(x, y []float64) (plotter.XYs, int) {
 	return xy, size
 }
 
-// epochMeans is a number of every epoch, mean over the healthy runs.
-func epochMeans(runs []Run, of func(engine.EpochStats) float64, logY bool) plotter.XYs {
+// band is a curve over seeds: at each x the mean of the healthy runs and
+// the lowest and highest of them, drawn as a line in a shaded band.
+type band struct {
+	mean    plotter.XYs
+	lo, hi  []float64 // at the x of mean; equal where one run counts
+	maxRuns int       // the most runs behind one point
+}
+
+// spreadOf adds the point x with the mean, min and max of the finite ys,
+// if it can be drawn on the axes (logY: y > 0).
+func (b *band) spreadOf(x float64, ys []float64, logY bool) {
+	m, ok := meanOf(ys)
+	if !ok || !plotkit.Keep(x, m, false, logY) {
+		return
+	}
+	lo, hi, n := math.Inf(1), math.Inf(-1), 0
+	for _, y := range ys {
+		if plotkit.Finite(y) {
+			lo, hi, n = min(lo, y), max(hi, y), n+1
+		}
+	}
+	if logY && lo <= 0 {
+		lo = m // the band stops at the mean rather than leave the axis
+	}
+	b.mean = append(b.mean, plotter.XY{X: x, Y: m})
+	b.lo, b.hi = append(b.lo, lo), append(b.hi, hi)
+	b.maxRuns = max(b.maxRuns, n)
+}
+
+// add draws the band's shade (where more than one run counts) under its
+// line, l with the band's mean as its points.
+func (b band) add(p *plot.Plot, l plotkit.Line) error {
+	if len(b.mean) == 0 {
+		return nil
+	}
+	if b.maxRuns > 1 {
+		if err := b.shade(p, l.Color); err != nil {
+			return err
+		}
+	}
+	l.XY = b.mean
+	return l.Add(p)
+}
+
+// shade fills the band between lo and hi in a light c; a band of one x is
+// a thick light bar from lo to hi.
+func (b band) shade(p *plot.Plot, c color.Color) error {
+	if len(b.mean) == 1 {
+		ln, err := plotter.NewLine(plotter.XYs{{X: b.mean[0].X, Y: b.lo[0]}, {X: b.mean[0].X, Y: b.hi[0]}})
+		if err != nil {
+			return err
+		}
+		ln.Color, ln.Width = light(c), vg.Points(7)
+		p.Add(ln)
+		return nil
+	}
+	outline := make(plotter.XYs, 0, 2*len(b.mean))
+	for i, pt := range b.mean {
+		outline = append(outline, plotter.XY{X: pt.X, Y: b.lo[i]})
+	}
+	for i := len(b.mean) - 1; i >= 0; i-- {
+		outline = append(outline, plotter.XY{X: b.mean[i].X, Y: b.hi[i]})
+	}
+	poly, err := plotter.NewPolygon(outline)
+	if err != nil {
+		return err
+	}
+	poly.Color, poly.LineStyle.Width = light(c), 0
+	p.Add(poly)
+	return nil
+}
+
+// light is c, translucent: the fill of a seed band.
+func light(c color.Color) color.Color {
+	r, g, b, _ := c.RGBA()
+	return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0x40}
+}
+
+// epochBand is a number of every epoch over the healthy runs.
+func epochBand(runs []Run, of func(engine.EpochStats) float64, logY bool) band {
 	byEpoch := map[int][]float64{}
 	for _, run := range runs {
 		if healthy(run) {
@@ -267,13 +352,11 @@ func epochMeans(runs []Run, of func(engine.EpochStats) float64, logY bool) plott
 			}
 		}
 	}
-	var xy plotter.XYs
+	var b band
 	for _, e := range slices.Sorted(maps.Keys(byEpoch)) {
-		if m, ok := meanOf(byEpoch[e]); ok && plotkit.Keep(float64(e), m, false, logY) {
-			xy = append(xy, plotter.XY{X: float64(e), Y: m})
-		}
+		b.spreadOf(float64(e), byEpoch[e], logY)
 	}
-	return xy
+	return b
 }
 
 func (f *figures) testLoss() (*plot.Plot, error) {
@@ -282,9 +365,9 @@ func (f *figures) testLoss() (*plot.Plot, error) {
 	plotkit.EpochAxis(&p.X)
 	drawn := false
 	for _, b := range batchesOf(runs) {
-		xy := epochMeans(withBatch(runs, b), func(e engine.EpochStats) float64 { return e.TestLoss }, false)
-		drawn = drawn || len(xy) > 0
-		if err := (plotkit.Line{Label: fmt.Sprintf("B=%d", b), Color: f.batchColor(b), XY: xy, Marks: true}).Add(p); err != nil {
+		bd := epochBand(withBatch(runs, b), func(e engine.EpochStats) float64 { return e.TestLoss }, false)
+		drawn = drawn || len(bd.mean) > 0
+		if err := bd.add(p, plotkit.Line{Label: fmt.Sprintf("B=%d", b), Color: f.batchColor(b), Marks: true}); err != nil {
 			return nil, err
 		}
 	}
@@ -294,19 +377,28 @@ func (f *figures) testLoss() (*plot.Plot, error) {
 	return p, nil
 }
 
-// byBatch is metric against batch size for one variant of an experiment,
-// mean ± std over the healthy runs, and the batch size of each diverged run.
-func byBatch(runs []Run, exp, variant string, metric func(Run) (float64, bool)) (xy plotter.XYs, errs, diverged []float64) {
-	for _, b := range batchesOf(withVariant(runs, variant)) {
-		if s := measure(runs, exp, variant, b, metric); s.ok() && plotkit.Keep(float64(b), s.mean, true, false) {
-			xy = append(xy, plotter.XY{X: float64(b), Y: s.mean})
-			errs = append(errs, s.std)
+// byBatch is metric against batch size for one variant of an experiment:
+// at each batch size the mean over the healthy runs (measure's selection,
+// as the verdicts read it) in the min–max band of its seeds; and the batch
+// size of each run left out.
+func byBatch(runs []Run, exp, variant string, metric func(Run) (float64, bool)) (bd band, left []float64) {
+	own := withVariant(runs, variant)
+	for _, b := range batchesOf(own) {
+		at := withBatch(own, b)
+		var ys []float64
+		for _, seed := range seedsOf(at) {
+			if s := measure(withSeed(at, seed), exp, variant, b, metric); s.ok() {
+				ys = append(ys, s.mean)
+			}
 		}
-		for range countDiverged(withVariant(withBatch(runs, b), variant)) {
-			diverged = append(diverged, float64(b))
+		if plotkit.Keep(float64(b), 1, true, false) {
+			bd.spreadOf(float64(b), ys, false)
+		}
+		for range unhealthy(at) {
+			left = append(left, float64(b))
 		}
 	}
-	return xy, errs, diverged
+	return bd, left
 }
 
 // accuracy is the final test accuracy against batch size for each LR rule,
@@ -314,7 +406,7 @@ func byBatch(runs []Run, exp, variant string, metric func(Run) (float64, bool)) 
 func (f *figures) accuracy() (*plot.Plot, error) {
 	p := plotkit.New("Test accuracy by batch size and LR rule", "batch size", "final test accuracy (%)")
 	plotkit.BatchAxis(&p.X, batchesOf(append(filter(f.r.Runs, FixedLR), filter(f.r.Runs, LRScaling)...)))
-	var diverged []float64
+	var left []float64
 	for _, exp := range []string{FixedLR, LRScaling} {
 		runs := filter(f.r.Runs, exp)
 		for _, v := range variantsOf(runs) {
@@ -325,9 +417,9 @@ func (f *figures) accuracy() (*plot.Plot, error) {
 					label += ", " + v
 				}
 			}
-			xy, errs, div := byBatch(runs, exp, v, percent(testAcc))
-			diverged = append(diverged, div...)
-			if err := (plotkit.Line{Label: label, Color: f.variantColor(v), XY: xy, Err: errs, Marks: true}).Add(p); err != nil {
+			bd, l := byBatch(runs, exp, v, percent(testAcc))
+			left = append(left, l...)
+			if err := bd.add(p, plotkit.Line{Label: label, Color: f.variantColor(v), Marks: true}); err != nil {
 				return nil, err
 			}
 		}
@@ -337,30 +429,31 @@ func (f *figures) accuracy() (*plot.Plot, error) {
 	}
 	plotkit.PadLinear(&p.Y)
 	if b, ok := finalBSimple(f.r); ok {
-		if err := plotkit.Vertical(p, b, fmt.Sprintf("B_simple ≈ %.0f", b), plotkit.Reference()); err != nil {
+		if err := plotkit.Vertical(p, b, "B_simple ≈ "+batchQ.format(b), plotkit.Reference()); err != nil {
 			return nil, err
 		}
 	}
-	return p, addDiverged(p, diverged)
+	return p, addEdgeMarks(p, left)
 }
 
 // fixedByBatch is metric of the fixed-LR runs against batch size, a dot in
-// each batch size's colour on a grey line.
+// each batch size's colour, its seeds' min–max as a bar, on a grey line.
 func (f *figures) fixedByBatch(title, yLabel string, metric func(Run) (float64, bool)) (*plot.Plot, error) {
 	runs := filter(f.r.Runs, FixedLR)
 	p := plotkit.New(title, "batch size", yLabel)
 	plotkit.BatchAxis(&p.X, batchesOf(runs))
 	var all plotter.XYs
-	var diverged []float64
+	var left []float64
 	for _, v := range variantsOf(runs) {
-		xy, errs, div := byBatch(runs, FixedLR, v, metric)
-		diverged = append(diverged, div...)
-		for i, pt := range xy {
-			if err := (plotkit.Line{Color: f.batchColor(int(pt.X)), XY: xy[i : i+1], Err: errs[i : i+1], Marks: true}).Add(p); err != nil {
+		bd, l := byBatch(runs, FixedLR, v, metric)
+		left = append(left, l...)
+		for i, pt := range bd.mean {
+			one := band{mean: bd.mean[i : i+1], lo: bd.lo[i : i+1], hi: bd.hi[i : i+1], maxRuns: bd.maxRuns}
+			if err := one.add(p, plotkit.Line{Color: f.batchColor(int(pt.X)), Marks: true, Radius: 3}); err != nil {
 				return nil, err
 			}
 		}
-		all = append(all, xy...)
+		all = append(all, bd.mean...)
 	}
 	if len(all) == 0 {
 		return nil, nil
@@ -372,7 +465,7 @@ func (f *figures) fixedByBatch(title, yLabel string, metric func(Run) (float64, 
 	ln.Color, ln.Width = plotkit.Reference(), vg.Points(1)
 	p.Add(ln)
 	plotkit.PadLinear(&p.Y)
-	return p, addDiverged(p, diverged)
+	return p, addEdgeMarks(p, left)
 }
 
 func (f *figures) gap() (*plot.Plot, error) {
@@ -453,7 +546,8 @@ func (f *figures) seconds() (*plot.Plot, error) {
 }
 
 // byEpoch draws a number of every epoch, one line per variant of an
-// experiment; a log batch-size axis when batchAxis is set.
+// experiment, in the min–max band of its seeds; a log batch-size axis when
+// batchAxis is set.
 func (f *figures) byEpoch(exp, title, yLabel string, of func(engine.EpochStats) float64, batchAxis bool) (*plot.Plot, error) {
 	runs := filter(f.r.Runs, exp)
 	p := plotkit.New(title, "epoch", yLabel)
@@ -470,9 +564,9 @@ func (f *figures) byEpoch(exp, title, yLabel string, of func(engine.EpochStats) 
 	}
 	drawn := false
 	for _, v := range variantsOf(runs) {
-		xy := epochMeans(withVariant(runs, v), of, batchAxis)
-		drawn = drawn || len(xy) > 0
-		if err := (plotkit.Line{Label: v, Color: f.variantColor(v), XY: xy, Marks: true}).Add(p); err != nil {
+		bd := epochBand(withVariant(runs, v), of, batchAxis)
+		drawn = drawn || len(bd.mean) > 0
+		if err := bd.add(p, plotkit.Line{Label: v, Color: f.variantColor(v), Marks: true}); err != nil {
 			return nil, err
 		}
 	}
@@ -541,18 +635,18 @@ func (f *figures) regimeAccuracy() (*plot.Plot, error) {
 	runs := filter(f.r.Runs, Regime)
 	p := plotkit.New("Final accuracy by variant", "", "accuracy (%)")
 	var names []string
-	var diverged []float64
+	var left []float64
 	var train plotter.XYs
 	for _, v := range variantsOf(runs) {
 		s := measure(runs, Regime, v, 0, percent(testAcc))
-		div := countDiverged(withVariant(runs, v))
-		if !s.ok() && div == 0 {
-			continue // failed runs only: the section's notes list them
+		bad := len(unhealthy(withVariant(runs, v)))
+		if !s.ok() && bad == 0 {
+			continue
 		}
 		x := float64(len(names))
 		names = append(names, v)
-		for range div {
-			diverged = append(diverged, x)
+		for range bad {
+			left = append(left, x)
 		}
 		if !s.ok() {
 			continue
@@ -586,7 +680,7 @@ func (f *figures) regimeAccuracy() (*plot.Plot, error) {
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
 	p.NominalX(names...)
 	plotkit.PadLinear(&p.Y)
-	return p, addDiverged(p, diverged)
+	return p, addEdgeMarks(p, left)
 }
 
 // noise is B_simple against updates for each noise run, with the batch
@@ -645,23 +739,29 @@ func (f *figures) noise() (p *plot.Plot, hidden int, err error) {
 	return p, hidden, nil
 }
 
-// addDiverged marks diverged runs with a × at the given x on the bottom of
-// the plot: they have no final number to place, and leaving them out would
-// hide them. Call it after the data, so the y range is known.
-func addDiverged(p *plot.Plot, xs []float64) error {
-	if len(xs) == 0 {
-		return nil
-	}
+// addEdgeMarks marks the runs left out of a plot of final numbers with a
+// × at their x on the bottom edge: they have no number to place, and
+// leaving them out would hide them. Call it after the data, so that the y
+// range is the healthy runs'.
+func addEdgeMarks(p *plot.Plot, xs []float64) error {
 	xy := make(plotter.XYs, len(xs))
 	for i, x := range xs {
 		xy[i] = plotter.XY{X: x, Y: p.Y.Min}
 	}
-	sc, err := plotter.NewScatter(xy)
+	return addMarks(p, xy, "diverged or failed: not in mean")
+}
+
+// addMarks draws a bold × at each point, in the legend as label.
+func addMarks(p *plot.Plot, at plotter.XYs, label string) error {
+	if len(at) == 0 {
+		return nil
+	}
+	sc, err := plotter.NewScatter(at)
 	if err != nil {
 		return err
 	}
 	sc.Shape, sc.Color, sc.Radius = plotkit.BoldCross{}, plotkit.Mark(), vg.Points(4.5)
 	p.Add(sc)
-	p.Legend.Add("diverged (not in mean)", sc)
+	p.Legend.Add(label, sc)
 	return nil
 }

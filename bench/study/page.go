@@ -63,11 +63,14 @@ type section struct {
 	Tables           []table
 }
 
-// figure is a plot with its caption, or the reason there is none.
+// figure is a plot with its caption, or the reason there is none. Name
+// is its file in the report's figures directory (name.png, name.svg).
 type figure struct {
+	Name    string
 	SVG     template.HTML
 	Caption string
 	Missing string
+	plot    *plot.Plot
 }
 
 type table struct {
@@ -89,7 +92,9 @@ func verdictClass(v string) string {
 	return "na"
 }
 
-func renderPage(r *Results) ([]byte, error) {
+// renderPage renders the page of r and returns it with its figures, to be
+// saved beside it.
+func renderPage(r *Results) ([]byte, []figure, error) {
 	f := newFigures(r)
 	p := page{
 		Title:    "batchlab: what batch size changes",
@@ -108,15 +113,19 @@ func renderPage(r *Results) ([]byte, error) {
 	for _, fd := range r.Findings {
 		row := findingRow{Claim: fd.Claim, Source: fd.Source, Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict)}
 		for _, k := range slices.Sorted(maps.Keys(fd.Numbers)) {
-			row.Numbers = append(row.Numbers, fact{k, strconv.FormatFloat(fd.Numbers[k], 'g', 4, 64)})
+			row.Numbers = append(row.Numbers, fact{k, quantityOf(k).with(fd.Numbers[k])})
 		}
 		p.Findings = append(p.Findings, row)
 	}
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, p); err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return nil, nil, fmt.Errorf("report: %w", err)
 	}
-	return buf.Bytes(), nil
+	var figs []figure
+	for _, s := range p.Sections {
+		figs = append(figs, s.Figures...)
+	}
+	return buf.Bytes(), figs, nil
 }
 
 // summary says what was run and how the verdicts came out, in numbers only:
@@ -227,7 +236,7 @@ func presetFacts(p Preset) []fact {
 		{"data", samples(p)},
 		{"model", "MLP, hidden layers " + joinInts(p.Hidden, "–")},
 		{"batch sizes", joinInts(p.Batches, ", ")},
-		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %g (momentum %g)", p.BaseBatch, p.BaseLR, p.Momentum)},
+		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %s (momentum %g)", p.BaseBatch, learningRate.format(p.BaseLR), p.Momentum)},
 		{"epochs", fmt.Sprintf("%d (sweeps), %d (schedules), warmup %g", p.Epochs, p.ScheduleEpochs, p.WarmupEpochs)},
 		{"schedule decay", decay},
 		{"large batch, ghost batch", fmt.Sprintf("%d, %d", p.LargeBatch, p.GhostBatch)},
@@ -258,12 +267,12 @@ func (f *figures) sections() []section {
 	lossPlot, bin, err := f.trainLoss()
 	s = append(s, newSection("fixed-lr", "Fixed learning rate", fixed,
 		"Every batch size trains the same number of epochs at the same learning rate, so a larger batch makes proportionally fewer updates.",
-		plotFigure(lossPlot, err, fmt.Sprintf("Training loss of every step against epochs, mean over seeds and averaged over bins of up to %d steps; one line per batch size. Compare the levels the lines reach by the last epoch.", bin)),
-		figureOf(f.testLoss, "Test loss after each epoch, mean over seeds.")))
+		plotFigure("fixed-lr-train-loss", lossPlot, err, fmt.Sprintf("Training loss of every step against epochs, mean over seeds and averaged over bins of up to %d steps; one line per batch size. Compare the levels the lines reach by the last epoch.", bin)),
+		figureOf("fixed-lr-test-loss", f.testLoss, "Test loss after each epoch, mean over seeds.")))
 
 	acc := newSection("lr-scaling", "Scaling the learning rate with the batch", append(slices.Clone(fixed), scaled...),
 		"The same sweep with the learning rate scaled from η₀ at B₀: the linear rule (Goyal et al. 2017) and the square-root rule (Hoffer et al. 2017), both warmed up over the first epochs.",
-		figureOf(f.accuracy, accuracyCaption(r)))
+		figureOf("lr-scaling-accuracy", f.accuracy, accuracyCaption(r)))
 	acc.Tables = append(acc.Tables, accuracyTable(r))
 	if len(scaled) == 0 && len(fixed) > 0 {
 		acc.Notes = append([]string{"The LR-scaling experiment was not run: only the fixed-LR line is shown."}, acc.Notes...)
@@ -272,31 +281,31 @@ func (f *figures) sections() []section {
 
 	sc := newSection("schedule", "Increasing the batch instead of decaying the learning rate", sched,
 		"A step schedule divides the learning rate at fixed epochs; increase-batch multiplies the batch size there instead, up to a cap (Smith et al. 2018).",
-		figureOf(f.scheduleAccuracy, "Test accuracy after each epoch, mean over seeds, one line per schedule."),
-		figureOf(f.scheduleBatch, "The batch size each schedule used in each epoch."),
-		figureOf(func() (*plot.Plot, error) { return f.updatesBars(Schedule) }, "Parameter updates over the whole run, per schedule. Read it with the accuracy plot: the claim is the same accuracy with fewer updates."))
+		figureOf("schedule-accuracy", f.scheduleAccuracy, "Test accuracy after each epoch, mean over seeds, one line per schedule."),
+		figureOf("schedule-batch", f.scheduleBatch, "The batch size each schedule used in each epoch."),
+		figureOf("schedule-updates", func() (*plot.Plot, error) { return f.updatesBars(Schedule) }, "Parameter updates over the whole run, per schedule. Read it with the accuracy plot: the claim is the same accuracy with fewer updates."))
 	sc.Tables = append(sc.Tables, variantTable(sched, Schedule))
 	s = append(s, sc)
 
 	gen := newSection("generalization", "Generalization gap and sharpness", fixed,
 		"At the end of the fixed-LR sweep: how far train accuracy is above test accuracy, and how sharp the minimum is (Keskar et al. 2017).",
-		figureOf(f.gap, "Train accuracy of the final model on the whole training set minus its test accuracy, in percentage points, mean ± std over seeds."),
-		figureOf(f.sharpness, fmt.Sprintf("Keskar's sharpness φ: the largest rise of the training loss, relative to 1 + loss and in percent, within a box of half-width ε(|w|+1) around the final weights (ε = %g), found by %d steps of projected gradient ascent, so a lower bound. Higher is sharper.", r.Preset.Sharpness.Epsilon, r.Preset.Sharpness.Steps)))
+		figureOf("generalization-gap", f.gap, "Train accuracy of the final model on the whole training set minus its test accuracy, in percentage points, mean ± std over seeds."),
+		figureOf("generalization-sharpness", f.sharpness, fmt.Sprintf("Keskar's sharpness φ: the largest rise of the training loss, relative to 1 + loss and in percent, within a box of half-width ε(|w|+1) around the final weights (ε = %g), found by %d steps of projected gradient ascent, so a lower bound. Higher is sharper.", r.Preset.Sharpness.Epsilon, r.Preset.Sharpness.Steps)))
 	gen.Tables = append(gen.Tables, generalizationTable(fixed))
 	gen.Settings = nil // the fixed-LR section lists them
 	s = append(s, gen)
 
 	reg := newSection("regime", "Regime adaptation and ghost batch norm", regime,
 		"Small batch (SB) against large batch (LB) as is, with ghost batch normalization (GBN), and with regime adaptation (RA: trained B/B₀ times the epochs so the number of updates matches) (Hoffer et al. 2017).",
-		figureOf(f.regimeAccuracy, "Final test accuracy (dots, mean ± std over seeds) and the final model's train accuracy (rings) per variant; the distance between them is the generalization gap."),
-		figureOf(func() (*plot.Plot, error) { return f.updatesBars(Regime) }, "Parameter updates over the whole run, per variant."))
+		figureOf("regime-accuracy", f.regimeAccuracy, "Final test accuracy (dots, mean ± std over seeds) and the final model's train accuracy (rings) per variant; the distance between them is the generalization gap."),
+		figureOf("regime-updates", func() (*plot.Plot, error) { return f.updatesBars(Regime) }, "Parameter updates over the whole run, per variant."))
 	reg.Tables = append(reg.Tables, variantTable(regime, Regime))
 	s = append(s, reg)
 
 	cost := newSection("cost", "What an epoch costs", fixed,
 		"Per-epoch cost of the fixed-LR sweep, on log–log axes: every recorded epoch counts, those of diverged runs included.",
-		figureOf(f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays the fixed costs of a step (a launch, a copy's latency) once."),
-		figureOf(f.seconds, "Wall time of an epoch's training pass and its split by device events: load and host→device copy, forward and backward, optimizer update. Mean over seeds and epochs."))
+		figureOf("cost-counts", f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays the fixed costs of a step (a launch, a copy's latency) once."),
+		figureOf("cost-seconds", f.seconds, "Wall time of an epoch's training pass and its split by device events: load and host→device copy, forward and backward, optimizer update. Mean over seeds and epochs."))
 	cost.Tables = append(cost.Tables, costTable(fixed))
 	cost.Settings = nil
 	cost.NotesRule = "The epochs these runs recorded count here: they ran, and cost what they cost."
@@ -309,7 +318,7 @@ func (f *figures) sections() []section {
 	}
 	ns := newSection("noise", "Gradient noise scale", noise,
 		"The gradient noise scale measured during a run at the base batch (McCandlish et al. 2018), to set against the sweep.",
-		plotFigure(noisePlot, err, caption))
+		plotFigure("noise-b-simple", noisePlot, err, caption))
 	ns.Tables = append(ns.Tables, noiseTable(noise))
 	s = append(s, ns)
 	for i := range s { // a table fills the cell beside an odd figure out
@@ -330,16 +339,16 @@ func newSection(id, title string, runs []Run, intro string, figs ...figure) sect
 	return s
 }
 
-func figureOf(draw func() (*plot.Plot, error), caption string) figure {
+func figureOf(name string, draw func() (*plot.Plot, error), caption string) figure {
 	p, err := draw()
-	return plotFigure(p, err, caption)
+	return plotFigure(name, p, err, caption)
 }
 
-func plotFigure(p *plot.Plot, err error, caption string) figure {
+func plotFigure(name string, p *plot.Plot, err error, caption string) figure {
 	if err == nil && p != nil {
 		var svg string
 		if svg, err = plotkit.InlineSVG(p); err == nil {
-			return figure{SVG: template.HTML(svg), Caption: caption}
+			return figure{Name: name, SVG: template.HTML(svg), Caption: caption, plot: p}
 		}
 	}
 	if err != nil {
@@ -360,7 +369,7 @@ func settings(runs []Run) []string {
 			if c.Epochs == 0 {
 				continue // never resolved: the run failed before training
 			}
-			k := fmt.Sprintf("%d epochs, lr %g, momentum %g", c.Epochs, c.LR, c.Momentum)
+			k := fmt.Sprintf("%d epochs, lr %s, momentum %g", c.Epochs, learningRate.format(c.LR), c.Momentum)
 			if sum := c.ScheduleSummary(); sum != "" {
 				k += "; " + sum
 			}
@@ -420,15 +429,15 @@ func accuracyCaption(r *Results) string {
 
 // Tables: the exact numbers behind the plots.
 
-// pm formats a stat, times scale, as mean ± std.
-func pm(s stat, scale float64, prec int) string {
+// pm formats a stat of quantity q as mean ± std.
+func pm(s stat, q quantity) string {
 	if !s.ok() {
 		return "—"
 	}
 	if s.n == 1 || s.std == 0 {
-		return strconv.FormatFloat(scale*s.mean, 'f', prec, 64)
+		return q.format(s.mean)
 	}
-	return fmt.Sprintf("%.*f ± %.*f", prec, scale*s.mean, prec, scale*s.std)
+	return q.format(s.mean) + " ± " + q.format(s.std)
 }
 
 func accuracyTable(r *Results) table {
@@ -442,7 +451,7 @@ func accuracyTable(r *Results) table {
 		for _, v := range variantsOf(runs) {
 			row := []string{exp + ": " + v}
 			for _, b := range bs {
-				row = append(row, pm(measure(runs, exp, v, b, testAcc), 100, 2))
+				row = append(row, pm(measure(runs, exp, v, b, testAcc), accuracy))
 			}
 			t.Rows = append(t.Rows, row)
 		}
@@ -466,8 +475,8 @@ func variantTable(runs []Run, exp string) table {
 				break
 			}
 		}
-		t.Rows = append(t.Rows, []string{v, batch, epochs, pm(measure(runs, exp, v, 0, updates), 1, 0),
-			pm(measure(runs, exp, v, 0, testAcc), 100, 2), pm(measure(runs, exp, v, 0, trainAcc), 100, 2)})
+		t.Rows = append(t.Rows, []string{v, batch, epochs, pm(measure(runs, exp, v, 0, updates), countQ),
+			pm(measure(runs, exp, v, 0, testAcc), accuracy), pm(measure(runs, exp, v, 0, trainAcc), accuracy)})
 	}
 	return t
 }
@@ -477,8 +486,8 @@ func generalizationTable(fixed []Run) table {
 	for _, v := range variantsOf(fixed) {
 		for _, b := range batchesOf(withVariant(fixed, v)) {
 			t.Rows = append(t.Rows, []string{strconv.Itoa(b),
-				pm(measure(fixed, FixedLR, v, b, trainAcc), 100, 2), pm(measure(fixed, FixedLR, v, b, testAcc), 100, 2),
-				pm(measure(fixed, FixedLR, v, b, gap), 100, 2), pm(measure(fixed, FixedLR, v, b, sharpness), 1, 3)})
+				pm(measure(fixed, FixedLR, v, b, trainAcc), accuracy), pm(measure(fixed, FixedLR, v, b, testAcc), accuracy),
+				pm(measure(fixed, FixedLR, v, b, gap), points), pm(measure(fixed, FixedLR, v, b, sharpness), sharpnessQ)})
 		}
 	}
 	return t
@@ -487,7 +496,7 @@ func generalizationTable(fixed []Run) table {
 func costTable(fixed []Run) table {
 	t := table{Head: []string{"batch", "updates / epoch", "H2D copies / epoch", "H2D MB / epoch", "seconds / epoch", "samples / s"}}
 	for _, b := range batchesOf(fixed) {
-		mean := func(of func(engine.EpochStats) float64, format string) string {
+		mean := func(of func(engine.EpochStats) float64, q quantity) string {
 			var vs []float64
 			for _, run := range withBatch(fixed, b) {
 				for _, e := range run.Epochs {
@@ -495,16 +504,16 @@ func costTable(fixed []Run) table {
 				}
 			}
 			if m, ok := meanOf(vs); ok {
-				return fmt.Sprintf(format, m)
+				return q.format(m)
 			}
 			return "—"
 		}
 		t.Rows = append(t.Rows, []string{strconv.Itoa(b),
-			mean(func(e engine.EpochStats) float64 { return float64(e.Updates) }, "%.0f"),
-			mean(func(e engine.EpochStats) float64 { return float64(e.H2DCopies) }, "%.0f"),
-			mean(func(e engine.EpochStats) float64 { return float64(e.H2DBytes) / 1e6 }, "%.1f"),
-			mean(func(e engine.EpochStats) float64 { return e.Seconds }, "%.3g"),
-			mean(func(e engine.EpochStats) float64 { return e.SamplesPerSec }, "%.0f")})
+			mean(func(e engine.EpochStats) float64 { return float64(e.Updates) }, countQ),
+			mean(func(e engine.EpochStats) float64 { return float64(e.H2DCopies) }, countQ),
+			mean(func(e engine.EpochStats) float64 { return float64(e.H2DBytes) / 1e6 }, megabytes),
+			mean(func(e engine.EpochStats) float64 { return e.Seconds }, secondsQ),
+			mean(func(e engine.EpochStats) float64 { return e.SamplesPerSec }, countQ)})
 	}
 	return t
 }
@@ -515,7 +524,7 @@ func noiseTable(noise []Run) table {
 		row := []string{fmt.Sprintf("B=%d, seed %d", run.Batch, run.Seed), strconv.Itoa(len(run.Noise)), "—", "—", "—", "—"}
 		if n := len(run.Noise); n > 0 {
 			pt := run.Noise[n-1]
-			row[2], row[3], row[4], row[5] = fmt.Sprintf("%.4g", pt.BSimple), fmt.Sprintf("%.4g", pt.GradSq), fmt.Sprintf("%.4g", pt.TraceSigma), strconv.Itoa(pt.Updates)
+			row[2], row[3], row[4], row[5] = batchQ.format(pt.BSimple), general.format(pt.GradSq), general.format(pt.TraceSigma), strconv.Itoa(pt.Updates)
 		}
 		t.Rows = append(t.Rows, row)
 	}

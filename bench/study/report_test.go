@@ -258,7 +258,7 @@ func TestWriteReport(t *testing.T) {
 			t.Errorf("the row of %q does not carry its verdict %q", f.Claim, f.Verdict)
 		}
 		for k, v := range f.Numbers {
-			if !strings.Contains(row, k+" = "+strconv.FormatFloat(v, 'g', 4, 64)) {
+			if !strings.Contains(row, k+" = "+quantityOf(k).with(v)) {
 				t.Errorf("the row of %q lacks the number %s", f.Claim, k)
 			}
 		}
@@ -395,11 +395,22 @@ func TestWriteReportDegenerate(t *testing.T) {
 	}
 }
 
-// A new report replaces an old one whole and leaves no temporary files.
+// A new report replaces an old one whole, its figures included, and
+// leaves no temporary files.
 func TestWriteReportReplaces(t *testing.T) {
 	dir := t.TempDir()
+	if err := writeReport(dir, synthResults()); err != nil {
+		t.Fatal(err)
+	}
+	figs, err := os.ReadDir(filepath.Join(dir, figuresDir))
+	if err != nil || len(figs) == 0 {
+		t.Fatalf("no figures written: %v", err)
+	}
 	if err := writeReport(dir, &Results{}); err != nil {
 		t.Fatal(err)
+	}
+	if figs, _ := os.ReadDir(filepath.Join(dir, figuresDir)); len(figs) != 0 {
+		t.Errorf("a report with no plots left %d figure files of the last one", len(figs))
 	}
 	if err := writeReport(dir, synthResults()); err != nil {
 		t.Fatal(err)
@@ -408,8 +419,8 @@ func TestWriteReportReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 4 {
-		t.Errorf("%d files after two reports, want 4: %v", len(entries), entries)
+	if len(entries) != 5 {
+		t.Errorf("%d files after three reports, want 5: %v", len(entries), entries)
 	}
 	if strings.Contains(readFile(t, dir, reportFile), "Not run") {
 		t.Error("the old report was not replaced")
