@@ -15,17 +15,17 @@ import (
 type quantity int
 
 const (
-	general    quantity = iota // a number of no kind below: 3 significant digits
-	accuracy                   // a fraction, shown in % with 2 decimals
-	points                     // a difference of accuracies, in percentage points, 2 decimals
-	share                      // a fraction of something (gap closed, updates ratio), in %, whole
-	lossQ                      // cross-entropy, 3 significant digits
-	sharpnessQ                 // Keskar's φ in %, 3 significant digits
-	secondsQ                   // wall time, 3 significant digits
-	countQ                     // updates, copies, epochs, samples/s: whole numbers
-	batchQ                     // an estimated batch size (B_simple, B_crit): 3 significant, whole above 100
-	megabytes                  // data moved, 1 decimal
-	learningRate               // 3 significant digits
+	general      quantity = iota // a number of no kind below: 3 significant digits
+	accuracy                     // a fraction, shown in % with 2 decimals
+	points                       // a difference of accuracies, in percentage points, 2 decimals
+	share                        // a fraction of something (gap closed, updates ratio), in %, whole
+	lossQ                        // cross-entropy, 3 significant digits
+	sharpnessQ                   // Keskar's φ in %, 3 significant digits
+	secondsQ                     // wall time, 3 significant digits
+	countQ                       // updates, copies, epochs, samples/s: whole numbers
+	batchQ                       // an estimated batch size (B_simple, B_crit): 3 significant, whole above 100
+	megabytes                    // data moved, 1 decimal
+	learningRate                 // 3 significant digits
 )
 
 // precisions is the table the page prints: what each quantity is and how
