@@ -56,7 +56,7 @@ func judge(r *Results) []Finding {
 }
 
 func (rl rule) apply(runs []Run) Finding {
-	f := Finding{Claim: rl.claim, Source: rl.source, Numbers: map[string]float64{}}
+	f := Finding{ID: rl.id, Claim: rl.claim, Source: rl.source, Numbers: map[string]float64{}}
 	e := &evidence{runs: runs, numbers: f.Numbers}
 	var ok bool
 	if e.small, e.large, ok = sweepEnds(runs); rl.needsSweep && !ok {
@@ -95,7 +95,7 @@ func (s stat) pct() string {
 func measure(runs []Run, exp, variant string, batch int, metric func(Run) (float64, bool)) stat {
 	var xs []float64
 	for _, r := range runs {
-		if r.Experiment != exp || r.Variant != variant || (batch != 0 && r.Batch != batch) || r.Diverged || r.Error != "" {
+		if r.Experiment != exp || r.Variant != variant || (batch != 0 && r.Batch != batch) || r.Diverged || r.Error != "" || r.failure() != "" {
 			continue
 		}
 		if v, ok := metric(r); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
