@@ -35,10 +35,13 @@ type page struct {
 	// A partial study: the runs without a result, the findings they touch.
 	Missing, Undecided []string
 	Sections           []section
-	Device             string
-	Preset             []fact
-	Timing             string
-	Files              []string
+	// How the study was run: the command, the code, the machine, the
+	// preset; then the papers cited and the precision of every number.
+	CommandLine string
+	Reproduce   []fact
+	Files       []string
+	References  []reference
+	Precision   []fact
 }
 
 type verdictCount struct {
@@ -47,8 +50,9 @@ type verdictCount struct {
 }
 
 type findingRow struct {
-	Claim, Source, Measured, Verdict, Class string
-	Numbers                                 []fact
+	Claim, Measured, Verdict, Class string
+	Sources                         []cite
+	Numbers                         []fact
 }
 
 type fact struct{ Key, Value string }
@@ -100,18 +104,15 @@ func renderPage(r *Results) ([]byte, []figure, error) {
 		Title:    "batchlab: what batch size changes",
 		Summary:  summary(r),
 		Verdicts: verdictCounts(r),
-		Sections: f.sections(),
-		Device:   "not recorded",
-		Preset:   presetFacts(r.Preset),
-		Timing:   timing(r),
-		Files:    []string{resultsFile, runsFile, findingsFile},
-		Missing:  r.Missing, Undecided: r.Undecided,
-	}
-	if r.Device.Kind != "" {
-		p.Device = r.Device.String()
+		Sections:   f.sections(),
+		Reproduce:  reproduce(r),
+		Files:      []string{resultsFile, runsFile, findingsFile, figuresDir + "/"},
+		References: references,
+		Precision:  precisionTable(),
+		Missing:    r.Missing, Undecided: r.Undecided,
 	}
 	for _, fd := range r.Findings {
-		row := findingRow{Claim: fd.Claim, Source: fd.Source, Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict)}
+		row := findingRow{Claim: fd.Claim, Sources: citations(fd.Source), Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict)}
 		for _, k := range slices.Sorted(maps.Keys(fd.Numbers)) {
 			row.Numbers = append(row.Numbers, fact{k, quantityOf(k).with(fd.Numbers[k])})
 		}
@@ -245,6 +246,31 @@ func presetFacts(p Preset) []fact {
 	}
 }
 
+// reproduce is what it takes to run the study again and to know what ran:
+// the code, the data, the device, the preset, the time.
+func reproduce(r *Results) []fact {
+	dev := "not recorded"
+	if r.Device.Kind != "" {
+		dev = r.Device.String()
+	}
+	facts := []fact{
+		{"batchlab", "not recorded"},
+		{"dataset", orDefault(string(r.Dataset), "mnist")},
+		{"device", dev},
+	}
+	facts = append(facts, presetFacts(r.Preset)...)
+	return append(facts, fact{"timing", timing(r)})
+}
+
+// precisionTable is the precisions table in words, each with an example.
+func precisionTable() []fact {
+	var rows []fact
+	for _, p := range precisions {
+		rows = append(rows, fact{p.name, p.rule + ", e.g. " + p.q.with(p.example)})
+	}
+	return rows
+}
+
 func timing(r *Results) string {
 	if r.Started.IsZero() {
 		return "not recorded"
@@ -256,7 +282,7 @@ func timing(r *Results) string {
 	return fmt.Sprintf("started %s, finished %s (%s)", r.Started.Format(layout), r.Finished.Format(layout), r.Finished.Sub(r.Started).Round(time.Second))
 }
 
-// Sections, in the order of DESIGN.md's findings.
+// Sections, in the order of the findings.
 
 func (f *figures) sections() []section {
 	r := f.r

@@ -189,12 +189,29 @@ func checkPage(t *testing.T, page string) {
 	}
 	d := xml.NewDecoder(strings.NewReader(page))
 	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
+	var text strings.Builder // what a reader sees: the page's and the plots' text, not the style sheet
+	inStyle := false
 	for {
-		if _, err := d.Token(); err == io.EOF {
+		tok, err := d.Token()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			t.Fatalf("report.html does not tokenize: %v", err)
 		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			inStyle = tok.Name.Local == "style"
+		case xml.EndElement:
+			inStyle = false
+		case xml.CharData:
+			if !inStyle {
+				text.Write(tok)
+				text.WriteByte(' ')
+			}
+		}
+	}
+	if bad := overPrecise(text.String()); len(bad) > 0 {
+		t.Errorf("numbers written with more digits than their quantity allows: %q", bad)
 	}
 	offline := strings.NewReplacer(`xmlns="http://www.w3.org/2000/svg"`, "", `xmlns:xlink="http://www.w3.org/1999/xlink"`, "").Replace(page)
 	for _, bad := range []string{"http:", "https:", "<script", "<link", "url("} {
@@ -217,8 +234,14 @@ func checkPage(t *testing.T, page string) {
 			}
 		}
 	}
-	if n := strings.Count(page, "<section "); n != 7 {
-		t.Errorf("%d sections, want one per experiment (7)", n)
+	if n := strings.Count(page, "<section "); n != 10 {
+		t.Errorf("%d sections, want one per experiment (7) and those of the settings, references and precisions", n)
+	}
+	for _, want := range []string{"How this study was run", "Goyal et al. 2017", "Keskar et al. 2017", "Hoffer et al. 2017",
+		"Smith et al. 2018", "McCandlish et al. 2018", "Shallue et al. 2019", "arXiv:1812.06162", "How numbers are written"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 }
 
