@@ -101,9 +101,9 @@ func verdictClass(v string) string {
 func renderPage(r *Results) ([]byte, []figure, error) {
 	f := newFigures(r)
 	p := page{
-		Title:    "batchlab: what batch size changes",
-		Summary:  summary(r),
-		Verdicts: verdictCounts(r),
+		Title:      "batchlab: what batch size changes",
+		Summary:    summary(r),
+		Verdicts:   verdictCounts(r),
 		Sections:   f.sections(),
 		Reproduce:  reproduce(r),
 		Files:      []string{resultsFile, runsFile, findingsFile, figuresDir + "/"},
