@@ -35,9 +35,9 @@ func Presets() map[string]Preset {
 		RegimeEpochs: 3, RegimeDecayEpochs: []int{2}, WeightDecay: 5e-4, LargeBatch: 512, GhostBatch: 64,
 		Keskar: KeskarPlan{TrainSamples: 5000, Hidden: []int{256, 256}, SmallBatch: 256, LargeFraction: 0.1,
 			LR: 1e-3, Target: 0.99, MaxEpochs: 100},
-		Sharpness: engine.SharpnessConfig{Epsilon: 1e-3, Samples: 1024, Steps: 5, Seed: 1},
-		Hessian:   engine.HessianConfig{Samples: 1024, Iterations: 10, Epsilon: 1e-3, Seed: 1},
-		Cost:      CostPlan{Rule: engine.ScaleSqrt, Target: 0.85, MaxEpochs: 6},
+		Sharpness:  engine.SharpnessConfig{Epsilon: 1e-3, Samples: 1024, Steps: 5, Seed: 1},
+		Hessian:    engine.HessianConfig{Samples: 1024, Iterations: 10, Epsilon: 1e-3, Seed: 1},
+		Cost:       CostPlan{Rule: engine.ScaleSqrt, Target: 0.85, MaxEpochs: 6},
 		NoiseSmall: 64, NoiseBig: 1024, NoiseSamples: 4,
 	}
 	full := quick

@@ -194,6 +194,8 @@ type Options struct {
 	// heartbeat (DefaultClaimTimeout when 0).
 	Shard        Shard
 	ClaimTimeout time.Duration
+	// Command is the command line that ran the study, for the report.
+	Command []string
 }
 
 // Execute runs every planned run of its shard that has no result in
@@ -226,6 +228,9 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	runDir := filepath.Join(opts.Dir, "runs")
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("study plan %q: %w", p.Name, err)
 	}
 	if err := checkPreset(opts.Dir, p); err != nil {
 		return nil, err
@@ -273,6 +278,7 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if err != nil || len(res.Missing) > 0 {
 		return res, err
 	}
+	res.Command = opts.Command
 	return res, writeReport(opts.Dir, res)
 }
 

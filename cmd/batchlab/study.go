@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,8 +40,9 @@ func studyCommand() *cli.Command {
 			"builds one from whatever runs DIR holds.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quick", Usage: "the few-minute version (same as --preset quick)"},
-			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), Value: "full"},
-			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset>)"},
+			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", ") + " (default: full)"},
+			&cli.StringFlag{Name: "plan", Usage: "read the study's plan (batch sizes, LR rules, seeds, epochs, experiments and their settings) from `FILE`, JSON or YAML with the keys of the preset.json a study writes (which is such a file)"},
+			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset or plan name>)"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
@@ -52,14 +54,11 @@ func studyCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			name := c.String("preset")
-			if c.Bool("quick") {
-				name = "quick"
+			p, err := studyPlan(c.Bool("quick"), c.String("preset"), c.String("plan"), presets)
+			if err != nil {
+				return err
 			}
-			p, ok := presets[name]
-			if !ok {
-				return fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(names, ", "))
-			}
+			name := p.Name
 			if c.Duration("claim-timeout") <= 0 {
 				return fmt.Errorf("--claim-timeout %s: must be positive", c.Duration("claim-timeout"))
 			}
@@ -82,7 +81,7 @@ func studyCommand() *cli.Command {
 			fmt.Fprintf(c.App.ErrWriter, "study %s: %s (%s), device %s, into %s\n", p.Name, shard, from, dev, out)
 			res, err := study.Execute(c.Context, p, study.Options{
 				Dir: out, Device: c.String("device"), Dataset: dataset, DataDir: dir, Log: c.App.ErrWriter,
-				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"),
+				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"), Command: os.Args,
 			})
 			if err != nil {
 				if c.Context.Err() != nil {
@@ -100,6 +99,37 @@ func studyCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// studyPlan is the plan that --quick, --preset and --plan choose; more than
+// one of them is an error, none is the full preset.
+func studyPlan(quick bool, preset, planFile string, presets map[string]study.Preset) (study.Preset, error) {
+	var given []string
+	if quick {
+		given = append(given, "--quick")
+	}
+	if preset != "" {
+		given = append(given, "--preset "+preset)
+	}
+	if planFile != "" {
+		given = append(given, "--plan "+planFile)
+	}
+	switch {
+	case len(given) > 1:
+		return study.Preset{}, fmt.Errorf("%s: give one of --quick, --preset and --plan", strings.Join(given, " and "))
+	case planFile != "":
+		return study.ReadPlan(planFile)
+	case quick:
+		preset = "quick"
+	case preset == "":
+		preset = "full"
+	}
+	p, ok := presets[preset]
+	if !ok {
+		names := slices.Sorted(maps.Keys(presets))
+		return p, fmt.Errorf("unknown preset %q (want one of %s, or a plan file with --plan)", preset, strings.Join(names, ", "))
+	}
+	return p, nil
 }
 
 func studyReportCommand() *cli.Command {
