@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +53,9 @@ type verdictCount struct {
 type findingRow struct {
 	Claim, Measured, Verdict, Class string
 	Sources                         []cite
-	Numbers                         []fact
+	Rule, Protocol, Seeds           string
+	Caveats                         []string
+	Intervals, Numbers              []fact
 }
 
 type fact struct{ Key, Value string }
@@ -101,18 +104,26 @@ func verdictClass(v string) string {
 func renderPage(r *Results) ([]byte, []figure, error) {
 	f := newFigures(r)
 	p := page{
-		Title:      "batchlab: what batch size changes",
-		Summary:    summary(r),
-		Verdicts:   verdictCounts(r),
-		Sections:   f.sections(),
-		Reproduce:  reproduce(r),
-		Files:      []string{resultsFile, runsFile, findingsFile, figuresDir + "/"},
-		References: references,
-		Precision:  precisionTable(),
-		Missing:    r.Missing, Undecided: r.Undecided,
+		Title:       "batchlab: what batch size changes",
+		Summary:     summary(r),
+		Verdicts:    verdictCounts(r),
+		Sections:    f.sections(),
+		Reproduce:   reproduce(r),
+		CommandLine: shellLine(r.Command),
+		Files:       []string{resultsFile, runsFile, findingsFile, figuresDir + "/"},
+		References:  references,
+		Precision:   precisionTable(),
+		Missing:     r.Missing, Undecided: r.Undecided,
 	}
 	for _, fd := range r.Findings {
-		row := findingRow{Claim: fd.Claim, Sources: citations(fd.Source), Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict)}
+		row := findingRow{Claim: fd.Claim, Sources: citations(fd.Source), Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict),
+			Rule: fd.Rule, Protocol: fd.Protocol, Caveats: fd.Caveats}
+		if fd.MinSeeds > 0 {
+			row.Seeds = fmt.Sprintf("%s; the rule needs %d", count(fd.Seeds, "seed"), fd.MinSeeds)
+		}
+		for _, k := range slices.Sorted(maps.Keys(fd.Intervals)) {
+			row.Intervals = append(row.Intervals, fact{k, intervalText(quantityOf(k), fd.Intervals[k])})
+		}
 		for _, k := range slices.Sorted(maps.Keys(fd.Numbers)) {
 			row.Numbers = append(row.Numbers, fact{k, quantityOf(k).with(fd.Numbers[k])})
 		}
@@ -167,6 +178,15 @@ func summary(r *Results) string {
 	fmt.Fprintf(&b, " Of the %d findings from the literature, %s; each verdict is computed from the numbers shown beside it.",
 		len(r.Findings), strings.Join(parts, ", "))
 	return b.String()
+}
+
+// intervalText writes an interval of quantity q: "2.61 points, 95 % CI
+// [0.40, 4.82] (paired t, 3 seeds)"; below two seeds there is none.
+func intervalText(q quantity, iv Interval) string {
+	if iv.N < 2 || !plotkit.Finite(iv.Lo) || !plotkit.Finite(iv.Hi) {
+		return fmt.Sprintf("%s (%s: no interval)", q.with(iv.Mean), count(iv.N, "seed"))
+	}
+	return fmt.Sprintf("%s, %s %% CI [%s, %s] (%s, %s)", q.with(iv.Mean), fixed(100*iv.Level, 0), q.format(iv.Lo), q.format(iv.Hi), iv.Method, count(iv.N, "seed"))
 }
 
 // verdictCounts counts the findings of each verdict that occurs.
@@ -253,13 +273,36 @@ func reproduce(r *Results) []fact {
 	if r.Device.Kind != "" {
 		dev = r.Device.String()
 	}
+	build := "not recorded"
+	if r.Build.Version != "" {
+		build = r.Build.String()
+		if r.Build.Revision == "" {
+			build += " (no VCS commit recorded: built by go run or go test)"
+		}
+	}
 	facts := []fact{
-		{"batchlab", "not recorded"},
+		{"batchlab", build},
 		{"dataset", orDefault(string(r.Dataset), "mnist")},
 		{"device", dev},
 	}
 	facts = append(facts, presetFacts(r.Preset)...)
 	return append(facts, fact{"timing", timing(r)})
+}
+
+// shellLine writes args as a shell would take them back: each argument
+// that is not plain is single-quoted. (cmd/batchlab's shellQuote does the
+// same for its own messages, in package main, which this cannot import.)
+func shellLine(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		plain := a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") == ""
+		if plain {
+			q[i] = a
+		} else {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
 }
 
 // precisionTable is the precisions table in words, each with an example.
@@ -306,45 +349,56 @@ func (f *figures) sections() []section {
 	s = append(s, acc)
 
 	sc := newSection("schedule", "Increasing the batch instead of decaying the learning rate", sched,
-		"A step schedule divides the learning rate at fixed epochs; increase-batch multiplies the batch size there instead, up to a cap (Smith et al. 2018).",
-		figureOf("schedule-accuracy", f.scheduleAccuracy, "Test accuracy after each epoch, mean over seeds, one line per schedule."),
+		"Smith et al. 2018: a step schedule divides the learning rate at fixed epochs; increase-batch multiplies the batch size there instead, up to a cap; a constant learning rate is the control.",
+		figureOf("schedule-accuracy", f.scheduleAccuracy, "Test accuracy after each epoch, mean over seeds in the band of their lowest to highest, one line per schedule; constant is the control without any decay."),
+		figureOf("schedule-accuracy-updates", f.scheduleAccuracyByUpdates, "The same accuracies against the parameter updates made so far: the claim is the same accuracy with fewer updates, so increase-batch's line should end level with step decay's, further left."),
 		figureOf("schedule-batch", f.scheduleBatch, "The batch size each schedule used in each epoch."),
 		figureOf("schedule-updates", func() (*plot.Plot, error) { return f.updatesBars(Schedule) }, "Parameter updates over the whole run, per schedule. Read it with the accuracy plot: the claim is the same accuracy with fewer updates."))
 	sc.Tables = append(sc.Tables, variantTable(sched, Schedule))
 	s = append(s, sc)
 
-	gen := newSection("generalization", "Generalization gap and sharpness", fixed,
-		"At the end of the fixed-LR sweep: how far train accuracy is above test accuracy, and how sharp the minimum is (Keskar et al. 2017).",
-		figureOf("generalization-gap", f.gap, "Train accuracy of the final model on the whole training set minus its test accuracy, in percentage points, mean ± std over seeds."),
-		figureOf("generalization-sharpness", f.sharpness, fmt.Sprintf("Keskar's sharpness φ: the largest rise of the training loss, relative to 1 + loss and in percent, within a box of half-width ε(|w|+1) around the final weights (ε = %g), found by %d steps of projected gradient ascent, so a lower bound. Higher is sharper.", r.Preset.Sharpness.Epsilon, r.Preset.Sharpness.Steps)))
-	gen.Tables = append(gen.Tables, generalizationTable(fixed))
-	gen.Settings = nil // the fixed-LR section lists them
+	keskar := filter(r.Runs, Keskar)
+	k := r.Preset.Keskar
+	gen := newSection("generalization", "Generalization gap and sharpness, trained to the same training accuracy", keskar,
+		fmt.Sprintf("Keskar et al. 2017: a small batch (SB, %d) against a large one (LB, %s of the %d training samples), both with Adam at the same learning rate, trained until the accuracy on the whole training set reaches %s (at most %d epochs); then test accuracy and the sharpness of the minimum. A run short of the target is not compared.",
+			k.SmallBatch, share.with(k.LargeFraction), k.TrainSamples, accuracy.with(k.Target), k.MaxEpochs),
+		figureOf("generalization-train", f.keskarTrain, "Accuracy on the epoch's training batches, mean over seeds in the band of their lowest to highest; the dashed line is the target, checked on the whole training set at each epoch's end."),
+		figureOf("generalization-accuracy", func() (*plot.Plot, error) { return f.finalAccuracy(Keskar) }, "Test accuracy (dots, mean ± std over seeds) and training accuracy (rings) of the final models; the distance between them is the generalization gap."),
+		figureOf("generalization-sharpness", func() (*plot.Plot, error) {
+			return f.byVariant(Keskar, "Sharpness φ of the final weights", "sharpness φ (%)", sharpness)
+		}, fmt.Sprintf("Keskar's sharpness φ: the largest rise of the training loss, relative to 1 + loss and in percent, within a box of half-width ε(|w|+1) around the final weights (ε = %g), found by %d steps of projected gradient ascent, so a lower bound. Dot: mean over seeds; bar: their lowest to highest.", r.Preset.Sharpness.Epsilon, r.Preset.Sharpness.Steps)),
+		figureOf("generalization-hessian", func() (*plot.Plot, error) {
+			return f.byVariant(Keskar, "Top Hessian eigenvalue", "λ_max of the training loss's Hessian", hessianTop)
+		}, fmt.Sprintf("The largest eigenvalue of the Hessian of the training loss at the final weights, by %d power iterations on Hessian-vector products (finite differences of gradients, %d samples). Higher is sharper.", r.Preset.Hessian.Iterations, r.Preset.Hessian.Samples)))
+	gen.Tables = append(gen.Tables, keskarTable(keskar))
 	s = append(s, gen)
 
 	reg := newSection("regime", "Regime adaptation and ghost batch norm", regime,
-		"Small batch (SB) against large batch (LB) as is, with ghost batch normalization (GBN), and with regime adaptation (RA: trained B/B₀ times the epochs so the number of updates matches) (Hoffer et al. 2017).",
-		figureOf("regime-accuracy", f.regimeAccuracy, "Final test accuracy (dots, mean ± std over seeds) and the final model's train accuracy (rings) per variant; the distance between them is the generalization gap."),
+		"Hoffer et al. 2017: the small batch (SB) in its regime (step decay, weight decay, batch norm) against the large batch (LB, sqrt-scaled LR) as is, with ghost batch normalization (GBN), and with regime adaptation (RA: as many updates as SB, the decay points at the same updates).",
+		figureOf("regime-accuracy", func() (*plot.Plot, error) { return f.finalAccuracy(Regime) }, "Final test accuracy (dots, mean ± std over seeds) and the final model's train accuracy (rings) per variant; the distance between them is the generalization gap."),
 		figureOf("regime-updates", func() (*plot.Plot, error) { return f.updatesBars(Regime) }, "Parameter updates over the whole run, per variant."))
 	reg.Tables = append(reg.Tables, variantTable(regime, Regime))
 	s = append(s, reg)
 
-	cost := newSection("cost", "What an epoch costs", fixed,
-		"Per-epoch cost of the fixed-LR sweep, on log–log axes: every recorded epoch counts, those of diverged runs included.",
-		figureOf("cost-counts", f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays the fixed costs of a step (a launch, a copy's latency) once."),
-		figureOf("cost-seconds", f.seconds, "Wall time of an epoch's training pass and its split by device events: load and host→device copy, forward and backward, optimizer update. Mean over seeds and epochs."))
-	cost.Tables = append(cost.Tables, costTable(fixed))
-	cost.Settings = nil
-	cost.NotesRule = "The epochs these runs recorded count here: they ran, and cost what they cost."
+	costRuns := filter(r.Runs, Cost)
+	cost := newSection("cost", "Time to an accuracy", costRuns,
+		fmt.Sprintf("What a user pays: the wall time of the training passes until the test accuracy, checked at each epoch's end, first reaches %s (at most %d epochs), by batch size, with the %s LR rule. Every batch size ran with the same seeds, interleaved, so the comparison is paired by seed.",
+			accuracy.with(r.Preset.Cost.Target), r.Preset.Cost.MaxEpochs, orDefault(string(r.Preset.Cost.Rule), "none")),
+		figureOf("cost-time-to-accuracy", f.timeToTarget, "Seconds of training until the target, per seed (thin lines: one seed across batch sizes) and their mean in the band of the lowest to highest seed; log–log axes."),
+		figureOf("cost-split", f.costSplit, "The time to the target split by device events: forward and backward, optimizer update, loading and host→device copies; mean over the runs that reached it."),
+		figureOf("cost-counts", f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays a step's fixed costs (a launch, a copy's latency) once; the bytes copied per epoch are the same at every batch size (the table), so fewer copies is not less data."))
+	cost.Tables = append(cost.Tables, costTable(costRuns))
 	s = append(s, cost)
 
 	noisePlot, hidden, err := f.noise()
-	caption := fmt.Sprintf("B_simple = tr(Σ)/|G|², estimated from gradients at batches %d and %d, against the updates made so far; one line per run. Dashed lines mark the batch sizes of the sweep. McCandlish et al. predict that batches beyond B_simple bring diminishing returns.", r.Preset.NoiseSmall, r.Preset.NoiseBig)
+	caption := fmt.Sprintf("B_simple = tr(Σ)/|G|², estimated from gradients at batches %d and %d, against the updates made so far: mean over the noise runs' seeds in the band of their lowest to highest. Dashed lines mark the batch sizes of the sweep; the black line is B_crit from the S(B) fit, its 95 %% interval shaded; rings mark B_simple where each run's training loss reached the fit's target, the value the rule compares with B_crit.", r.Preset.NoiseSmall, r.Preset.NoiseBig)
 	if hidden > 0 {
 		caption += fmt.Sprintf(" %s not shown: the estimate was not yet finite and positive.", count(hidden, "point"))
 	}
-	ns := newSection("noise", "Gradient noise scale", noise,
-		"The gradient noise scale measured during a run at the base batch (McCandlish et al. 2018), to set against the sweep.",
-		plotFigure("noise-b-simple", noisePlot, err, caption))
+	ns := newSection("noise", "Gradient noise scale and the critical batch", noise,
+		"McCandlish et al. 2018: the gradient noise scale B_simple, measured during runs at the base batch, against the critical batch B_crit fitted to the updates the sweeps needed to reach a common training loss.",
+		plotFigure("noise-b-simple", noisePlot, err, caption),
+		figureOf("noise-critical-batch", f.criticalBatch, criticalCaption(r)))
 	ns.Tables = append(ns.Tables, noiseTable(noise))
 	s = append(s, ns)
 	for i := range s { // a table fills the cell beside an odd figure out
@@ -361,7 +415,7 @@ func newSection(id, title string, runs []Run, intro string, figs ...figure) sect
 		return s
 	}
 	s.Figures, s.Settings, s.Notes = figs, settings(runs), problems(runs)
-	s.NotesRule = "Diverged and failed runs are left out of the means; diverged ones are marked × on the plots."
+	s.NotesRule = "Diverged and failed runs are left out of the means and bands and marked × on the plots, at the edge of the healthy runs' range."
 	return s
 }
 
@@ -396,6 +450,9 @@ func settings(runs []Run) []string {
 				continue // never resolved: the run failed before training
 			}
 			k := fmt.Sprintf("%d epochs, lr %s, momentum %g", c.Epochs, learningRate.format(c.LR), c.Momentum)
+			if run.Protocol.Kind != "" {
+				k = run.Protocol.String() + "; " + k
+			}
 			if sum := c.ScheduleSummary(); sum != "" {
 				k += "; " + sum
 			}
@@ -414,7 +471,8 @@ func settings(runs []Run) []string {
 	return lines
 }
 
-// problems lists the diverged and the failed runs.
+// problems lists the runs left out of the means, and why, and those that
+// did not reach their protocol's target.
 func problems(runs []Run) []string {
 	var notes []string
 	for _, run := range runs {
@@ -424,6 +482,10 @@ func problems(runs []Run) []string {
 			notes = append(notes, fmt.Sprintf("Diverged: %s, in epoch %d.", name, divergedIn(run)))
 		case run.Error != "":
 			notes = append(notes, fmt.Sprintf("Failed: %s: %s", name, run.Error))
+		case failure(run) != "":
+			notes = append(notes, fmt.Sprintf("Failed: %s: %s.", name, failure(run)))
+		case !run.Converged():
+			notes = append(notes, fmt.Sprintf("Not converged: %s did not reach %s.", name, run.Protocol))
 		}
 	}
 	return notes
@@ -446,9 +508,9 @@ func divergedIn(run Run) int {
 }
 
 func accuracyCaption(r *Results) string {
-	c := "Final test accuracy against batch size (log scale), mean ± std over seeds: at a fixed learning rate, and with the learning rate scaled by each rule. Where a rule works, its line stays level while the fixed-LR line falls."
-	if _, ok := finalBSimple(r); ok {
-		c += " The dashed vertical line is the gradient noise scale B_simple at the end of the noise run."
+	c := "Final test accuracy against batch size (log scale), the mean over seeds in the band of their lowest to highest: at a fixed learning rate, and with the learning rate scaled by each rule. Where a rule works, its line stays level while the fixed-LR line falls; the dashed horizontal line is the margin a rule must stay within to keep a batch size."
+	if _, ok := fitCriticalBatch(r.Runs); ok {
+		c += " The dashed vertical line is the critical batch B_crit of the S(B) fit (the noise-scale section)."
 	}
 	return c
 }
@@ -507,26 +569,57 @@ func variantTable(runs []Run, exp string) table {
 	return t
 }
 
-func generalizationTable(fixed []Run) table {
-	t := table{Head: []string{"batch", "train accuracy (%)", "test accuracy (%)", "gap (points)", "sharpness φ"}}
-	for _, v := range variantsOf(fixed) {
-		for _, b := range batchesOf(withVariant(fixed, v)) {
-			t.Rows = append(t.Rows, []string{strconv.Itoa(b),
-				pm(measure(fixed, FixedLR, v, b, trainAcc), accuracy), pm(measure(fixed, FixedLR, v, b, testAcc), accuracy),
-				pm(measure(fixed, FixedLR, v, b, gap), points), pm(measure(fixed, FixedLR, v, b, sharpness), sharpnessQ)})
+// keskarTable is each Keskar run at its end: where it reached the target
+// training accuracy, and what it measured there.
+func keskarTable(runs []Run) table {
+	t := table{Head: []string{"run", "batch", "target reached", "train accuracy (%)", "test accuracy (%)", "gap (points)", "sharpness φ (%)", "λ_max"}}
+	for _, run := range runs {
+		reached := "—"
+		switch {
+		case failure(run) != "":
+			reached = "failed"
+		case run.Reached != nil:
+			reached = fmt.Sprintf("epoch %d", run.Reached.Epoch)
+		case run.Protocol.HasTarget():
+			reached = fmt.Sprintf("no, in %d epochs", len(run.Epochs))
 		}
+		cell := func(metric func(Run) (float64, bool), q quantity) string {
+			if v, ok := metric(run); ok && len(run.Epochs) > 0 {
+				return q.format(v)
+			}
+			return "—"
+		}
+		t.Rows = append(t.Rows, []string{fmt.Sprintf("%s, seed %d", run.Variant, run.Seed), strconv.Itoa(run.Batch), reached,
+			cell(trainAcc, accuracy), cell(testAcc, accuracy), cell(gap, points), cell(sharpness, sharpnessQ), cell(hessianTop, general)})
 	}
 	return t
 }
 
-func costTable(fixed []Run) table {
-	t := table{Head: []string{"batch", "updates / epoch", "H2D copies / epoch", "H2D MB / epoch", "seconds / epoch", "samples / s"}}
-	for _, b := range batchesOf(fixed) {
-		mean := func(of func(engine.EpochStats) float64, q quantity) string {
+// costTable is the time-to-accuracy runs by batch size: how many reached
+// the target, after how much, and the copies and bytes per epoch (not the
+// same thing: a larger batch makes fewer copies of the same bytes).
+func costTable(runs []Run) table {
+	t := table{Head: []string{"batch", "reached", "epochs", "updates", "seconds to target", "transfer / compute / update (s)", "H2D copies / epoch", "H2D MB / epoch"}}
+	for _, b := range batchesOf(runs) {
+		at := withBatch(runs, b)
+		var reached []*Reached
+		for _, run := range at {
+			if counted(run) && run.Reached != nil {
+				reached = append(reached, run.Reached)
+			}
+		}
+		of := func(get func(*Reached) float64, q quantity) string {
 			var vs []float64
-			for _, run := range withBatch(fixed, b) {
+			for _, r := range reached {
+				vs = append(vs, get(r))
+			}
+			return pm(statOf(vs), q)
+		}
+		perEpoch := func(get func(engine.EpochStats) float64, q quantity) string {
+			var vs []float64
+			for _, run := range at {
 				for _, e := range run.Epochs {
-					vs = append(vs, of(e))
+					vs = append(vs, get(e))
 				}
 			}
 			if m, ok := meanOf(vs); ok {
@@ -534,14 +627,45 @@ func costTable(fixed []Run) table {
 			}
 			return "—"
 		}
-		t.Rows = append(t.Rows, []string{strconv.Itoa(b),
-			mean(func(e engine.EpochStats) float64 { return float64(e.Updates) }, countQ),
-			mean(func(e engine.EpochStats) float64 { return float64(e.H2DCopies) }, countQ),
-			mean(func(e engine.EpochStats) float64 { return float64(e.H2DBytes) / 1e6 }, megabytes),
-			mean(func(e engine.EpochStats) float64 { return e.Seconds }, secondsQ),
-			mean(func(e engine.EpochStats) float64 { return e.SamplesPerSec }, countQ)})
+		t.Rows = append(t.Rows, []string{strconv.Itoa(b), fmt.Sprintf("%d of %d", len(reached), len(at)),
+			of(func(r *Reached) float64 { return float64(r.Epoch) }, countQ),
+			of(func(r *Reached) float64 { return float64(r.Updates) }, countQ),
+			of(func(r *Reached) float64 { return r.Seconds }, secondsQ),
+			of(func(r *Reached) float64 { return r.TransferSeconds }, secondsQ) + " / " + of(func(r *Reached) float64 { return r.ComputeSeconds }, secondsQ) + " / " + of(func(r *Reached) float64 { return r.UpdateSeconds }, secondsQ),
+			perEpoch(func(e engine.EpochStats) float64 { return float64(e.H2DCopies) }, countQ),
+			perEpoch(func(e engine.EpochStats) float64 { return float64(e.H2DBytes) / 1e6 }, megabytes)})
 	}
 	return t
+}
+
+// statOf is the mean and standard deviation of xs, as measure gives them.
+func statOf(xs []float64) stat {
+	var s stat
+	s.n = len(xs)
+	if s.n == 0 {
+		return s
+	}
+	m, _ := meanOf(xs)
+	s.mean = m
+	for _, x := range xs {
+		s.std += (x - m) * (x - m)
+	}
+	if s.n > 1 {
+		s.std = math.Sqrt(s.std / float64(s.n-1))
+	}
+	return s
+}
+
+// criticalCaption says what the S(B) plot shows and B_crit with its
+// interval, as the noise-scale finding has it.
+func criticalCaption(r *Results) string {
+	c := "The updates S(B) each batch size needed until its smoothed training loss reached the target (the loss the largest batch's best run ends at), the best of the fixed-LR and scaled sweeps, mean over seeds; the grey curve is the least-squares fit S(B) = S_min(1 + B_crit/B) (McCandlish et al. 2018)."
+	for _, fd := range r.Findings {
+		if iv, ok := fd.Intervals["b_crit"]; ok {
+			c += " B_crit = " + intervalText(batchQ, iv) + "."
+		}
+	}
+	return c
 }
 
 func noiseTable(noise []Run) table {
