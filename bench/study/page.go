@@ -110,7 +110,7 @@ func renderPage(r *Results) ([]byte, []figure, error) {
 		Sections:    f.sections(),
 		Reproduce:   reproduce(r),
 		CommandLine: shellLine(r.Command),
-		Files:       []string{resultsFile, runsFile, findingsFile, figuresDir + "/"},
+		Files:       []string{resultsFile, runsFile, findingsFile, noiseFile, figuresDir + "/"},
 		References:  references,
 		Precision:   precisionTable(),
 		Missing:     r.Missing, Undecided: r.Undecided,

@@ -17,12 +17,14 @@ const (
 	resultsFile  = "results.json"
 	runsFile     = "runs.csv"
 	findingsFile = "findings.csv"
+	noiseFile    = "noise.csv"
 	figuresDir   = "figures" // every plot of the page as name.png and name.svg
 )
 
 // writeReport writes the report of r into dir: report.html (one static
 // page, plots inline, nothing fetched from the network), results.json
-// (all of r), runs.csv (a row per run and epoch), findings.csv and every
+// (all of r), runs.csv (a row per run and epoch), findings.csv, noise.csv
+// (a row per noise-scale estimate) and every
 // plot of the page as figures/<name>.png and .svg, for documents that
 // cannot inline the page's SVG.
 //
@@ -46,11 +48,14 @@ func writeReport(dir string, r *Results) error {
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	var runs, findings bytes.Buffer
+	var runs, findings, noise bytes.Buffer
 	if err := writeRunsCSV(&runs, r); err != nil {
 		return err
 	}
 	if err := writeFindingsCSV(&findings, r); err != nil {
+		return err
+	}
+	if err := writeNoiseCSV(&noise, r); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -59,7 +64,7 @@ func writeReport(dir string, r *Results) error {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{resultsFile, results}, {runsFile, runs.Bytes()}, {findingsFile, findings.Bytes()}} {
+	}{{resultsFile, results}, {runsFile, runs.Bytes()}, {findingsFile, findings.Bytes()}, {noiseFile, noise.Bytes()}} {
 		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data); err != nil {
 			return err
 		}

@@ -390,8 +390,30 @@ func TestWriteReport(t *testing.T) {
 	if f := byID["schedule_increase-batch_b64_s1"]; len(f) != 6 || f[5][col("batch")] != "1600" {
 		t.Errorf("runs.csv: the batch is not the epoch's: %q", f)
 	}
-	if got := readCSV(t, dir, findingsFile, 5); len(got) != len(r.Findings)+1 {
-		t.Errorf("findings.csv: %d rows, want %d", len(got), len(r.Findings)+1)
+	if f := byID["keskar_LB_b1000_s2"]; len(f) != 8 || f[7][col("converged")] != "false" || f[7][col("reached_epoch")] != "" || f[0][col("converged")] != "" {
+		t.Errorf("runs.csv: the Keskar run short of its target: %q", f)
+	}
+	if f := byID["cost_sqrt_b64_s1"]; len(f) != 3 || f[2][col("converged")] != "true" || f[2][col("reached_epoch")] != "2" || f[2][col("reached_seconds")] == "" ||
+		!strings.HasPrefix(f[2][col("protocol")], "time-to-accuracy") {
+		t.Errorf("runs.csv: where a cost run reached its target: %q", f)
+	}
+	if f := byID["lr-scaling_sqrt_b4096_s1"]; len(f) == 0 || !strings.Contains(f[len(f)-1][col("failed")], "collapsed") {
+		t.Errorf("runs.csv: the collapsed run is not marked failed: %q", f)
+	}
+	findings := readCSV(t, dir, findingsFile, len(findingsHeader))
+	if len(findings) != len(r.Findings)+1 {
+		t.Errorf("findings.csv: %d rows, want %d", len(findings), len(r.Findings)+1)
+	}
+	if last := findings[len(findings)-1]; last[0] != "generalization" || last[slices.Index(findingsHeader, "intervals")] != "test_acc_gap=0.0032 [-0.0011, 0.0075] (paired t, 0.95, n=2)" ||
+		!strings.Contains(last[slices.Index(findingsHeader, "caveats")], "did not reach its target") || last[slices.Index(findingsHeader, "min_seeds")] != "3" {
+		t.Errorf("findings.csv: the finding with intervals and caveats: %q", last)
+	}
+	var estimates int
+	for _, run := range r.Runs {
+		estimates += len(run.Noise)
+	}
+	if noise := readCSV(t, dir, noiseFile, len(noiseHeader)); len(noise) != estimates+1 || noise[1][slices.Index(noiseHeader, "train_loss")] != "2.3" {
+		t.Errorf("noise.csv: %d rows, want %d, first %q", len(noise), estimates+1, noise[min(1, len(noise)-1)])
 	}
 
 	raw := readFile(t, dir, resultsFile)
@@ -510,8 +532,8 @@ func TestWriteReportReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 5 {
-		t.Errorf("%d files after three reports, want 5: %v", len(entries), entries)
+	if len(entries) != 6 {
+		t.Errorf("%d files after three reports, want 6: %v", len(entries), entries)
 	}
 	if strings.Contains(readFile(t, dir, reportFile), "Not run") {
 		t.Error("the old report was not replaced")
