@@ -147,24 +147,28 @@ func summary(r *Results) string {
 	if len(r.Runs) == 0 {
 		b.WriteString("The study recorded no runs, so every experiment below says “not run”.")
 	} else {
-		var div, failed int
+		var failed, short int
 		var seconds float64
 		for _, run := range r.Runs {
 			seconds += run.Seconds
 			switch {
-			case run.Diverged:
-				div++
-			case run.Error != "":
+			case failure(run) != "":
 				failed++
+			case !run.Converged():
+				short++
 			}
 		}
-		fmt.Fprintf(&b, "The %s study trained %d runs of an MLP (hidden widths %s) on %s, seeds %s, in %s of training",
-			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), joinInts(r.Preset.Hidden, ", "), samples(r.Preset), joinSeeds(r.Preset.Seeds),
+		seeds := "seeds " + joinSeeds(r.Preset.Seeds)
+		if len(r.Preset.Seeds) == 1 {
+			seeds = "seed " + joinSeeds(r.Preset.Seeds)
+		}
+		fmt.Fprintf(&b, "The %s study trained %d runs of an MLP (hidden widths %s) on %s of %s, %s, in %s of training",
+			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), joinInts(r.Preset.Hidden, ", "), samples(r.Preset), orDefault(string(r.Dataset), "mnist"), seeds,
 			time.Duration(seconds*float64(time.Second)).Round(time.Second))
-		if div+failed == 0 {
-			b.WriteString("; every run finished.")
+		if failed+short == 0 {
+			b.WriteString("; every run finished healthy and reached its target where it had one.")
 		} else {
-			fmt.Fprintf(&b, "; %d diverged and %d failed, each listed in its section.", div, failed)
+			fmt.Fprintf(&b, "; %d failed (diverged, collapsed or in error) and %d fell short of their target: each is listed in its section and left out of the means.", failed, short)
 		}
 	}
 	if len(r.Findings) == 0 {

@@ -122,8 +122,9 @@ func significant(x float64, n int) string {
 }
 
 // quantityOf names the quantity of a finding's number from its key, by the
-// words the rules use in their keys (findings.go): acc, gap, loss, sharp,
-// seconds, closed, ratio, b_simple, b_crit, updates, steps, copies.
+// words the rules use in their keys (findings.go). What is measured comes
+// first (a loss, a sharpness, a time: "test_loss_diff" is a loss), then
+// differences of accuracies ("gap", "diff", "minus": points), then the rest.
 func quantityOf(key string) quantity {
 	has := func(words ...string) bool {
 		for _, w := range words {
@@ -136,23 +137,25 @@ func quantityOf(key string) quantity {
 	switch {
 	case has("closed", "ratio", "share", "fraction"):
 		return share
-	case has("gap", "diff"):
-		return points
-	case has("acc"):
-		return accuracy
 	case has("loss"):
 		return lossQ
 	case has("sharp"):
 		return sharpnessQ
+	case has("hessian"):
+		return general
 	case has("seconds", "time"):
 		return secondsQ
-	case has("b_simple", "b_crit", "bcrit", "bsimple"):
+	case has("b_simple", "b_crit", "bcrit", "bsimple", "largest", "kept"):
 		return batchQ
+	case has("gap", "diff", "minus"):
+		return points
+	case has("acc"):
+		return accuracy
 	case has("mb"):
 		return megabytes
 	case has("lr"):
 		return learningRate
-	case has("updates", "steps", "copies", "epochs", "seeds", "runs", "count", "n_"):
+	case has("updates", "steps", "copies", "bytes", "epochs", "seeds", "runs", "count"):
 		return countQ
 	}
 	return general

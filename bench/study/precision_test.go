@@ -46,6 +46,8 @@ func TestQuantityOf(t *testing.T) {
 		"test_acc_b64": accuracy, "gap_fixed": points, "closed_linear": share, "updates_ratio": share,
 		"test_loss_b4096": lossQ, "sharpness_large": sharpnessQ, "seconds_b256": secondsQ,
 		"b_crit": batchQ, "b_simple": batchQ, "steps_b64": countQ, "copies_b64": countQ, "other": general,
+		"test_loss_diff": lossQ, "acc_decay_minus_constant": points, "sb_minus_lb": points, "sharpness_lb_minus_sb": sharpnessQ,
+		"hessian_top_lb": general, "largest_kept_fixed": batchQ, "bytes_to_target_b64": countQ, "test_acc_sb_minus_lb": points,
 	} {
 		if got := quantityOf(key); got != want {
 			t.Errorf("quantityOf(%q) = %d, want %d", key, got, want)
