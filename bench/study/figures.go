@@ -448,7 +448,7 @@ func (f *figures) accuracy() (*plot.Plot, error) {
 		}
 	}
 	if fit, ok := fitCriticalBatch(f.r.Runs); ok && fit.interval.Mean > 0 {
-		if err := plotkit.Vertical(p, fit.interval.Mean, "B_crit ≈ "+batchQ.format(fit.interval.Mean), plotkit.Reference()); err != nil {
+		if err := plotkit.Vertical(p, fit.interval.Mean, "B_crit ≈ "+batchQ.format(fit.interval.Mean), plotkit.Mark()); err != nil {
 			return nil, err
 		}
 	}

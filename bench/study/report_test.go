@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/plot"
+
 	"github.com/batchlab/batchlab/bench/internal/plotkit"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/buildinfo"
@@ -614,4 +616,22 @@ func figureNames(t *testing.T, page string) []string {
 		names = append(names, m[1])
 	}
 	return names
+}
+
+// snapLog leaves a log axis at least two labelled 1-2-5 ticks, so that
+// plotkit never labels its ends with every digit.
+func TestSnapLog(t *testing.T) {
+	for _, c := range []struct{ lo, hi, wantLo, wantHi float64 }{
+		{0.0239068, 0.0461775, 0.02, 0.05},
+		{0.3, 0.35, 0.2, 0.5},
+		{0.05, 2.3, 0.05, 2.3}, // enough ticks already
+		{1, 100, 1, 100},
+		{697, 697, 348.5, 1394}, // one value: WidenLog, then 500 and 1000 lie inside
+	} {
+		a := plot.Axis{Min: c.lo, Max: c.hi}
+		snapLog(&a)
+		if math.Abs(a.Min-c.wantLo) > 1e-9*c.wantLo || math.Abs(a.Max-c.wantHi) > 1e-9*c.wantHi {
+			t.Errorf("snapLog [%g, %g] = [%g, %g], want [%g, %g]", c.lo, c.hi, a.Min, a.Max, c.wantLo, c.wantHi)
+		}
+	}
 }
