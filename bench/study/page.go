@@ -403,7 +403,7 @@ func (f *figures) sections() []section {
 		"McCandlish et al. 2018: the gradient noise scale B_simple, measured during runs at the base batch, against the critical batch B_crit fitted to the updates the sweeps needed to reach a common training loss.",
 		plotFigure("noise-b-simple", noisePlot, err, caption),
 		figureOf("noise-critical-batch", f.criticalBatch, criticalCaption(r)))
-	ns.Tables = append(ns.Tables, noiseTable(noise))
+	ns.Tables = append(ns.Tables, noiseTable(r))
 	s = append(s, ns)
 	for i := range s { // a table fills the cell beside an odd figure out
 		for j := range s[i].Tables {
@@ -419,6 +419,9 @@ func newSection(id, title string, runs []Run, intro string, figs ...figure) sect
 		return s
 	}
 	s.Figures, s.Settings, s.Notes = figs, settings(runs), problems(runs)
+	if seeds := seedsOf(runs); len(seeds) == 1 {
+		s.Notes = append(s.Notes, fmt.Sprintf("One seed (%d): the plots have no bands and the findings no intervals; a verdict needs more.", seeds[0]))
+	}
 	s.NotesRule = "Diverged and failed runs are left out of the means and bands and marked × on the plots, at the edge of the healthy runs' range."
 	return s
 }
@@ -672,13 +675,19 @@ func criticalCaption(r *Results) string {
 	return c
 }
 
-func noiseTable(noise []Run) table {
-	t := table{Head: []string{"run", "estimates", "last B_simple", "|G|²", "tr(Σ)", "after updates"}}
-	for _, run := range noise {
-		row := []string{fmt.Sprintf("B=%d, seed %d", run.Batch, run.Seed), strconv.Itoa(len(run.Noise)), "—", "—", "—", "—"}
+// noiseTable is each noise run's B_simple where its training loss reached
+// the S(B) fit's target (what the noise-scale rule reads) and at its end.
+func noiseTable(r *Results) table {
+	fit, fitted := fitCriticalBatch(r.Runs)
+	t := table{Head: []string{"run", "estimates", "B_simple at the target loss", "after updates", "B_simple at the end", "|G|² at the end", "tr(Σ) at the end"}}
+	for _, run := range filter(r.Runs, Noise) {
+		row := []string{fmt.Sprintf("B=%d, seed %d", run.Batch, run.Seed), strconv.Itoa(len(run.Noise)), "—", "—", "—", "—", "—"}
+		if pt, ok := bSimpleAt(run, fit.target); fitted && ok {
+			row[2], row[3] = batchQ.format(pt.BSimple), strconv.Itoa(pt.Updates)
+		}
 		if n := len(run.Noise); n > 0 {
 			pt := run.Noise[n-1]
-			row[2], row[3], row[4], row[5] = batchQ.format(pt.BSimple), general.format(pt.GradSq), general.format(pt.TraceSigma), strconv.Itoa(pt.Updates)
+			row[4], row[5], row[6] = batchQ.format(pt.BSimple), general.format(pt.GradSq), general.format(pt.TraceSigma)
 		}
 		t.Rows = append(t.Rows, row)
 	}
