@@ -387,7 +387,33 @@ func (f *figures) testLoss() (*plot.Plot, error) {
 	if !drawn {
 		return nil, nil
 	}
-	return p, nil
+	return p, markEnds(p, runs, nil, func(e engine.EpochStats) float64 { return e.TestLoss })
+}
+
+// markEnds marks each failed run of an epoch plot with a × at its last
+// recorded epoch (at(e) on the x axis where at is not nil), its value held
+// inside the healthy runs' range: a run that blew up or collapsed shows
+// where it ended without stretching the axis. Call it after the data.
+func markEnds(p *plot.Plot, runs []Run, at, of func(engine.EpochStats) float64) error {
+	var ends plotter.XYs
+	for _, run := range runs {
+		if healthy(run) || len(run.Epochs) == 0 {
+			continue
+		}
+		last := run.Final()
+		for i := len(run.Epochs) - 1; i >= 0 && !plotkit.Finite(of(last)); i-- {
+			last = run.Epochs[i] // its last finite value
+		}
+		x, y := float64(last.Epoch), of(last)
+		if at != nil {
+			x = at(last)
+		}
+		if !plotkit.Finite(y) {
+			y = p.Y.Max
+		}
+		ends = append(ends, plotter.XY{X: min(max(x, p.X.Min), p.X.Max), Y: min(max(y, p.Y.Min), p.Y.Max)})
+	}
+	return addMarks(p, ends, "failed: not in band")
 }
 
 // byBatch is metric against batch size for one variant of an experiment:
@@ -546,6 +572,8 @@ func (f *figures) byEpoch(exp, title, yLabel string, of func(engine.EpochStats) 
 	}
 	if batchAxis {
 		snapLog(&p.Y)
+	} else if err := markEnds(p, runs, at, of); err != nil {
+		return nil, err
 	}
 	if target != 0 {
 		p.Y.Max = max(p.Y.Max, target)
