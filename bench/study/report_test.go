@@ -561,6 +561,13 @@ func TestReportMarksFailedRuns(t *testing.T) {
 	if !strings.Contains(svg, "not in mean") {
 		t.Error("the accuracy plot does not mark the runs it leaves out")
 	}
+	p, err = f.testLoss()
+	if err != nil || p == nil {
+		t.Fatalf("test-loss plot: %v", err)
+	}
+	if svg, err = plotkit.InlineSVG(p); err != nil || !strings.Contains(svg, "failed: not in band") {
+		t.Errorf("the test-loss plot does not mark the diverged run where it ended (%v)", err)
+	}
 	p, err = f.timeToTarget()
 	if err != nil || p == nil {
 		t.Fatalf("time-to-accuracy plot: %v", err)
