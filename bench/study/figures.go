@@ -958,7 +958,7 @@ func (f *figures) timeToTarget() (*plot.Plot, error) {
 		}
 		return r.Reached.Seconds, true
 	}
-	for _, seed := range seedsOf(runs) {
+	for i, seed := range seedsOf(runs) {
 		var xy plotter.XYs
 		for _, run := range withSeed(runs, seed) {
 			if v, ok := atTarget(secs)(run); ok && plotkit.Keep(float64(run.Batch), v, true, true) {
@@ -966,7 +966,11 @@ func (f *figures) timeToTarget() (*plot.Plot, error) {
 			}
 		}
 		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
-		if err := (plotkit.Line{Color: light(plotkit.SeriesColor(1)), XY: xy, Width: 1}).Add(p); err != nil {
+		label := ""
+		if i == 0 && len(seedsOf(runs)) > 1 {
+			label = "one seed"
+		}
+		if err := (plotkit.Line{Label: label, Color: plotkit.Reference(), XY: xy, Width: 0.8, Dashed: true}).Add(p); err != nil {
 			return nil, err
 		}
 	}

@@ -366,7 +366,7 @@ func (f *figures) sections() []section {
 	gen := newSection("generalization", "Generalization gap and sharpness, trained to the same training accuracy", keskar,
 		fmt.Sprintf("Keskar et al. 2017: a small batch (SB, %d) against a large one (LB, %s of the %d training samples), both with Adam at the same learning rate, trained until the accuracy on the whole training set reaches %s (at most %d epochs); then test accuracy and the sharpness of the minimum. A run short of the target is not compared.",
 			k.SmallBatch, share.with(k.LargeFraction), k.TrainSamples, accuracy.with(k.Target), k.MaxEpochs),
-		figureOf("generalization-train", f.keskarTrain, "Accuracy on the epoch's training batches, mean over seeds in the band of their lowest to highest; the dashed line is the target, checked on the whole training set at each epoch's end."),
+		figureOf("generalization-train", f.keskarTrain, "Accuracy on the epoch's training batches, mean over seeds in the band of their lowest to highest; the dashed line is the target, checked on the whole training set at each epoch's end. A run stops at its target, so later points average the seeds still training."),
 		figureOf("generalization-accuracy", func() (*plot.Plot, error) { return f.finalAccuracy(Keskar) }, "Test accuracy (dots, mean ± std over seeds) and training accuracy (rings) of the final models; the distance between them is the generalization gap."),
 		figureOf("generalization-sharpness", func() (*plot.Plot, error) {
 			return f.byVariant(Keskar, "Sharpness φ of the final weights", "sharpness φ (%)", sharpness)
@@ -388,7 +388,7 @@ func (f *figures) sections() []section {
 	cost := newSection("cost", "Time to an accuracy", costRuns,
 		fmt.Sprintf("What a user pays: the wall time of the training passes until the test accuracy, checked at each epoch's end, first reaches %s (at most %d epochs), by batch size, with the %s LR rule. Every batch size ran with the same seeds, interleaved, so the comparison is paired by seed.",
 			accuracy.with(r.Preset.Cost.Target), r.Preset.Cost.MaxEpochs, orDefault(string(r.Preset.Cost.Rule), "none")),
-		figureOf("cost-time-to-accuracy", f.timeToTarget, "Seconds of training until the target, per seed (thin lines: one seed across batch sizes) and their mean in the band of the lowest to highest seed; log–log axes."),
+		figureOf("cost-time-to-accuracy", f.timeToTarget, "Seconds of training until the target, per seed (grey dashed lines: one seed across batch sizes, the pairs the verdict compares) and their mean in the band of the lowest to highest seed; log–log axes."),
 		figureOf("cost-split", f.costSplit, "The time to the target split by device events: forward and backward, optimizer update, loading and host→device copies; mean over the runs that reached it."),
 		figureOf("cost-counts", f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays a step's fixed costs (a launch, a copy's latency) once; the bytes copied per epoch are the same at every batch size (the table), so fewer copies is not less data."))
 	cost.Tables = append(cost.Tables, costTable(costRuns))
