@@ -262,11 +262,11 @@ func judgeFixedLR(e *evidence) (verdict, measured string) {
 	}
 	var parts []string
 	for _, b := range bs {
-		l, a := measure(e.runs, FixedLR, "none", b, testLoss), measure(e.runs, FixedLR, "none", b, testAcc)
-		if l.ok() {
-			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s", b, l, a.pct()))
-			e.f.Numbers[fmt.Sprintf("test_loss_b%d", b)] = l.mean
-			e.f.Numbers[fmt.Sprintf("test_acc_b%d", b)] = a.mean
+		l, a := tInterval(valuesOf(e.values(FixedLR, "none", b, testLoss))), tInterval(valuesOf(e.values(FixedLR, "none", b, testAcc)))
+		if l.N > 0 {
+			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s %%", b, l.Format("%.4f"), pts(a)))
+			e.f.Numbers[fmt.Sprintf("test_loss_b%d", b)] = l.Mean
+			e.f.Numbers[fmt.Sprintf("test_acc_b%d", b)] = a.Mean
 		} else {
 			parts = append(parts, fmt.Sprintf("B=%d: no healthy run", b))
 		}
@@ -565,6 +565,9 @@ func judgeCost(e *evidence) (verdict, measured string) {
 			line += fmt.Sprintf("; %s × B=%d's time, paired: %s", r.Format("%.2f"), bs[0], verdict)
 		}
 		parts = append(parts, line)
+	}
+	if first := runs[0].Epochs; len(first) > 0 {
+		parts = append(parts, fmt.Sprintf("per epoch the bytes moved are the same at every batch (%.1f MB at B=%d); the copies fall as 1/B", float64(first[0].H2DBytes)/1e6, runs[0].Batch))
 	}
 	measured = strings.Join(parts, "; ")
 	if len(base) == 0 {

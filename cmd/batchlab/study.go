@@ -214,7 +214,11 @@ func printFindings(w io.Writer, res *study.Results, dir string) {
 			len(res.Missing), strings.Join(res.Missing, ", "), strings.Join(res.Undecided, "; "))
 	}
 	for _, f := range res.Findings {
-		fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
+		fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
+		for _, c := range f.Caveats {
+			fmt.Fprintf(w, "%18s caveat: %s\n", "", c)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "report: %s\n", filepath.Join(dir, "report.html"))
 }

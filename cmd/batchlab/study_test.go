@@ -147,3 +147,36 @@ func TestStudyShardKilled(t *testing.T) {
 		t.Errorf("claims left: %v", claims)
 	}
 }
+
+// TestStudyPlanChoice: --quick, --preset and --plan are one choice; two
+// of them are an error (issue 16: --quick --preset full quietly ran quick).
+func TestStudyPlanChoice(t *testing.T) {
+	presets := study.Presets()
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte("name: mine\nseeds: [1]\nbatches: [16]\nexperiments: [fixed-lr]\nhidden: [8]\nepochs: 1\nbase_batch: 16\nbase_lr: 0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		quick        bool
+		preset, plan string
+		want         string // the plan's name, or the error
+	}{
+		{false, "", "", "full"},
+		{true, "", "", "quick"},
+		{false, "tiny", "", "tiny"},
+		{false, "", planFile, "mine"},
+		{true, "full", "", "--quick and --preset full: give one of --quick, --preset and --plan"},
+		{false, "quick", planFile, "give one of"},
+		{false, "huge", "", `unknown preset "huge"`},
+	} {
+		p, err := studyPlan(tc.quick, tc.preset, tc.plan, presets)
+		got := p.Name
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%v %q %q: %q, want %q", tc.quick, tc.preset, tc.plan, got, tc.want)
+		}
+	}
+}
