@@ -148,23 +148,9 @@ type stat struct {
 
 func (s stat) ok() bool { return s.n > 0 }
 
-func (s stat) String() string {
-	if s.n > 1 {
-		return fmt.Sprintf("%.4g ± %.2g", s.mean, s.std)
-	}
-	return fmt.Sprintf("%.4g", s.mean)
-}
-
-// pct formats a fraction as a percentage with its spread.
-func (s stat) pct() string {
-	if s.n > 1 {
-		return fmt.Sprintf("%.2f ± %.2f%%", 100*s.mean, 100*s.std)
-	}
-	return fmt.Sprintf("%.2f%%", 100*s.mean)
-}
-
-// measure collects metric over the healthy runs (finished, not diverged) of
-// an experiment's variant at a batch size; batch 0 matches any.
+// measure collects metric over the healthy runs (finished, not failed) of
+// an experiment's variant at a batch size; batch 0 matches any. (The
+// report's tables; the verdicts take values by seed, to pair them.)
 func measure(runs []Run, exp, variant string, batch int, metric func(Run) (float64, bool)) stat {
 	var xs []float64
 	for _, r := range runs {
@@ -251,8 +237,8 @@ func filter(runs []Run, exp string) []Run {
 	return out
 }
 
-// pts formats a fraction's interval in points (percent).
-func pts(iv Interval) string { return iv.Scaled(100).Format("%.2f") }
+// pts formats an interval of accuracies or their differences in points.
+func pts(iv Interval) string { return iv.as(points) }
 
 // (a) fixed LR: the ends of the sweep, paired by seed.
 func judgeFixedLR(e *evidence) (verdict, measured string) {
@@ -264,7 +250,7 @@ func judgeFixedLR(e *evidence) (verdict, measured string) {
 	for _, b := range bs {
 		l, a := tInterval(valuesOf(e.values(FixedLR, "none", b, testLoss))), tInterval(valuesOf(e.values(FixedLR, "none", b, testAcc)))
 		if l.N > 0 {
-			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s %%", b, l.Format("%.4f"), pts(a)))
+			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s %%", b, l.as(lossQ), pts(a)))
 			e.f.Numbers[fmt.Sprintf("test_loss_b%d", b)] = l.Mean
 			e.f.Numbers[fmt.Sprintf("test_acc_b%d", b)] = a.Mean
 		} else {
@@ -274,7 +260,7 @@ func judgeFixedLR(e *evidence) (verdict, measured string) {
 	small, large := bs[0], bs[len(bs)-1]
 	dl := e.use("test_loss_diff", pairedDiff(e.values(FixedLR, "none", large, testLoss), e.values(FixedLR, "none", small, testLoss)))
 	da := e.use("test_acc_diff", pairedDiff(e.values(FixedLR, "none", large, testAcc), e.values(FixedLR, "none", small, testAcc)))
-	parts = append(parts, fmt.Sprintf("B=%d − B=%d, paired: test loss %s, accuracy %s points", large, small, dl.Format("%.4f"), pts(da)))
+	parts = append(parts, fmt.Sprintf("B=%d − B=%d, paired: test loss %s, accuracy %s points", large, small, dl.as(lossQ), pts(da)))
 	measured = strings.Join(parts, "; ")
 	if dl.N == 0 {
 		return Inconclusive, measured
@@ -298,7 +284,7 @@ func judgeLRScaling(e *evidence) (verdict, measured string) {
 			rulesSeen = append(rulesSeen, r.Variant)
 		}
 	}
-	parts := []string{fmt.Sprintf("margin %.1f points below B=%d's accuracy %s", 100*margin, base, pts(tInterval(valuesOf(accBase))))}
+	parts := []string{fmt.Sprintf("margin %s below B=%d's accuracy %s %%", points.with(margin), base, pts(tInterval(valuesOf(accBase))))}
 	// kept: the largest batch up to which every batch stays within the margin
 	kept := map[string]int{"fixed": base}
 	keep := func(k string, b int, within bool) {
@@ -329,7 +315,7 @@ func judgeLRScaling(e *evidence) (verdict, measured string) {
 				e.use(fmt.Sprintf("closed_%s_b%d", rule, b), closed)
 				if !math.IsNaN(closed.Mean) {
 					e.f.Numbers[fmt.Sprintf("closed_%s_b%d", rule, b)] = closed.Mean
-					line += fmt.Sprintf(" (%s of the fixed-LR gap closed)", closed.Scaled(100).Format("%.0f %%"))
+					line += fmt.Sprintf(" (%s %% of the fixed-LR gap closed)", closed.as(share))
 				}
 				if within || (closed.Mean >= 0.5 && closed.Above(0)) {
 					ok = true
@@ -419,14 +405,14 @@ func judgeIncreaseBatch(e *evidence) (verdict, measured string) {
 	ratio := ui.mean / ud.mean
 	e.f.Numbers["acc_decay"], e.f.Numbers["acc_increase"] = tInterval(valuesOf(decay)).Mean, tInterval(valuesOf(inc)).Mean
 	e.f.Numbers["updates_decay"], e.f.Numbers["updates_increase"], e.f.Numbers["updates_ratio"] = ud.mean, ui.mean, ratio
-	measured = fmt.Sprintf("step decay: accuracy %s in %.0f updates; increase-batch: %s in %.0f updates (%.0f %%); increase − decay %s points, paired",
-		pts(tInterval(valuesOf(decay))), ud.mean, pts(tInterval(valuesOf(inc))), ui.mean, 100*ratio, pts(d))
+	measured = fmt.Sprintf("step decay: accuracy %s %% in %s updates; increase-batch: %s %% in %s updates (%s); increase − decay %s points, paired",
+		pts(tInterval(valuesOf(decay))), countQ.format(ud.mean), pts(tInterval(valuesOf(inc))), countQ.format(ui.mean), share.with(ratio), pts(d))
 	same := d.N > 1 && d.Lo >= -equivalenceMargin && d.Hi <= equivalenceMargin
 	fewer := ratio <= 0.6
 	control := true
 	if cons := e.values(Schedule, "constant", 0, testAcc); len(cons) > 0 {
 		c := e.use("acc_decay_minus_constant", pairedDiff(decay, cons))
-		measured += fmt.Sprintf("; constant LR (the control) %s, step decay − constant %s points", pts(tInterval(valuesOf(cons))), pts(c))
+		measured += fmt.Sprintf("; constant LR (the control) %s %%, step decay − constant %s points", pts(tInterval(valuesOf(cons))), pts(c))
 		if control = c.Above(0); !control {
 			e.caveat("the constant-LR control is not worse than step decay: at this length the schedule did not matter, so the comparison says little")
 		}
@@ -463,13 +449,13 @@ func judgeGeneralization(e *evidence) (verdict, measured string) {
 		ph := tInterval(valuesOf(e.values(Keskar, v.name, 0, sharpness)))
 		la := tInterval(valuesOf(e.values(Keskar, v.name, 0, hessianTop)))
 		ep := measure(e.runs, Keskar, v.name, 0, func(r Run) (float64, bool) { return float64(len(r.Epochs)), true })
-		parts = append(parts, fmt.Sprintf("%s (B=%d): train accuracy %s %%, test %s %% after %.0f epochs, sharpness φ %s, λ_max %s",
-			v.name, v.batch, tr.Scaled(100).Format("%.2f"), te.Scaled(100).Format("%.2f"), ep.mean, ph.Format("%.3g"), la.Format("%.3g")))
+		parts = append(parts, fmt.Sprintf("%s (B=%d): train accuracy %s %%, test %s %% after %s epochs, sharpness φ %s %%, λ_max %s",
+			v.name, v.batch, tr.as(accuracy), te.as(accuracy), countQ.format(ep.mean), ph.as(sharpnessQ), la.as(general)))
 		e.f.Numbers["test_acc_"+strings.ToLower(v.name)] = te.Mean
 		e.f.Numbers["sharpness_"+strings.ToLower(v.name)] = ph.Mean
 		e.f.Numbers["hessian_top_"+strings.ToLower(v.name)] = la.Mean
 	}
-	parts = append(parts, fmt.Sprintf("SB − LB test accuracy %s points; LB − SB: φ %s, λ_max %s (paired by seed)", pts(acc), phi.Format("%.3g"), lam.Format("%.3g")))
+	parts = append(parts, fmt.Sprintf("SB − LB test accuracy %s points; LB − SB: φ %s %%, λ_max %s (paired by seed)", pts(acc), phi.as(sharpnessQ), lam.as(general)))
 	measured = strings.Join(parts, "; ")
 	if !converged {
 		return Inconclusive, measured // values() named the runs that did not reach the target
@@ -493,7 +479,7 @@ func judgeRegime(e *evidence) (verdict, measured string) {
 			e.f.Numbers[k] = tInterval(valuesOf(m)).Mean
 		}
 	}
-	measured = fmt.Sprintf("test accuracy SB %s, LB %s, LB+GBN %s, LB+GBN+RA %s %%; SB − LB %s, SB − LB+GBN+RA %s points (paired)",
+	measured = fmt.Sprintf("test accuracy SB %s %%, LB %s %%, LB+GBN %s %%, LB+GBN+RA %s %%; SB − LB %s, SB − LB+GBN+RA %s points (paired)",
 		pts(tInterval(valuesOf(sb))), pts(tInterval(valuesOf(lb))), pts(tInterval(valuesOf(gbn))), pts(tInterval(valuesOf(ra))), pts(gapLB), pts(gapRA))
 	if !gapLB.Above(0) {
 		e.caveat("LB is not below SB in these runs: there is no large-batch gap to close")
@@ -550,8 +536,8 @@ func judgeCost(e *evidence) (verdict, measured string) {
 		e.f.Numbers[fmt.Sprintf("updates_to_target_b%d", b)] = upd / k
 		e.f.Numbers[fmt.Sprintf("copies_to_target_b%d", b)] = copies / k
 		e.f.Numbers[fmt.Sprintf("bytes_to_target_b%d", b)] = bytes / k
-		line += fmt.Sprintf("%s s to the target (transfer %.2f, compute %.2f, update %.2f s), %.0f updates, %.0f copies, %.1f MB",
-			t.Format("%.2f"), split[0]/k, split[1]/k, split[2]/k, upd/k, copies/k, bytes/k/1e6)
+		line += fmt.Sprintf("%s s to the target (transfer %s, compute %s, update %s), %s updates, %s copies, %s",
+			t.as(secondsQ), secondsQ.with(split[0]/k), secondsQ.with(split[1]/k), secondsQ.with(split[2]/k), countQ.format(upd/k), countQ.format(copies/k), megabytes.with(bytes/k/1e6))
 		if b != bs[0] {
 			larger++
 			r := e.use(fmt.Sprintf("seconds_ratio_b%d", b), ratioInterval(at, base))
@@ -562,12 +548,12 @@ func judgeCost(e *evidence) (verdict, measured string) {
 			case r.Above(1):
 				verdict = "slower"
 			}
-			line += fmt.Sprintf("; %s × B=%d's time, paired: %s", r.Format("%.2f"), bs[0], verdict)
+			line += fmt.Sprintf("; %s × B=%d's time, paired: %s", r.as(general), bs[0], verdict)
 		}
 		parts = append(parts, line)
 	}
 	if first := runs[0].Epochs; len(first) > 0 {
-		parts = append(parts, fmt.Sprintf("per epoch the bytes moved are the same at every batch (%.1f MB at B=%d); the copies fall as 1/B", float64(first[0].H2DBytes)/1e6, runs[0].Batch))
+		parts = append(parts, fmt.Sprintf("per epoch the bytes moved are the same at every batch (%s at B=%d); the copies fall as 1/B", megabytes.with(float64(first[0].H2DBytes)/1e6), runs[0].Batch))
 	}
 	measured = strings.Join(parts, "; ")
 	if len(base) == 0 {
@@ -603,7 +589,7 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 	fit, ok := fitCriticalBatch(e.runs)
 	var parts []string
 	for _, b := range sortedKeys(fit.steps) {
-		parts = append(parts, fmt.Sprintf("B=%d reaches the target in %.0f updates", b, fit.steps[b]))
+		parts = append(parts, fmt.Sprintf("B=%d reaches the target in %s updates", b, countQ.format(fit.steps[b])))
 		e.f.Numbers[fmt.Sprintf("steps_b%d", b)] = fit.steps[b]
 	}
 	if !ok {
@@ -611,7 +597,7 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 	}
 	e.f.Numbers["target_loss"] = fit.target
 	bCrit := e.use("b_crit", fit.interval)
-	parts = append(parts, fmt.Sprintf("target training loss %.3f; fit of S(B) = S_min(1 + B_crit/B): B_crit = %s", fit.target, bCrit.Format("%.0f")))
+	parts = append(parts, fmt.Sprintf("target training loss %s; fit of S(B) = S_min(1 + B_crit/B): B_crit = %s", lossQ.format(fit.target), bCrit.as(batchQ)))
 	bs := map[uint64]float64{}
 	for _, r := range filter(e.runs, Noise) {
 		if len(r.Noise) == 0 || r.Error != "" {
@@ -620,7 +606,7 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 		i := slices.IndexFunc(r.Noise, func(p NoisePoint) bool { return p.TrainLoss > 0 && p.TrainLoss <= fit.target })
 		if i < 0 {
 			i = len(r.Noise) - 1
-			e.caveat("%s never reached the target loss %.3f (%.3f at the end): B_simple read at its end", r.ID, fit.target, r.Noise[i].TrainLoss)
+			e.caveat("%s never reached the target loss %s (%s at the end): B_simple read at its end", r.ID, lossQ.format(fit.target), lossQ.format(r.Noise[i].TrainLoss))
 		}
 		if v := r.Noise[i].BSimple; v > 0 && !math.IsInf(v, 0) {
 			bs[r.Seed] = v
@@ -631,7 +617,7 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 	}
 	bSimple := e.use("b_simple", tInterval(valuesOf(bs)))
 	e.f.Numbers["b_simple"], e.f.Numbers["b_crit"] = bSimple.Mean, bCrit.Mean
-	parts = append(parts, fmt.Sprintf("B_simple at that loss = %s", bSimple.Format("%.0f")))
+	parts = append(parts, fmt.Sprintf("B_simple at that loss = %s", bSimple.as(batchQ)))
 	measured = strings.Join(parts, "; ")
 	ratio := math.Max(bSimple.Mean/bCrit.Mean, bCrit.Mean/bSimple.Mean)
 	return grade(ratio <= 3, ratio <= 10), measured

@@ -55,12 +55,13 @@ func (p Protocol) String() string {
 	case EqualUpdates:
 		return fmt.Sprintf("equal updates (as many as batch %d in %d epochs)", p.BaseBatch, p.Epochs)
 	case TrainToTarget, TimeToAccuracy:
-		what := map[string]string{TrainAccuracy: "train accuracy ≥ %.4g %%", TrainLoss: "train loss ≤ %.4g", TestAccuracy: "test accuracy ≥ %.4g %%"}[p.Metric]
-		v := p.Target
-		if p.Metric != TrainLoss {
-			v *= 100
+		what := map[string]string{TrainAccuracy: "train accuracy ≥ ", TrainLoss: "train loss ≤ ", TestAccuracy: "test accuracy ≥ "}[p.Metric]
+		if p.Metric == TrainLoss {
+			what += lossQ.format(p.Target)
+		} else {
+			what += accuracy.with(p.Target)
 		}
-		return fmt.Sprintf("%s: until "+what+", checked at each epoch's end, at most %d epochs", p.Kind, v, p.Epochs)
+		return fmt.Sprintf("%s: until %s, checked at each epoch's end, at most %d epochs", p.Kind, what, p.Epochs)
 	}
 	return p.Kind
 }

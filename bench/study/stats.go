@@ -32,21 +32,13 @@ type Interval struct {
 func (iv Interval) Above(x float64) bool { return iv.Lo > x }
 func (iv Interval) Below(x float64) bool { return iv.Hi < x }
 
-// Scaled is the interval times s (a fraction as points, say).
-func (iv Interval) Scaled(s float64) Interval {
-	iv.Mean, iv.Lo, iv.Hi = iv.Mean*s, iv.Lo*s, iv.Hi*s
-	if s < 0 {
-		iv.Lo, iv.Hi = iv.Hi, iv.Lo
-	}
-	return iv
-}
-
-// Format writes the interval as "mean [lo, hi]" in fmt's verb for one number.
-func (iv Interval) Format(verb string) string {
+// as writes the interval as "mean [lo, hi]", each number as quantity q
+// (precision.go), without the unit; below two seeds, the mean and n.
+func (iv Interval) as(q quantity) string {
 	if iv.N < 2 || math.IsNaN(iv.Lo) {
-		return fmt.Sprintf(verb+" (n = %d, no interval)", iv.Mean, iv.N)
+		return fmt.Sprintf("%s (n = %d, no interval)", q.format(iv.Mean), iv.N)
 	}
-	return fmt.Sprintf(verb+" ["+verb+", "+verb+"]", iv.Mean, iv.Lo, iv.Hi)
+	return fmt.Sprintf("%s [%s, %s]", q.format(iv.Mean), q.format(iv.Lo), q.format(iv.Hi))
 }
 
 // tInterval is the mean of xs with Student's t confidence interval.

@@ -604,14 +604,14 @@ func (r Run) failure() string {
 	}
 	f := r.Final()
 	if f.TestAccuracy <= chanceAccuracy+collapseMargin {
-		return fmt.Sprintf("collapsed to chance: test accuracy %.2f %%", 100*f.TestAccuracy)
+		return "collapsed to chance: test accuracy " + accuracy.with(f.TestAccuracy)
 	}
 	final := f.TrainLoss
 	if r.FinalTrainLoss != nil {
 		final = *r.FinalTrainLoss
 	}
 	if first := r.Epochs[0].StepLosses; len(first) > 0 && final >= float64(first[0]) {
-		return fmt.Sprintf("its training loss ended at %.3f, not below its initial %.3f", final, first[0])
+		return fmt.Sprintf("its training loss ended at %s, not below its initial %s", lossQ.format(final), lossQ.format(float64(first[0])))
 	}
 	return ""
 }
