@@ -250,24 +250,53 @@ func samples(p Preset) string {
 	return fmt.Sprintf("%s training and %s test samples", n(p.TrainSamples, "all"), n(p.TestSamples, "all"))
 }
 
+// presetFacts is the plan in words, every setting of every experiment;
+// preset.json in the study's directory is the same plan as a file that
+// --plan takes back.
 func presetFacts(p Preset) []fact {
-	decay := "none"
-	if len(p.DecayEpochs) > 0 {
-		decay = fmt.Sprintf("×%g after epochs %s", p.DecayFactor, joinInts(p.DecayEpochs, ", "))
+	decay := func(epochs []int, factor float64) string {
+		if len(epochs) == 0 {
+			return "no decay"
+		}
+		return fmt.Sprintf("×%g after epochs %s", factor, joinInts(epochs, ", "))
 	}
+	experiments := "all"
+	if len(p.Experiments) > 0 {
+		experiments = strings.Join(p.Experiments, ", ")
+	}
+	var rules []string
+	for _, r := range p.LRRules {
+		rules = append(rules, string(r))
+	}
+	k := p.Keskar
 	return []fact{
-		{"preset", orDefault(p.Name, "unnamed")},
+		{"plan", orDefault(p.Name, "unnamed") + " (as a file: preset.json, which --plan takes back)"},
+		{"experiments", experiments},
 		{"seeds", joinSeeds(p.Seeds)},
 		{"data", samples(p)},
 		{"model", "MLP, hidden layers " + joinInts(p.Hidden, "–")},
 		{"batch sizes", joinInts(p.Batches, ", ")},
 		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %s (momentum %g)", p.BaseBatch, learningRate.format(p.BaseLR), p.Momentum)},
-		{"epochs", fmt.Sprintf("%d (sweeps), %d (schedules), warmup %g", p.Epochs, p.ScheduleEpochs, p.WarmupEpochs)},
-		{"schedule decay", decay},
-		{"large batch, ghost batch", fmt.Sprintf("%d, %d", p.LargeBatch, p.GhostBatch)},
-		{"sharpness", fmt.Sprintf("ε %g, %d samples, %d ascent steps", p.Sharpness.Epsilon, p.Sharpness.Samples, p.Sharpness.Steps)},
+		{"LR scaling", fmt.Sprintf("rules %s, %d epochs, warmup %g epochs, %s; a batch kept within %s of B₀", orDefault(strings.Join(rules, ", "), "none"),
+			p.Epochs, p.WarmupEpochs, decay(p.ScalingDecayEpochs, p.ScalingDecayFactor), points.with(p.ScalingMargin))},
+		{"schedules", fmt.Sprintf("%d epochs, %s", p.ScheduleEpochs, decay(p.DecayEpochs, p.DecayFactor))},
+		{"regimes", fmt.Sprintf("%d epochs, %s, weight decay %g; large batch %d, ghost batch %d", p.RegimeEpochs, decay(p.RegimeDecayEpochs, p.DecayFactor), p.WeightDecay, p.LargeBatch, p.GhostBatch)},
+		{"Keskar", fmt.Sprintf("%d training samples, MLP %s, Adam at lr %s; SB %d, LB %s of the samples; to %s training accuracy, at most %d epochs",
+			k.TrainSamples, joinInts(k.Hidden, "–"), learningRate.format(k.LR), k.SmallBatch, share.with(k.LargeFraction), accuracy.with(k.Target), k.MaxEpochs)},
+		{"sharpness", fmt.Sprintf("φ: ε %g, %d samples, %d ascent steps; λ_max: %d power iterations, %d samples, ε %g",
+			p.Sharpness.Epsilon, p.Sharpness.Samples, p.Sharpness.Steps, p.Hessian.Iterations, p.Hessian.Samples, p.Hessian.Epsilon)},
+		{"time to accuracy", fmt.Sprintf("batches %s, %s rule, to %s test accuracy, at most %d epochs", joinInts(orSweep(p.Cost.Batches, p.Batches), ", "),
+			orDefault(string(p.Cost.Rule), "no"), accuracy.with(p.Cost.Target), p.Cost.MaxEpochs)},
 		{"noise scale", fmt.Sprintf("batches %d and %d, %d measurements per point", p.NoiseSmall, p.NoiseBig, p.NoiseSamples)},
 	}
+}
+
+// orSweep is bs, or the sweep's batches where bs is empty.
+func orSweep(bs, sweep []int) []int {
+	if len(bs) == 0 {
+		return sweep
+	}
+	return bs
 }
 
 // reproduce is what it takes to run the study again and to know what ran:

@@ -44,7 +44,7 @@ var precisions = []struct {
 	{countQ, "updates, copies, epochs, samples/s", "whole numbers", 939.4},
 	{batchQ, "B_simple, B_crit", "3 significant digits, whole from 100", 697.3},
 	{megabytes, "data moved", "MB, 1 decimal", 188.41},
-	{learningRate, "learning rate", "3 significant digits", 0.0707107},
+	{learningRate, "learning rate", "3 significant digits, no trailing zeros", 0.0707107},
 	{general, "anything else", "3 significant digits", 1.23456},
 }
 
@@ -66,6 +66,12 @@ func (q quantity) format(x float64) string {
 		if math.Abs(x) >= 100 {
 			return fixed(x, 0)
 		}
+	case learningRate: // a setting: 0.05, not 0.0500
+		s := significant(x, 3)
+		if strings.Contains(s, ".") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+		}
+		return s
 	}
 	return significant(x, 3)
 }

@@ -28,6 +28,8 @@ func TestQuantityFormat(t *testing.T) {
 		{batchQ, 43.67, "43.7"},
 		{megabytes, 188.41, "188.4"},
 		{learningRate, 0.28284271247461906, "0.283"},
+		{learningRate, 0.05, "0.05"},
+		{learningRate, 3.2, "3.2"},
 		{general, 0, "0"},
 		{lossQ, math.NaN(), "—"},
 		{accuracy, math.Inf(1), "—"},
