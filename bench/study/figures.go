@@ -103,11 +103,6 @@ func withVariant(runs []Run, v string) []Run {
 	return slices.DeleteFunc(slices.Clone(runs), func(run Run) bool { return run.Variant != v })
 }
 
-// unhealthy lists the runs that are not healthy.
-func unhealthy(runs []Run) []Run {
-	return slices.DeleteFunc(slices.Clone(runs), healthy)
-}
-
 // counted says whether a run's final numbers count: healthy, and at its
 // protocol's target where it has one (a run short of it is compared at
 // another point than the rest, so the verdicts leave it out too).
@@ -645,7 +640,7 @@ func (f *figures) updatesBars(exp string) (*plot.Plot, error) {
 		bar.XMin, bar.Color, bar.LineStyle.Width = x, f.variantColor(v), 0
 		p.Add(bar)
 		tops = append(tops, plotter.XY{X: x, Y: s.mean})
-		labels = append(labels, strconv.Itoa(int(math.Round(s.mean))))
+		labels = append(labels, countQ.format(s.mean))
 		names = append(names, v)
 	}
 	if len(names) == 0 {
