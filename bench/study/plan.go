@@ -45,7 +45,7 @@ func Presets() map[string]Preset {
 	// training subset of 30000, the whole test set, Keskar on 10000.
 	full := quick
 	full.Name, full.TrainSamples, full.TestSamples = "full", 30000, 0
-	full.Keskar.TrainSamples, full.Keskar.MaxEpochs = 10000, 200
+	full.Keskar.TrainSamples, full.Keskar.MaxEpochs = 10000, 600 // LB (10 steps an epoch) needs hundreds on Fashion-MNIST
 	full.Sharpness = engine.DefaultSharpness()
 	full.Hessian = engine.DefaultHessian()
 	full.Cost.Target = 0.8 // reachable on Fashion-MNIST by the large batches in 6 epochs
@@ -58,7 +58,7 @@ func Presets() map[string]Preset {
 	paper.Epochs, paper.WarmupEpochs, paper.ScalingDecayEpochs = 30, 5.0/3, []int{10, 20, 27}
 	paper.ScheduleEpochs, paper.DecayEpochs = 30, []int{10, 20}
 	paper.RegimeEpochs, paper.RegimeDecayEpochs, paper.LargeBatch = 30, []int{10, 20}, 1024
-	paper.Keskar.TrainSamples, paper.Keskar.MaxEpochs = 60000, 500
+	paper.Keskar.TrainSamples, paper.Keskar.MaxEpochs = 60000, 1500
 	paper.Keskar.Hidden = []int{512, 512}
 	paper.Cost.MaxEpochs = 30
 	paper.Cost.Target = 0.88
