@@ -313,7 +313,12 @@ func judgeLRScaling(e *evidence) (verdict, measured string) {
 			if significant {
 				closed := closedFraction(e.values(FixedLR, "none", b, testAcc), accRule, accBase)
 				e.use(fmt.Sprintf("closed_%s_b%d", rule, b), closed)
-				if !math.IsNaN(closed.Mean) {
+				switch {
+				case math.IsNaN(closed.Mean):
+				case closed.Mean < 0:
+					e.f.Numbers[fmt.Sprintf("closed_%s_b%d", rule, b)] = closed.Mean
+					line += " (wider than the fixed-LR gap: none of it closed)"
+				default:
 					e.f.Numbers[fmt.Sprintf("closed_%s_b%d", rule, b)] = closed.Mean
 					line += fmt.Sprintf(" (%s %% of the fixed-LR gap closed)", closed.as(share))
 				}
@@ -523,8 +528,9 @@ func judgeCost(e *evidence) (verdict, measured string) {
 			}
 		}
 		line := fmt.Sprintf("B=%d: ", b)
-		if n == 0 {
-			parts = append(parts, line+"did not reach the target")
+		if all := countRuns(e.runs, Cost, variant, b); n < all {
+			// not cheaper where some seed never got there: no ratio to pair
+			parts = append(parts, fmt.Sprintf("%sdid not reach the target in %d of %d seeds", line, all-n, all))
 			if b != bs[0] {
 				larger++
 			}

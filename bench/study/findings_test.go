@@ -204,7 +204,7 @@ func costRuns(seconds map[int]float64) []Run {
 func TestCostVerdictFollowsData(t *testing.T) {
 	cheaper := costRuns(map[int]float64{256: 10, 1024: 6, 4096: 4})
 	slower := costRuns(map[int]float64{256: 10, 1024: 14, 4096: 20})
-	check(t, "cost", cheaper, slower, 4)
+	check(t, "cost", cheaper, slower, 1)
 	// B = 1024 and 4096 slower than 256 (issue 16): never "cheaper".
 	f := verdictOf(t, costRuns(map[int]float64{256: 10, 1024: 12, 4096: 11}), "cost")
 	if f.Verdict != NotReproduced || strings.Contains(f.Measured, "cheaper") {
@@ -217,8 +217,13 @@ func TestCostVerdictFollowsData(t *testing.T) {
 			never[i].Reached = nil
 		}
 	}
-	if f := verdictOf(t, never, "cost"); f.Verdict != Partly || !strings.Contains(f.Measured, "B=4096: did not reach the target") {
+	if f := verdictOf(t, never, "cost"); f.Verdict != Partly || !strings.Contains(f.Measured, "B=4096: did not reach the target in 3 of 3 seeds") {
 		t.Errorf("4096 never reaches the target: %s (%s)", f.Verdict, f.Measured)
+	}
+	// Nor is one that reached it in one seed of three (no pair to judge).
+	never[len(never)-1].Reached = &Reached{Epoch: 1, Seconds: 1}
+	if f := verdictOf(t, never, "cost"); f.Verdict != Partly || !strings.Contains(f.Measured, "B=4096: did not reach the target in 2 of 3 seeds") {
+		t.Errorf("4096 reaches the target in one seed: %s (%s)", f.Verdict, f.Measured)
 	}
 }
 
