@@ -135,6 +135,9 @@ func (p Preset) Validate() error {
 			errs = append(errs, fmt.Sprintf("lr_rules: %q is not a scaling rule (want linear or sqrt)", r))
 		}
 	}
+	if p.runs(LRScaling) && !(p.ScalingMargin > 0 && p.ScalingMargin < 1) {
+		errs = append(errs, fmt.Sprintf("scaling_margin (how far below the base batch's accuracy a rule may fall and still keep a batch) must be in (0, 1), got %g", p.ScalingMargin))
+	}
 	if p.runs(Keskar) && !(p.Keskar.TrainSamples > 0 && p.Keskar.LargeFraction > 0 && p.Keskar.LargeFraction <= 1) {
 		errs = append(errs, fmt.Sprintf("keskar: train_samples must be positive and large_fraction in (0, 1], got %d and %g", p.Keskar.TrainSamples, p.Keskar.LargeFraction))
 	}

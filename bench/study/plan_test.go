@@ -70,6 +70,7 @@ func TestYAMLPlan(t *testing.T) {
 		{"name: x\nseeds: []\nbatches: [64]\n", "no seeds"},
 		{"name: x\nseeds: [1]\nbatches: [64]\nexperiments: [warp]\n", `unknown experiment "warp"`},
 		{"name: x\nseeds: [1\n", "plan"},
+		{"name: x\nseeds: [1]\nbatches: [64]\nexperiments: [lr-scaling]\n", "scaling_margin"},
 	} {
 		if _, err := ReadPlan(write("bad.yaml", tc.text)); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q: %v, want %q", tc.text, err, tc.want)
