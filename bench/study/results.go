@@ -1,7 +1,8 @@
 // Package study answers which published findings about batch size hold on
-// MNIST here: it plans and runs the experiments (study.go, each run saved as
-// it finishes, so a stopped study resumes), judges each finding by a rule in
-// the table of findings.go, and writes the report: the page model (page.go),
+// MNIST or Fashion-MNIST here: it plans the experiments (plan.go: presets
+// and plan files), runs each under its protocol (protocol.go; study.go, each
+// run saved as it finishes, so a stopped study resumes), judges each finding
+// by a rule in the table of findings.go with the statistics of stats.go, and writes the report: the page model (page.go),
 // its template (report.html.tmpl, embedded), the plots (figures.go, drawn
 // with bench/internal/plotkit), CSV (csv.go) and NaN-safe JSON (json.go).
 package study

@@ -24,11 +24,15 @@ func studyCommand() *cli.Command {
 	slices.Sort(names)
 	return &cli.Command{
 		Name:  "study",
-		Usage: "reproduce the published findings on batch size on MNIST and write a report",
-		Description: "Runs the experiments of the batch-size study: (a) a fixed LR at several batch sizes;\n" +
-			"(b) linear and sqrt LR scaling with warmup; (c) step decay vs increase-batch; (d) the\n" +
-			"generalization gap and sharpness; (e) large batch with ghost batch norm and regime\n" +
-			"adaptation; (f) cost per epoch; (g) the gradient noise scale — over several seeds.\n" +
+		Usage: "reproduce the published findings on batch size on MNIST or Fashion-MNIST and write a report",
+		Description: "Runs the experiments of the batch-size study, each under its protocol: (a) a fixed LR at\n" +
+			"several batch sizes and (b) linear and sqrt LR scaling with Goyal's warmup and step decay, at\n" +
+			"equal epochs; (c) step decay vs increase-batch vs a constant LR; (d) Keskar's small against\n" +
+			"large batch (10 % of the data), Adam, both trained to 99 % train accuracy, with two sharpness\n" +
+			"measures; (e) Hoffer's regimes (LB with ghost batch norm and as many updates as SB); (f) the\n" +
+			"time to a test accuracy by batch size; (g) the gradient noise scale — over several seeds,\n" +
+			"interleaved, judged by written rules with 95 % intervals. --plan FILE (JSON or YAML, the keys\n" +
+			"of the preset.json a study writes) sets the batch sizes, seeds, rules and experiments.\n" +
 			"Each run is saved as it finishes: run the same command again to continue a stopped\n" +
 			"study. Writes report.html, results.json, runs.csv and findings.csv into --out.\n\n" +
 			"On a cluster, run it as a job array into one shared --out: --shard i/n runs the i-th\n" +
