@@ -536,13 +536,19 @@ func (f *figures) byEpoch(exp, title, yLabel string, of func(engine.EpochStats) 
 	runs := filter(f.r.Runs, exp)
 	var at func(engine.EpochStats) float64
 	p := plotkit.New(title, "epoch", yLabel)
-	if byUpdates {
+	epochs := 0
+	for _, run := range runs {
+		epochs = max(epochs, len(run.Epochs))
+	}
+	switch {
+	case byUpdates:
 		at = func(e engine.EpochStats) float64 { return float64(e.TotalUpdates) }
 		p.X.Label.Text = "parameter updates"
 		p.X.Min = 0
-	} else {
+	case epochs <= 40: // a tick per epoch; beyond, the plain linear ticks
 		plotkit.EpochAxis(&p.X)
 	}
+	marks := epochs <= 30 // a dot per epoch while they stay apart
 	if batchAxis {
 		var bs []int
 		for _, run := range runs {
@@ -557,7 +563,7 @@ func (f *figures) byEpoch(exp, title, yLabel string, of func(engine.EpochStats) 
 	for _, v := range variantsOf(runs) {
 		bd := epochBand(withVariant(runs, v), at, of, batchAxis)
 		drawn = drawn || len(bd.mean) > 0
-		if err := bd.add(p, plotkit.Line{Label: v, Color: f.variantColor(v), Marks: true}); err != nil {
+		if err := bd.add(p, plotkit.Line{Label: v, Color: f.variantColor(v), Marks: marks}); err != nil {
 			return nil, err
 		}
 	}
@@ -982,6 +988,9 @@ func (f *figures) timeToTarget() (*plot.Plot, error) {
 		return nil, nil
 	}
 	snapLog(&p.Y)
+	if len(left) > 0 {
+		p.Y.Max *= 1.25 // room for the marks above the data
+	}
 	at := make(plotter.XYs, len(left))
 	for i, x := range left {
 		at[i] = plotter.XY{X: x, Y: p.Y.Max}
