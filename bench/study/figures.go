@@ -900,15 +900,29 @@ func (f *figures) criticalBatch() (*plot.Plot, error) {
 	}
 	if bCrit, sMin, good := sMinFit(fit.steps); ok && good {
 		var curve plotter.XYs
-		lo, hi := math.Log(float64(bs[0])), math.Log(float64(bs[len(bs)-1]))
+		lo, hi := float64(bs[0]), float64(bs[len(bs)-1])
 		for i := range 41 {
-			b := math.Exp(lo + (hi-lo)*float64(i)/40)
+			b := lo * math.Pow(hi/lo, float64(i)/40)
 			curve = append(curve, plotter.XY{X: b, Y: sMin * (1 + bCrit/b)})
 		}
 		if err := (plotkit.Line{Label: fmt.Sprintf("fit: S_min = %s, B_crit = %s", countQ.format(sMin), batchQ.format(bCrit)), Color: plotkit.Reference(), XY: curve}).Add(p); err != nil {
 			return nil, err
 		}
-		if bCrit >= float64(bs[0]) && bCrit <= float64(bs[len(bs)-1]) {
+		if iv := fit.interval; plotkit.Finite(iv.Lo) && plotkit.Finite(iv.Hi) && iv.Hi > lo && iv.Lo < hi {
+			l, h := max(iv.Lo, lo), min(iv.Hi, hi) // the interval, where the plot reaches
+			bottom, top := math.Inf(1), math.Inf(-1)
+			for _, pt := range append(slices.Clone(curve), pts...) {
+				bottom, top = min(bottom, pt.Y), max(top, pt.Y)
+			}
+			poly, err := plotter.NewPolygon(plotter.XYs{{X: l, Y: bottom}, {X: h, Y: bottom}, {X: h, Y: top}, {X: l, Y: top}})
+			if err != nil {
+				return nil, err
+			}
+			poly.Color, poly.LineStyle.Width = light(plotkit.Reference()), 0
+			p.Add(poly)
+			p.Legend.Add(fmt.Sprintf("B_crit's %s %% CI", fixed(100*iv.Level, 0)), poly)
+		}
+		if bCrit >= lo && bCrit <= hi {
 			if err := plotkit.Vertical(p, bCrit, "B_crit", plotkit.Mark()); err != nil {
 				return nil, err
 			}
