@@ -723,8 +723,8 @@ func bCritOf(steps map[int]float64) (float64, bool) {
 		return 0, false
 	}
 	var sx, sy, sxx, sxy float64
-	for b, s := range steps {
-		x := 1 / float64(b)
+	for _, b := range sortedKeys(steps) { // in order: the sums come out the same every time
+		x, s := 1/float64(b), steps[b]
 		sx, sy, sxx, sxy = sx+x, sy+s, sxx+x*x, sxy+x*s
 	}
 	n := float64(len(steps))
