@@ -238,6 +238,9 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if err := checkDataset(opts.Dir, opts.Dataset); err != nil {
 		return nil, err
 	}
+	if err := recordCommand(opts.Dir, opts.Command); err != nil {
+		return nil, err
+	}
 	claims, err := newClaimer(runDir, opts.ClaimTimeout)
 	if err != nil {
 		return nil, err
@@ -278,7 +281,6 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if err != nil || len(res.Missing) > 0 {
 		return res, err
 	}
-	res.Command = opts.Command
 	return res, writeReport(opts.Dir, res)
 }
 
@@ -328,6 +330,11 @@ func collect(dir string, p Preset) (*Results, error) {
 	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil {
 		res.Started = fi.ModTime()
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, commandFile)); err == nil {
+		if err := json.Unmarshal(b, &res.Command); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, commandFile), err)
+		}
+	}
 	missingExp := map[string]bool{}
 	for _, spec := range plan(p) {
 		run, err := loadRun(filepath.Join(dir, "runs", spec.ID+".json"), spec)
@@ -367,6 +374,20 @@ func checkPreset(dir string, p Preset) error {
 		return nil
 	}
 	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+}
+
+// commandFile holds the command line that started the study in its
+// directory, so a report built later ('study report') still names it.
+const commandFile = "command.json"
+
+// recordCommand writes the command line into dir unless one is there: the
+// first process's (a shard's, a continuation's flags are the same study).
+func recordCommand(dir string, command []string) error {
+	path := filepath.Join(dir, commandFile)
+	if _, err := os.Stat(path); err == nil || len(command) == 0 {
+		return nil
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, command) })
 }
 
 // checkDataset refuses to mix runs on different datasets in one directory,

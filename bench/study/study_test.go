@@ -168,3 +168,26 @@ func TestIsResultOf(t *testing.T) {
 		}
 	}
 }
+
+// TestReportNamesTheCommand: the command line that started a study is kept
+// in its directory, so a report built later from the runs still names it.
+func TestReportNamesTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	p := tinyPreset()
+	p.Experiments = []string{FixedLR}
+	cmd := []string{"batchlab", "study", "--plan", "mine.yaml"}
+	if _, err := Execute(context.Background(), p, Options{Dir: dir, Device: "cpu", DataDir: subset, Command: cmd}); err != nil {
+		t.Fatal(err)
+	}
+	// A second process with other flags (a shard, say) does not replace it.
+	if _, err := Execute(context.Background(), p, Options{Dir: dir, Device: "cpu", DataDir: subset, Command: []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Report(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Command, " ") != strings.Join(cmd, " ") {
+		t.Errorf("the report's command is %q, want %q", res.Command, cmd)
+	}
+}
