@@ -26,7 +26,9 @@ func ReadResults(dir string) (*Results, error) {
 }
 
 // SameNumbers lists how b's runs and findings differ from a's, leaving out
-// wall times and what only they decide (the verdict of the cost finding):
+// wall times and what they decide (the cost finding's verdict, and where
+// a time-to-accuracy run stopped, which is the same epoch but not the same
+// seconds):
 // on the CPU a study run as one process and as shards must agree exactly.
 func SameNumbers(a, b *Results) []string {
 	var diffs []string
@@ -44,12 +46,12 @@ func SameNumbers(a, b *Results) []string {
 	}
 	for i, fa := range a.Findings {
 		fb := b.Findings[i]
-		timed := strings.Contains(fa.Measured, " s per epoch")
+		timed := fa.ID == "cost"
 		if fa.Claim != fb.Claim || (!timed && fa.Verdict != fb.Verdict) {
 			diffs = append(diffs, fmt.Sprintf("finding %q: %s against %s", fa.Claim, fa.Verdict, fb.Verdict))
 		}
 		for _, k := range slices.Sorted(maps.Keys(fa.Numbers)) {
-			if !strings.HasPrefix(k, "seconds") && fa.Numbers[k] != fb.Numbers[k] {
+			if !strings.Contains(k, "seconds") && fa.Numbers[k] != fb.Numbers[k] {
 				diffs = append(diffs, fmt.Sprintf("finding %q: %s = %g against %g", fa.Claim, k, fa.Numbers[k], fb.Numbers[k]))
 			}
 		}
@@ -64,6 +66,11 @@ func untimed(r Run) string {
 	for i := range r.Epochs {
 		e := &r.Epochs[i]
 		e.Seconds, e.SamplesPerSec, e.TransferSeconds, e.ComputeSeconds, e.UpdateSeconds, e.EvalSeconds = 0, 0, 0, 0, 0, 0
+	}
+	if r.Reached != nil {
+		c := *r.Reached
+		c.Seconds, c.TransferSeconds, c.ComputeSeconds, c.UpdateSeconds = 0, 0, 0, 0
+		r.Reached = &c
 	}
 	b, _ := marshalFinite(r)
 	return string(b)

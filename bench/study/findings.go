@@ -8,63 +8,136 @@ import (
 )
 
 // The findings of the literature and the rule that judges each, as data:
-// a claim, its source, whether it needs the fixed-LR sweep, a judge that
-// computes the verdict from the measured numbers, by the rule written beside
-// it, and the experiments it reads. A finding whose runs are missing, failed
-// or diverged is inconclusive, never assumed. A new finding is a new row.
+// a claim, its source, the rule in words, the fewest seeds it needs, a judge
+// that computes the verdict from the measured numbers by that rule, and the
+// experiments it reads. Every rule states its confidence intervals; a rule
+// with fewer seeds than it needs, or whose runs are missing or failed, is
+// inconclusive, never assumed. A failed run (diverged, collapsed to chance,
+// loss not below its start: Run.failure) is named, never averaged. A new
+// finding is a new row.
 var rules = []rule{
 	{"fixed-lr", "With a fixed learning rate, larger batches reach a worse loss in the same number of epochs",
-		"Keskar et al. 2017; Goyal et al. 2017", true, judgeFixedLR, []string{FixedLR}},
+		"Keskar et al. 2017; Goyal et al. 2017",
+		"reproduced when the largest batch's test loss exceeds the smallest's (paired by seed, 95 % interval above 0) and its accuracy is lower; partly when the loss is higher on average only",
+		3, judgeFixedLR, []string{FixedLR}},
 	{"lr-scaling", "Scaling the learning rate with the batch (linear rule with warmup, or sqrt rule) closes most of that gap",
-		"Goyal et al. 2017; Hoffer et al. 2017", true, judgeLRScaling, []string{FixedLR, LRScaling}},
+		"Goyal et al. 2017; Hoffer et al. 2017",
+		"at every batch where a fixed LR falls below the base batch's accuracy by more than the margin (95 % interval above 0), the better rule either stays within the margin of the base (upper bound of the paired gap) or closes at least half of the fixed-LR gap (bootstrap interval above 0): reproduced at all such batches, partly at some, not reproduced at none; a rule whose run failed at a batch does not hold there",
+		3, judgeLRScaling, []string{FixedLR, LRScaling}},
 	{"increase-batch", "Increasing the batch instead of decaying the learning rate gives the same test accuracy with far fewer updates",
-		"Smith et al. 2018", false, judgeIncreaseBatch, []string{Schedule}},
-	{"generalization", "Large batches generalize worse: a larger train/test gap and sharper minima",
-		"Keskar et al. 2017", true, judgeGeneralization, []string{FixedLR}},
-	{"regime", "The gap comes from too few updates: ghost batch norm and regime adaptation (training longer) close it",
-		"Hoffer et al. 2017", false, judgeRegime, []string{Regime}},
-	{"cost", "Larger batches mean fewer updates and fewer host-to-device copies, so a cheaper epoch",
-		"DESIGN.md; Goyal et al. 2017", true, judgeCost, []string{FixedLR}},
+		"Smith et al. 2018",
+		"reproduced when increase-batch's accuracy is equivalent to step decay's (the paired 95 % interval inside ±0.5 points), it needs at most 60 % of the updates, and the constant-LR control is worse than step decay (the schedule mattered); partly when only the first two hold, or one of them",
+		3, judgeIncreaseBatch, []string{Schedule}},
+	{"generalization", "Large batches generalize worse: trained to the same training accuracy, the large batch has a lower test accuracy and sits in a sharper minimum",
+		"Keskar et al. 2017",
+		"inconclusive unless every SB and LB run reached the target training accuracy; reproduced when SB's test accuracy is higher (paired 95 % interval above 0) and LB is sharper by both measures (Keskar's φ and the Hessian's top eigenvalue, paired intervals above 0); partly when some of these hold",
+		3, judgeGeneralization, []string{Keskar}},
+	{"regime", "The gap comes from too few updates: ghost batch norm and regime adaptation (as many updates as the small batch) close it",
+		"Hoffer et al. 2017",
+		"inconclusive without a large-batch gap (SB − LB, paired 95 % interval above 0); reproduced when LB+GBN+RA comes within 0.5 points of SB (upper bound of the paired gap), partly when it improves on LB (interval above 0)",
+		3, judgeRegime, []string{Regime}},
+	{"cost", "Larger batches mean fewer updates and fewer host-to-device copies, so they reach a test accuracy sooner",
+		"Goyal et al. 2017; McCandlish et al. 2018",
+		"time to the target test accuracy against the smallest batch, paired by seed (geometric mean of the ratios, 95 % t-interval of their logs): a batch is cheaper when the interval lies below 1, slower when above; a batch that did not reach the target is not cheaper. Reproduced when every larger batch is cheaper, partly when some is, not reproduced when none",
+		3, judgeCost, []string{Cost}},
 	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
-		"McCandlish et al. 2018", false, judgeNoiseScale, []string{Noise, FixedLR, LRScaling}},
+		"McCandlish et al. 2018",
+		"B_crit from the fit S(B) = S_min(1 + B_crit/B) to the updates each batch needs to reach a common training loss (bootstrap interval over seeds); B_simple read where the noise run's loss reaches that loss (t-interval over seeds): reproduced within a factor 3, partly within 10",
+		3, judgeNoiseScale, []string{Noise, FixedLR, LRScaling}},
 }
 
 // rule is one finding and how it is judged.
 type rule struct {
-	id            string // names it in tests
-	claim, source string
-	needsSweep    bool // inconclusive unless the fixed-LR sweep has two batch sizes
-	judge         func(e *evidence) (verdict, measured string)
-	experiments   []string // whose runs it reads: a missing one leaves it undecided
+	id, claim, source string
+	text              string // the rule, in words
+	minSeeds          int
+	judge             func(e *evidence) (verdict, measured string)
+	experiments       []string // whose runs it reads: a missing one leaves it undecided
 }
 
-// evidence is what a judge reads, and where it puts the numbers behind its
-// verdict.
+// evidence is what a judge reads, and where it puts the numbers, intervals
+// and caveats behind its verdict.
 type evidence struct {
-	runs         []Run
-	small, large int // the smallest and largest batch of the fixed-LR sweep
-	numbers      map[string]float64
+	runs []Run
+	plan Preset
+	f    *Finding
+}
+
+// use records an interval the verdict rests on; the finding's seeds are
+// the fewest any of them had.
+func (e *evidence) use(name string, iv Interval) Interval {
+	e.f.Intervals[name] = iv
+	if e.f.Seeds == 0 || iv.N < e.f.Seeds {
+		e.f.Seeds = iv.N
+	}
+	return iv
+}
+
+func (e *evidence) caveat(format string, a ...any) {
+	e.f.Caveats = append(e.f.Caveats, fmt.Sprintf(format, a...))
+}
+
+// values is metric by seed over the healthy runs of an experiment's variant
+// at a batch size (0: any); the failed ones, and those whose protocol's
+// target was not met, become caveats.
+func (e *evidence) values(exp, variant string, batch int, metric func(Run) (float64, bool)) map[uint64]float64 {
+	out := map[uint64]float64{}
+	for _, r := range e.runs {
+		if r.Experiment != exp || r.Variant != variant || (batch != 0 && r.Batch != batch) {
+			continue
+		}
+		switch why := r.failure(); {
+		case r.Error != "" && !r.Diverged:
+			e.caveat("%s failed: %s", r.ID, r.Error)
+		case why != "":
+			e.caveat("%s failed: %s", r.ID, why)
+		case !r.Converged():
+			e.caveat("%s did not reach its target (%s) within %d epochs", r.ID, r.Protocol, len(r.Epochs))
+		default:
+			if v, ok := metric(r); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+				out[r.Seed] = v
+			}
+		}
+	}
+	return out
 }
 
 // judge turns the runs into the findings table, one finding per rule.
 func judge(r *Results) []Finding {
 	var out []Finding
 	for _, rl := range rules {
-		out = append(out, rl.apply(r.Runs))
+		out = append(out, rl.apply(r.Runs, r.Preset))
 	}
 	return out
 }
 
-func (rl rule) apply(runs []Run) Finding {
-	f := Finding{Claim: rl.claim, Source: rl.source, Numbers: map[string]float64{}}
-	e := &evidence{runs: runs, numbers: f.Numbers}
-	var ok bool
-	if e.small, e.large, ok = sweepEnds(runs); rl.needsSweep && !ok {
-		f.Verdict, f.Measured = Inconclusive, "the fixed-LR sweep has fewer than two batch sizes"
-	} else {
-		f.Verdict, f.Measured = rl.judge(e)
+func (rl rule) apply(runs []Run, p Preset) Finding {
+	f := Finding{ID: rl.id, Claim: rl.claim, Source: rl.source, Rule: rl.text, MinSeeds: rl.minSeeds,
+		Protocol: protocolsOf(runs, rl.experiments), Numbers: map[string]float64{}, Intervals: map[string]Interval{}}
+	e := &evidence{runs: runs, plan: p, f: &f}
+	f.Verdict, f.Measured = rl.judge(e)
+	if f.Verdict != Inconclusive && f.Seeds < rl.minSeeds {
+		e.caveat("%d seeds where the rule needs %d: the verdict would have been %q", f.Seeds, rl.minSeeds, f.Verdict)
+		f.Verdict = Inconclusive
 	}
 	return f
+}
+
+// protocolsOf says in words how the runs of the experiments trained.
+func protocolsOf(runs []Run, exps []string) string {
+	var parts []string
+	for _, exp := range exps {
+		var seen []string
+		for _, r := range filter(runs, exp) {
+			if s := r.Protocol.String(); !slices.Contains(seen, s) {
+				seen = append(seen, s)
+			}
+		}
+		if len(seen) > 0 {
+			parts = append(parts, exp+": "+strings.Join(seen, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // stat is a mean and standard deviation over seeds.
@@ -75,27 +148,13 @@ type stat struct {
 
 func (s stat) ok() bool { return s.n > 0 }
 
-func (s stat) String() string {
-	if s.n > 1 {
-		return fmt.Sprintf("%.4g ± %.2g", s.mean, s.std)
-	}
-	return fmt.Sprintf("%.4g", s.mean)
-}
-
-// pct formats a fraction as a percentage with its spread.
-func (s stat) pct() string {
-	if s.n > 1 {
-		return fmt.Sprintf("%.2f ± %.2f%%", 100*s.mean, 100*s.std)
-	}
-	return fmt.Sprintf("%.2f%%", 100*s.mean)
-}
-
-// measure collects metric over the healthy runs (finished, not diverged) of
-// an experiment's variant at a batch size; batch 0 matches any.
+// measure collects metric over the healthy runs (finished, not failed) of
+// an experiment's variant at a batch size; batch 0 matches any. (The
+// report's tables; the verdicts take values by seed, to pair them.)
 func measure(runs []Run, exp, variant string, batch int, metric func(Run) (float64, bool)) stat {
 	var xs []float64
 	for _, r := range runs {
-		if r.Experiment != exp || r.Variant != variant || (batch != 0 && r.Batch != batch) || r.Diverged || r.Error != "" {
+		if r.Experiment != exp || r.Variant != variant || (batch != 0 && r.Batch != batch) || r.Diverged || r.Error != "" || r.failure() != "" {
 			continue
 		}
 		if v, ok := metric(r); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -149,22 +208,12 @@ func sharpness(r Run) (float64, bool) {
 	return *r.Sharpness, true
 }
 
-// perEpoch averages an EpochStats quantity over a run's epochs.
-func perEpoch(f func(s epochView) float64) func(Run) (float64, bool) {
-	return func(r Run) (float64, bool) {
-		if len(r.Epochs) == 0 {
-			return 0, false
-		}
-		var sum float64
-		for _, e := range r.Epochs {
-			sum += f(epochView{e.Seconds, float64(e.Updates), float64(e.H2DCopies), float64(e.H2DBytes)})
-		}
-		return sum / float64(len(r.Epochs)), true
+func hessianTop(r Run) (float64, bool) {
+	if r.HessianTop == nil {
+		return 0, false
 	}
+	return *r.HessianTop, true
 }
-
-// epochView is the cost side of an epoch.
-type epochView struct{ Seconds, Updates, Copies, Bytes float64 }
 
 // grade is the verdict of a rule: reproduced when its full condition holds,
 // partly when only its weaker one does, not reproduced otherwise.
@@ -178,52 +227,6 @@ func grade(reproduced, partly bool) string {
 	return NotReproduced
 }
 
-// margin is the difference two means must exceed to count: twice their
-// combined spread, and never less than floor.
-func margin(a, b stat, floor float64) float64 {
-	return math.Max(floor, 2*math.Hypot(a.std, b.std))
-}
-
-// sweepEnds is the smallest and largest batch of the fixed-LR sweep.
-func sweepEnds(runs []Run) (small, large int, ok bool) {
-	var fixed []Run
-	for _, r := range runs {
-		if r.Experiment == FixedLR {
-			fixed = append(fixed, r)
-		}
-	}
-	bs := batchesOf(fixed)
-	if len(bs) < 2 {
-		return 0, 0, false
-	}
-	return bs[0], bs[len(bs)-1], true
-}
-
-// (a) Rule: reproduced when the largest batch's final test loss exceeds the
-// smallest's by more than the margin and its accuracy is lower.
-func judgeFixedLR(e *evidence) (verdict, measured string) {
-	runs, small, large := e.runs, e.small, e.large
-	var parts []string
-	for _, b := range batchesOf(filter(runs, FixedLR)) {
-		l, a := measure(runs, FixedLR, "none", b, testLoss), measure(runs, FixedLR, "none", b, testAcc)
-		if l.ok() {
-			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s", b, l, a.pct()))
-			e.numbers[fmt.Sprintf("test_loss_b%d", b)] = l.mean
-			e.numbers[fmt.Sprintf("test_acc_b%d", b)] = a.mean
-		} else {
-			parts = append(parts, fmt.Sprintf("B=%d: no finished run", b))
-		}
-	}
-	ls, ll := measure(runs, FixedLR, "none", small, testLoss), measure(runs, FixedLR, "none", large, testLoss)
-	as, al := measure(runs, FixedLR, "none", small, testAcc), measure(runs, FixedLR, "none", large, testAcc)
-	measured = strings.Join(parts, "; ")
-	if !ls.ok() || !ll.ok() {
-		return Inconclusive, measured
-	}
-	// partly: worse, but within the noise
-	return grade(ll.mean-ls.mean > margin(ls, ll, 0.005) && al.mean < as.mean, ll.mean > ls.mean), measured
-}
-
 func filter(runs []Run, exp string) []Run {
 	var out []Run
 	for _, r := range runs {
@@ -234,257 +237,503 @@ func filter(runs []Run, exp string) []Run {
 	return out
 }
 
-// (b) Rule: the accuracy gap between the smallest and the largest batch at a
-// fixed LR must exceed the margin (else there is nothing to close:
-// inconclusive). A scaling rule closes a fraction 1 − gap_rule/gap_fixed of
-// it, at the largest batch where it did not diverge; reproduced when the
-// better rule closes at least half, partly when it closes some.
-func judgeLRScaling(e *evidence) (verdict, measured string) {
-	runs, small, large := e.runs, e.small, e.large
-	base := measure(runs, FixedLR, "none", small, testAcc)
-	fixedLarge := measure(runs, FixedLR, "none", large, testAcc)
-	if !base.ok() || !fixedLarge.ok() {
-		return Inconclusive, "the fixed-LR runs at the ends of the sweep did not finish"
-	}
-	gapFixed := base.mean - fixedLarge.mean
-	e.numbers["gap_fixed"] = gapFixed
-	parts := []string{fmt.Sprintf("fixed LR: accuracy %s at B=%d vs %s at B=%d (gap %.2f points)", base.pct(), small, fixedLarge.pct(), large, 100*gapFixed)}
-	best := math.Inf(-1)
-	for _, rule := range []string{"linear", "sqrt"} {
-		bs := batchesOf(filter(runs, LRScaling))
-		slices.Reverse(bs)
-		for _, b := range bs { // the largest batch where the rule held
-			a := measure(runs, LRScaling, rule, b, testAcc)
-			if !a.ok() {
-				if n := diverged(runs, LRScaling, rule, b); n > 0 {
-					parts = append(parts, fmt.Sprintf("%s: diverged at B=%d (%d run(s))", rule, b, n))
-				}
-				continue
-			}
-			fixedAtB := measure(runs, FixedLR, "none", b, testAcc)
-			g := base.mean - a.mean
-			closed := math.NaN()
-			if gf := base.mean - fixedAtB.mean; fixedAtB.ok() && gf > 0 {
-				closed = 1 - g/gf
-			}
-			parts = append(parts, fmt.Sprintf("%s: accuracy %s at B=%d (gap %.2f points, %.0f%% of the fixed-LR gap there closed)", rule, a.pct(), b, 100*g, 100*closed))
-			e.numbers["closed_"+rule] = closed
-			e.numbers[fmt.Sprintf("acc_%s_b%d", rule, b)] = a.mean
-			if b == large && !math.IsNaN(closed) {
-				best = math.Max(best, closed)
-			}
-			break
-		}
-	}
-	measured = strings.Join(parts, "; ")
-	if gapFixed <= margin(base, fixedLarge, 0.005) {
-		return Inconclusive, measured // no gap at a fixed LR to close
-	}
-	// best is -Inf when neither rule held at the largest batch
-	return grade(best >= 0.5, best > 0), measured
-}
+// pts formats an interval of accuracies or their differences in points.
+func pts(iv Interval) string { return iv.as(points) }
 
-// (c) Rule: reproduced when the increase-batch schedule's final accuracy is
-// within the margin (at least 0.5 points) of step decay's and it needs at
-// most 60% of the updates; partly when only one of the two holds.
-func judgeIncreaseBatch(e *evidence) (verdict, measured string) {
-	runs := e.runs
-	ad, ai := measure(runs, Schedule, "step-decay", 0, testAcc), measure(runs, Schedule, "increase-batch", 0, testAcc)
-	ud, ui := measure(runs, Schedule, "step-decay", 0, updates), measure(runs, Schedule, "increase-batch", 0, updates)
-	if !ad.ok() || !ai.ok() {
-		return Inconclusive, "the schedule runs did not finish"
+// (a) fixed LR: the ends of the sweep, paired by seed.
+func judgeFixedLR(e *evidence) (verdict, measured string) {
+	bs := batchesOf(filter(e.runs, FixedLR))
+	if len(bs) < 2 {
+		return Inconclusive, "the fixed-LR sweep has fewer than two batch sizes"
 	}
-	e.numbers["acc_decay"], e.numbers["acc_increase"] = ad.mean, ai.mean
-	e.numbers["updates_decay"], e.numbers["updates_increase"] = ud.mean, ui.mean
-	ratio := ui.mean / ud.mean
-	e.numbers["updates_ratio"] = ratio
-	measured = fmt.Sprintf("step decay: accuracy %s in %.0f updates; increase-batch: %s in %.0f updates (%.0f%%)",
-		ad.pct(), ud.mean, ai.pct(), ui.mean, 100*ratio)
-	same := math.Abs(ai.mean-ad.mean) <= margin(ad, ai, 0.005)
-	fewer := ratio <= 0.6
-	return grade(same && fewer, same || (fewer && ai.mean > ad.mean)), measured
-}
-
-// (d) Rule: at a fixed LR, the largest batch's generalization gap (final
-// train accuracy − test accuracy) exceeds the smallest's by the margin
-// (0.2 points at least), and its sharpness is larger by the margin; both:
-// reproduced, one: partly.
-func judgeGeneralization(e *evidence) (verdict, measured string) {
-	runs, small, large := e.runs, e.small, e.large
-	gs, gl := measure(runs, FixedLR, "none", small, gap), measure(runs, FixedLR, "none", large, gap)
-	ss, sl := measure(runs, FixedLR, "none", small, sharpness), measure(runs, FixedLR, "none", large, sharpness)
-	if !gs.ok() || !gl.ok() || !ss.ok() || !sl.ok() {
-		return Inconclusive, "gap or sharpness missing at the ends of the fixed-LR sweep"
-	}
-	e.numbers["gap_small"], e.numbers["gap_large"] = gs.mean, gl.mean
-	e.numbers["sharpness_small"], e.numbers["sharpness_large"] = ss.mean, sl.mean
-	measured = fmt.Sprintf("B=%d: gap %.2f points, sharpness %s; B=%d: gap %.2f points, sharpness %s",
-		small, 100*gs.mean, ss, large, 100*gl.mean, sl)
-	wider := gl.mean-gs.mean > margin(gs, gl, 0.002)
-	sharper := sl.mean-ss.mean > margin(ss, sl, 0)
-	return grade(wider && sharper, wider || sharper), measured
-}
-
-// (e) Rule: there must be a large-batch gap (LB below SB by the margin, else
-// inconclusive); reproduced when LB+GBN+RA comes within the margin of SB,
-// partly when it improves on LB by the margin without reaching SB.
-func judgeRegime(e *evidence) (verdict, measured string) {
-	runs := e.runs
-	sb, lb := measure(runs, Regime, "SB", 0, testAcc), measure(runs, Regime, "LB", 0, testAcc)
-	gbn, ra := measure(runs, Regime, "LB+GBN", 0, testAcc), measure(runs, Regime, "LB+GBN+RA", 0, testAcc)
-	if !sb.ok() || !lb.ok() || !ra.ok() {
-		return Inconclusive, "the regime runs did not finish"
-	}
-	e.numbers["acc_sb"], e.numbers["acc_lb"], e.numbers["acc_lb_gbn_ra"] = sb.mean, lb.mean, ra.mean
-	measured = fmt.Sprintf("SB %s, LB %s, LB+GBN %s, LB+GBN+RA %s (test accuracy)", sb.pct(), lb.pct(), gbn.pct(), ra.pct())
-	if gbn.ok() {
-		e.numbers["acc_lb_gbn"] = gbn.mean
-	}
-	if sb.mean-lb.mean <= margin(sb, lb, 0.002) {
-		return Inconclusive, measured // no large-batch gap in these runs
-	}
-	return grade(sb.mean-ra.mean <= margin(sb, ra, 0.002), ra.mean-lb.mean > margin(lb, ra, 0.002)), measured
-}
-
-// (f) Rule: from the smallest to the largest batch of the fixed-LR sweep,
-// updates and host→device copies per epoch fall at least in proportion to
-// half the batch ratio, and the time per epoch falls too: reproduced; fewer
-// copies but no faster epochs: partly.
-func judgeCost(e *evidence) (verdict, measured string) {
-	runs, small, large := e.runs, e.small, e.large
 	var parts []string
-	view := func(b int, pick func(epochView) float64) stat {
-		return measure(runs, FixedLR, "none", b, perEpoch(pick))
-	}
-	for _, b := range batchesOf(filter(runs, FixedLR)) {
-		s := view(b, func(e epochView) float64 { return e.Seconds })
-		if !s.ok() {
-			continue
+	for _, b := range bs {
+		l, a := tInterval(valuesOf(e.values(FixedLR, "none", b, testLoss))), tInterval(valuesOf(e.values(FixedLR, "none", b, testAcc)))
+		if l.N > 0 {
+			parts = append(parts, fmt.Sprintf("B=%d: test loss %s, accuracy %s %%", b, l.as(lossQ), pts(a)))
+			e.f.Numbers[fmt.Sprintf("test_loss_b%d", b)] = l.Mean
+			e.f.Numbers[fmt.Sprintf("test_acc_b%d", b)] = a.Mean
+		} else {
+			parts = append(parts, fmt.Sprintf("B=%d: no healthy run", b))
 		}
-		u := view(b, func(e epochView) float64 { return e.Updates })
-		c := view(b, func(e epochView) float64 { return e.Copies })
-		by := view(b, func(e epochView) float64 { return e.Bytes })
-		parts = append(parts, fmt.Sprintf("B=%d: %.0f updates, %.0f copies, %.1f MB, %s s per epoch", b, u.mean, c.mean, by.mean/1e6, s))
-		e.numbers[fmt.Sprintf("seconds_b%d", b)] = s.mean
-		e.numbers[fmt.Sprintf("copies_b%d", b)] = c.mean
-		e.numbers[fmt.Sprintf("updates_b%d", b)] = u.mean
 	}
+	small, large := bs[0], bs[len(bs)-1]
+	dl := e.use("test_loss_diff", pairedDiff(e.values(FixedLR, "none", large, testLoss), e.values(FixedLR, "none", small, testLoss)))
+	da := e.use("test_acc_diff", pairedDiff(e.values(FixedLR, "none", large, testAcc), e.values(FixedLR, "none", small, testAcc)))
+	parts = append(parts, fmt.Sprintf("B=%d − B=%d, paired: test loss %s, accuracy %s points", large, small, dl.as(lossQ), pts(da)))
 	measured = strings.Join(parts, "; ")
-	ss, sl := view(small, func(e epochView) float64 { return e.Seconds }), view(large, func(e epochView) float64 { return e.Seconds })
-	cs, cl := view(small, func(e epochView) float64 { return e.Copies }), view(large, func(e epochView) float64 { return e.Copies })
-	if !ss.ok() || !sl.ok() {
+	if dl.N == 0 {
 		return Inconclusive, measured
 	}
-	fewerCopies := cl.mean*float64(large)/float64(small)/2 <= cs.mean
-	faster := sl.mean < ss.mean-margin(ss, sl, 0)
-	return grade(fewerCopies && faster, fewerCopies), measured
+	return grade(dl.Above(0) && da.Mean < 0, dl.Mean > 0), measured
+}
+
+// (b) LR scaling: every batch of the sweep scored against the base batch.
+func judgeLRScaling(e *evidence) (verdict, measured string) {
+	fixed := filter(e.runs, FixedLR)
+	bs := batchesOf(fixed)
+	if len(bs) < 2 {
+		return Inconclusive, "the fixed-LR sweep has fewer than two batch sizes"
+	}
+	margin := e.plan.ScalingMargin
+	base := bs[0]
+	accBase := e.values(FixedLR, "none", base, testAcc)
+	var rulesSeen []string
+	for _, r := range filter(e.runs, LRScaling) {
+		if !slices.Contains(rulesSeen, r.Variant) {
+			rulesSeen = append(rulesSeen, r.Variant)
+		}
+	}
+	parts := []string{fmt.Sprintf("margin %s below B=%d's accuracy %s %%", points.with(margin), base, pts(tInterval(valuesOf(accBase))))}
+	// kept: the largest batch up to which every batch stays within the margin
+	kept := map[string]int{"fixed": base}
+	keep := func(k string, b int, within bool) {
+		if last, ok := kept[k]; within && (ok && last == bs[slices.Index(bs, b)-1] || !ok && b == bs[1]) {
+			kept[k] = b
+		}
+	}
+	gapBatches, held := 0, 0
+	for _, b := range bs[1:] {
+		fixedGap := e.use(fmt.Sprintf("fixed_gap_b%d", b), pairedDiff(accBase, e.values(FixedLR, "none", b, testAcc)))
+		keep("fixed", b, fixedGap.N > 1 && fixedGap.Hi <= margin)
+		line := fmt.Sprintf("B=%d: fixed LR %s points below", b, pts(fixedGap))
+		significant := fixedGap.Above(0) && fixedGap.Mean > margin
+		ok := false
+		for _, rule := range rulesSeen {
+			accRule := e.values(LRScaling, rule, b, testAcc)
+			if len(accRule) < countRuns(e.runs, LRScaling, rule, b) || len(accRule) == 0 {
+				line += fmt.Sprintf(", %s failed", rule)
+				continue
+			}
+			g := e.use(fmt.Sprintf("gap_%s_b%d", rule, b), pairedDiff(accBase, accRule))
+			e.f.Numbers[fmt.Sprintf("acc_%s_b%d", rule, b)] = tInterval(valuesOf(accRule)).Mean
+			within := g.N > 1 && g.Hi <= margin
+			keep(rule, b, within)
+			line += fmt.Sprintf(", %s %s points below", rule, pts(g))
+			if significant {
+				closed := closedFraction(e.values(FixedLR, "none", b, testAcc), accRule, accBase)
+				e.use(fmt.Sprintf("closed_%s_b%d", rule, b), closed)
+				switch {
+				case math.IsNaN(closed.Mean):
+				case closed.Mean < 0:
+					e.f.Numbers[fmt.Sprintf("closed_%s_b%d", rule, b)] = closed.Mean
+					line += " (wider than the fixed-LR gap: none of it closed)"
+				default:
+					e.f.Numbers[fmt.Sprintf("closed_%s_b%d", rule, b)] = closed.Mean
+					line += fmt.Sprintf(" (%s %% of the fixed-LR gap closed)", closed.as(share))
+				}
+				if within || (closed.Mean >= 0.5 && closed.Above(0)) {
+					ok = true
+				}
+			}
+		}
+		parts = append(parts, line)
+		if significant {
+			gapBatches++
+			if ok {
+				held++
+			}
+		}
+	}
+	for _, k := range append([]string{"fixed"}, rulesSeen...) {
+		b, ok := kept[k]
+		if !ok {
+			parts = append(parts, fmt.Sprintf("%s keeps no batch above B=%d within the margin", k, base))
+			continue
+		}
+		e.f.Numbers["largest_kept_"+k] = float64(b)
+		parts = append(parts, fmt.Sprintf("largest batch %s keeps within the margin: %d", k, b))
+	}
+	measured = strings.Join(parts, "; ")
+	if gapBatches == 0 {
+		e.caveat("a fixed LR stays within the margin at every batch: there is no gap to close")
+		return Inconclusive, measured
+	}
+	return grade(held == gapBatches, held > 0), measured
+}
+
+func valuesOf(m map[uint64]float64) []float64 {
+	var out []float64
+	for _, s := range sortedSeeds(m) {
+		out = append(out, m[s])
+	}
+	return out
+}
+
+// countRuns counts the runs of a variant at a batch, healthy or not.
+func countRuns(runs []Run, exp, variant string, batch int) int {
+	n := 0
+	for _, r := range runs {
+		if r.Experiment == exp && r.Variant == variant && r.Batch == batch {
+			n++
+		}
+	}
+	return n
+}
+
+// closedFraction is 1 − gap_rule/gap_fixed, the gaps as means over the
+// seeds all three have, with a bootstrap interval over those seeds.
+func closedFraction(fixed, rule, base map[uint64]float64) Interval {
+	var seeds []uint64
+	for _, s := range sortedSeeds(base) {
+		if _, ok := fixed[s]; ok {
+			if _, ok := rule[s]; ok {
+				seeds = append(seeds, s)
+			}
+		}
+	}
+	return bootstrap(len(seeds), func(units []int) (float64, bool) {
+		var gf, gr float64
+		for _, u := range units {
+			s := seeds[u]
+			gf += base[s] - fixed[s]
+			gr += base[s] - rule[s]
+		}
+		if gf <= 0 {
+			return 0, false
+		}
+		return 1 - gr/gf, true
+	})
+}
+
+// equivalenceMargin: two accuracies within half a point are "the same".
+const equivalenceMargin = 0.005
+
+// (c) increase-batch against step decay, with the constant-LR control.
+func judgeIncreaseBatch(e *evidence) (verdict, measured string) {
+	decay, inc := e.values(Schedule, "step-decay", 0, testAcc), e.values(Schedule, "increase-batch", 0, testAcc)
+	if len(decay) == 0 || len(inc) == 0 {
+		return Inconclusive, "the schedule runs did not finish"
+	}
+	d := e.use("acc_increase_minus_decay", pairedDiff(inc, decay))
+	ud, ui := measure(e.runs, Schedule, "step-decay", 0, updates), measure(e.runs, Schedule, "increase-batch", 0, updates)
+	ratio := ui.mean / ud.mean
+	e.f.Numbers["acc_decay"], e.f.Numbers["acc_increase"] = tInterval(valuesOf(decay)).Mean, tInterval(valuesOf(inc)).Mean
+	e.f.Numbers["updates_decay"], e.f.Numbers["updates_increase"], e.f.Numbers["updates_ratio"] = ud.mean, ui.mean, ratio
+	measured = fmt.Sprintf("step decay: accuracy %s %% in %s updates; increase-batch: %s %% in %s updates (%s); increase − decay %s points, paired",
+		pts(tInterval(valuesOf(decay))), countQ.format(ud.mean), pts(tInterval(valuesOf(inc))), countQ.format(ui.mean), share.with(ratio), pts(d))
+	same := d.N > 1 && d.Lo >= -equivalenceMargin && d.Hi <= equivalenceMargin
+	fewer := ratio <= 0.6
+	control := true
+	if cons := e.values(Schedule, "constant", 0, testAcc); len(cons) > 0 {
+		c := e.use("acc_decay_minus_constant", pairedDiff(decay, cons))
+		measured += fmt.Sprintf("; constant LR (the control) %s %%, step decay − constant %s points", pts(tInterval(valuesOf(cons))), pts(c))
+		if control = c.Above(0); !control {
+			e.caveat("the constant-LR control is not worse than step decay: at this length the schedule did not matter, so the comparison says little")
+		}
+	}
+	return grade(same && fewer && control, same || (fewer && d.Mean > 0)), measured
+}
+
+// (d) Keskar et al.: SB and LB at the target training accuracy.
+func judgeGeneralization(e *evidence) (verdict, measured string) {
+	runs := filter(e.runs, Keskar)
+	if len(runs) == 0 {
+		return Inconclusive, "no Keskar runs"
+	}
+	var sbBatch, lbBatch int
+	converged := true
+	for _, r := range runs {
+		if r.Variant == "SB" {
+			sbBatch = r.Batch
+		} else {
+			lbBatch = r.Batch
+		}
+		converged = converged && r.Converged() && r.failure() == "" && r.Error == ""
+	}
+	acc := e.use("test_acc_sb_minus_lb", pairedDiff(e.values(Keskar, "SB", 0, testAcc), e.values(Keskar, "LB", 0, testAcc)))
+	phi := e.use("sharpness_lb_minus_sb", pairedDiff(e.values(Keskar, "LB", 0, sharpness), e.values(Keskar, "SB", 0, sharpness)))
+	lam := e.use("hessian_top_lb_minus_sb", pairedDiff(e.values(Keskar, "LB", 0, hessianTop), e.values(Keskar, "SB", 0, hessianTop)))
+	var parts []string
+	for _, v := range []struct {
+		name  string
+		batch int
+	}{{"SB", sbBatch}, {"LB", lbBatch}} {
+		tr := tInterval(valuesOf(e.values(Keskar, v.name, 0, trainAcc)))
+		te := tInterval(valuesOf(e.values(Keskar, v.name, 0, testAcc)))
+		ph := tInterval(valuesOf(e.values(Keskar, v.name, 0, sharpness)))
+		la := tInterval(valuesOf(e.values(Keskar, v.name, 0, hessianTop)))
+		ep := measure(e.runs, Keskar, v.name, 0, func(r Run) (float64, bool) { return float64(len(r.Epochs)), true })
+		parts = append(parts, fmt.Sprintf("%s (B=%d): train accuracy %s %%, test %s %% after %s epochs, sharpness φ %s %%, λ_max %s",
+			v.name, v.batch, tr.as(accuracy), te.as(accuracy), countQ.format(ep.mean), ph.as(sharpnessQ), la.as(general)))
+		e.f.Numbers["test_acc_"+strings.ToLower(v.name)] = te.Mean
+		e.f.Numbers["sharpness_"+strings.ToLower(v.name)] = ph.Mean
+		e.f.Numbers["hessian_top_"+strings.ToLower(v.name)] = la.Mean
+	}
+	parts = append(parts, fmt.Sprintf("SB − LB test accuracy %s points; LB − SB: φ %s %%, λ_max %s (paired by seed)", pts(acc), phi.as(sharpnessQ), lam.as(general)))
+	measured = strings.Join(parts, "; ")
+	if !converged {
+		return Inconclusive, measured // values() named the runs that did not reach the target
+	}
+	worse, sharper, sharperHessian := acc.Above(0), phi.Above(0), lam.Above(0)
+	return grade(worse && sharper && sharperHessian, worse || sharper || sharperHessian), measured
+}
+
+// (e) Hoffer et al.'s regimes, paired by seed.
+func judgeRegime(e *evidence) (verdict, measured string) {
+	sb, lb := e.values(Regime, "SB", 0, testAcc), e.values(Regime, "LB", 0, testAcc)
+	gbn, ra := e.values(Regime, "LB+GBN", 0, testAcc), e.values(Regime, "LB+GBN+RA", 0, testAcc)
+	if len(sb) == 0 || len(lb) == 0 || len(ra) == 0 {
+		return Inconclusive, "the regime runs did not finish"
+	}
+	gapLB := e.use("sb_minus_lb", pairedDiff(sb, lb))
+	gapRA := e.use("sb_minus_lb_gbn_ra", pairedDiff(sb, ra))
+	gain := e.use("lb_gbn_ra_minus_lb", pairedDiff(ra, lb))
+	for k, m := range map[string]map[uint64]float64{"acc_sb": sb, "acc_lb": lb, "acc_lb_gbn": gbn, "acc_lb_gbn_ra": ra} {
+		if len(m) > 0 {
+			e.f.Numbers[k] = tInterval(valuesOf(m)).Mean
+		}
+	}
+	measured = fmt.Sprintf("test accuracy SB %s %%, LB %s %%, LB+GBN %s %%, LB+GBN+RA %s %%; SB − LB %s, SB − LB+GBN+RA %s points (paired)",
+		pts(tInterval(valuesOf(sb))), pts(tInterval(valuesOf(lb))), pts(tInterval(valuesOf(gbn))), pts(tInterval(valuesOf(ra))), pts(gapLB), pts(gapRA))
+	if !gapLB.Above(0) {
+		e.caveat("LB is not below SB in these runs: there is no large-batch gap to close")
+		return Inconclusive, measured
+	}
+	return grade(gapRA.N > 1 && gapRA.Hi <= equivalenceMargin, gain.Above(0)), measured
+}
+
+// (f) Time to the target test accuracy, paired by seed against the smallest batch.
+func judgeCost(e *evidence) (verdict, measured string) {
+	runs := filter(e.runs, Cost)
+	bs := batchesOf(runs)
+	if len(bs) < 2 {
+		return Inconclusive, "the cost experiment has fewer than two batch sizes"
+	}
+	secs := func(r Run) (float64, bool) {
+		if r.Reached == nil {
+			return 0, false
+		}
+		return r.Reached.Seconds, true
+	}
+	var variant string
+	for _, r := range runs {
+		variant = r.Variant
+	}
+	base := e.values(Cost, variant, bs[0], secs)
+	var parts []string
+	cheaper, larger := 0, 0
+	for _, b := range bs {
+		at := e.values(Cost, variant, b, secs)
+		var split [3]float64
+		var copies, bytes, upd float64
+		n := 0
+		for _, r := range runs {
+			if r.Batch == b && r.Reached != nil && r.failure() == "" {
+				split[0] += r.Reached.TransferSeconds
+				split[1] += r.Reached.ComputeSeconds
+				split[2] += r.Reached.UpdateSeconds
+				copies, bytes, upd = copies+float64(r.Reached.H2DCopies), bytes+float64(r.Reached.H2DBytes), upd+float64(r.Reached.Updates)
+				n++
+			}
+		}
+		line := fmt.Sprintf("B=%d: ", b)
+		if all := countRuns(e.runs, Cost, variant, b); n < all {
+			// not cheaper where some seed never got there: no ratio to pair
+			parts = append(parts, fmt.Sprintf("%sdid not reach the target in %d of %d seeds", line, all-n, all))
+			if b != bs[0] {
+				larger++
+			}
+			continue
+		}
+		k := float64(n)
+		t := tInterval(valuesOf(at))
+		e.f.Numbers[fmt.Sprintf("seconds_b%d", b)] = t.Mean
+		e.f.Numbers[fmt.Sprintf("updates_to_target_b%d", b)] = upd / k
+		e.f.Numbers[fmt.Sprintf("copies_to_target_b%d", b)] = copies / k
+		e.f.Numbers[fmt.Sprintf("bytes_to_target_b%d", b)] = bytes / k
+		line += fmt.Sprintf("%s s to the target (transfer %s, compute %s, update %s), %s updates, %s copies, %s",
+			t.as(secondsQ), secondsQ.with(split[0]/k), secondsQ.with(split[1]/k), secondsQ.with(split[2]/k), countQ.format(upd/k), countQ.format(copies/k), megabytes.with(bytes/k/1e6))
+		if b != bs[0] {
+			larger++
+			r := e.use(fmt.Sprintf("seconds_ratio_b%d", b), ratioInterval(at, base))
+			verdict := "no clear difference"
+			switch {
+			case r.Below(1):
+				verdict, cheaper = "cheaper", cheaper+1
+			case r.Above(1):
+				verdict = "slower"
+			}
+			line += fmt.Sprintf("; %s × B=%d's time, paired: %s", r.as(general), bs[0], verdict)
+		}
+		parts = append(parts, line)
+	}
+	if first := runs[0].Epochs; len(first) > 0 {
+		parts = append(parts, fmt.Sprintf("per epoch the bytes moved are the same at every batch (%s at B=%d); the copies fall as 1/B", megabytes.with(float64(first[0].H2DBytes)/1e6), runs[0].Batch))
+	}
+	measured = strings.Join(parts, "; ")
+	if len(base) == 0 {
+		return Inconclusive, measured
+	}
+	return grade(cheaper == larger, cheaper > 0), measured
+}
+
+// ratioInterval is the geometric mean of a[s]/b[s] over the seeds both
+// have, with the t-interval of the logs taken back: ratios of times are
+// log-normal rather than normal.
+func ratioInterval(a, b map[uint64]float64) Interval {
+	la, lb := map[uint64]float64{}, map[uint64]float64{}
+	for s, v := range a {
+		la[s] = math.Log(v)
+	}
+	for s, v := range b {
+		lb[s] = math.Log(v)
+	}
+	iv := pairedDiff(la, lb)
+	iv.Mean, iv.Lo, iv.Hi, iv.Method = math.Exp(iv.Mean), math.Exp(iv.Lo), math.Exp(iv.Hi), "paired t of logs"
+	return iv
 }
 
 // (g) The critical batch, measured: for each batch size, the updates S(B)
-// the best of its runs (fixed LR, linear or sqrt scaling, mean over seeds)
-// needs to bring the smoothed training loss down to a target, the loss the
-// largest batch's best run ends at. McCandlish et al. model
+// the best of its sweeps (fixed LR, linear or sqrt scaling, mean over
+// seeds) needs to bring the smoothed training loss down to a target, the
+// loss the largest batch's best run ends at. McCandlish et al. model
 // S(B) = S_min·(1 + B_crit/B): a least-squares line S = a + b/B gives
-// B_crit = b/a. Rule: reproduced when the measured noise scale B_simple (its
-// last estimate) is within a factor 3 of B_crit, partly within a factor 10.
+// B_crit = b/a, with a bootstrap over seeds. B_simple is read in each noise
+// run where its loss first reaches the target.
 func judgeNoiseScale(e *evidence) (verdict, measured string) {
-	runs := e.runs
-	var bSimple float64
-	for _, r := range filter(runs, Noise) {
-		if n := len(r.Noise); n > 0 && r.Error == "" {
-			bSimple = r.Noise[n-1].BSimple
-		}
-	}
-	if !(bSimple > 0) || math.IsInf(bSimple, 0) {
-		return Inconclusive, "no noise-scale estimate"
-	}
-	e.numbers["b_simple"] = bSimple
-	bCrit, steps, ok := criticalBatch(runs)
-	parts := []string{fmt.Sprintf("B_simple = %.0f", bSimple)}
-	for _, b := range sortedKeys(steps) {
-		parts = append(parts, fmt.Sprintf("B=%d reaches the target in %.0f updates", b, steps[b]))
-		e.numbers[fmt.Sprintf("steps_b%d", b)] = steps[b]
+	fit, ok := fitCriticalBatch(e.runs)
+	var parts []string
+	for _, b := range sortedKeys(fit.steps) {
+		parts = append(parts, fmt.Sprintf("B=%d reaches the target in %s updates", b, countQ.format(fit.steps[b])))
+		e.f.Numbers[fmt.Sprintf("steps_b%d", b)] = fit.steps[b]
 	}
 	if !ok {
-		measured = strings.Join(parts, "; ") + "; too few batch sizes reach the target loss to fit B_crit"
-		return Inconclusive, measured
+		return Inconclusive, strings.Join(append(parts, "too few batch sizes reach the target loss to fit B_crit"), "; ")
 	}
-	e.numbers["b_crit"] = bCrit
-	parts = append(parts, fmt.Sprintf("fit of S(B) = S_min(1 + B_crit/B): B_crit = %.0f", bCrit))
+	e.f.Numbers["target_loss"] = fit.target
+	bCrit := e.use("b_crit", fit.interval)
+	parts = append(parts, fmt.Sprintf("target training loss %s; fit of S(B) = S_min(1 + B_crit/B): B_crit = %s", lossQ.format(fit.target), bCrit.as(batchQ)))
+	bs := map[uint64]float64{}
+	for _, r := range filter(e.runs, Noise) {
+		if len(r.Noise) == 0 || r.Error != "" {
+			continue
+		}
+		i := slices.IndexFunc(r.Noise, func(p NoisePoint) bool { return p.TrainLoss > 0 && p.TrainLoss <= fit.target })
+		if i < 0 {
+			i = len(r.Noise) - 1
+			e.caveat("%s never reached the target loss %s (%s at the end): B_simple read at its end", r.ID, lossQ.format(fit.target), lossQ.format(r.Noise[i].TrainLoss))
+		}
+		if v := r.Noise[i].BSimple; v > 0 && !math.IsInf(v, 0) {
+			bs[r.Seed] = v
+		}
+	}
+	if len(bs) == 0 {
+		return Inconclusive, strings.Join(append(parts, "no noise-scale estimate"), "; ")
+	}
+	bSimple := e.use("b_simple", tInterval(valuesOf(bs)))
+	e.f.Numbers["b_simple"], e.f.Numbers["b_crit"] = bSimple.Mean, bCrit.Mean
+	parts = append(parts, fmt.Sprintf("B_simple at that loss = %s", bSimple.as(batchQ)))
 	measured = strings.Join(parts, "; ")
-	ratio := math.Max(bSimple/bCrit, bCrit/bSimple)
+	ratio := math.Max(bSimple.Mean/bCrit.Mean, bCrit.Mean/bSimple.Mean)
 	return grade(ratio <= 3, ratio <= 10), measured
 }
 
-// criticalBatch measures S(B) over the sweeps and fits B_crit; ok is false
-// with fewer than three batch sizes reaching the target or a fit that makes
-// no sense (S_min ≤ 0 or B_crit ≤ 0).
-func criticalBatch(runs []Run) (bCrit float64, steps map[int]float64, ok bool) {
-	type key struct {
-		exp, variant string
-	}
-	sweeps := []key{{FixedLR, "none"}, {LRScaling, "linear"}, {LRScaling, "sqrt"}}
+// criticalFit is the S(B) fit with its bootstrap interval.
+type criticalFit struct {
+	target   float64
+	steps    map[int]float64
+	interval Interval
+}
+
+// sweepKinds are the sweeps S(B) takes the best of.
+var sweepKinds = [][2]string{{FixedLR, "none"}, {LRScaling, "linear"}, {LRScaling, "sqrt"}}
+
+// fitCriticalBatch measures S(B) over the sweeps and fits B_crit; ok is
+// false with fewer than three batch sizes reaching the target or a fit
+// that makes no sense (S_min ≤ 0 or B_crit ≤ 0).
+func fitCriticalBatch(runs []Run) (criticalFit, bool) {
 	var sweepRuns []Run
-	for _, k := range sweeps {
-		for _, r := range runs {
-			if r.Experiment == k.exp && r.Variant == k.variant && !r.Diverged && r.Error == "" && len(r.Epochs) > 0 {
+	for _, r := range runs {
+		for _, k := range sweepKinds {
+			if r.Experiment == k[0] && r.Variant == k[1] && r.failure() == "" && r.Error == "" && len(r.Epochs) > 0 {
 				sweepRuns = append(sweepRuns, r)
 			}
 		}
 	}
+	fit := criticalFit{steps: map[int]float64{}}
 	batches := batchesOf(sweepRuns)
 	if len(batches) == 0 {
-		return 0, nil, false
+		return fit, false
 	}
 	largest := batches[len(batches)-1]
-	target := math.Inf(1)
+	fit.target = math.Inf(1)
+	var seeds []uint64
 	for _, r := range sweepRuns {
 		if r.Batch == largest {
-			target = math.Min(target, finalSmoothed(r))
+			fit.target = math.Min(fit.target, finalSmoothed(r))
+		}
+		if !slices.Contains(seeds, r.Seed) {
+			seeds = append(seeds, r.Seed)
 		}
 	}
-	steps = map[int]float64{}
-	for _, b := range batches {
-		best := math.Inf(1)
-		for _, k := range sweeps {
-			var sum float64
-			n, all := 0, true
-			for _, r := range sweepRuns {
-				if r.Batch != b || r.Experiment != k.exp || r.Variant != k.variant {
-					continue
-				}
-				s := stepsToLoss(r, target)
-				if s < 0 {
-					all = false
-					break
-				}
-				sum += float64(s)
-				n++
-			}
-			if all && n > 0 {
-				best = math.Min(best, sum/float64(n))
-			}
-		}
-		if !math.IsInf(best, 1) {
-			steps[b] = best
-		}
+	slices.Sort(seeds)
+	// steps per run, by batch, sweep and seed
+	type key struct {
+		batch int
+		kind  [2]string
+		seed  uint64
 	}
+	reach := map[key]int{}
+	for _, r := range sweepRuns {
+		reach[key{r.Batch, [2]string{r.Experiment, r.Variant}, r.Seed}] = stepsToLoss(r, fit.target)
+	}
+	stepsOf := func(units []int) map[int]float64 {
+		out := map[int]float64{}
+		for _, b := range batches {
+			best := math.Inf(1)
+			for _, k := range sweepKinds {
+				var sum float64
+				n := 0
+				for _, u := range units {
+					s, ok := reach[key{b, k, seeds[u]}]
+					if !ok {
+						continue
+					}
+					if s < 0 {
+						n = -1
+						break
+					}
+					sum += float64(s)
+					n++
+				}
+				if n > 0 {
+					best = math.Min(best, sum/float64(n))
+				}
+			}
+			if !math.IsInf(best, 1) {
+				out[b] = best
+			}
+		}
+		return out
+	}
+	all := make([]int, len(seeds))
+	for i := range all {
+		all[i] = i
+	}
+	fit.steps = stepsOf(all)
+	fit.interval = bootstrap(len(seeds), func(units []int) (float64, bool) { return bCritOf(stepsOf(units)) })
+	_, ok := bCritOf(fit.steps)
+	return fit, ok
+}
+
+// bCritOf fits S = a + b/B by least squares: B_crit = b/a.
+func bCritOf(steps map[int]float64) (float64, bool) {
 	if len(steps) < 3 {
-		return 0, steps, false
+		return 0, false
 	}
-	// Least squares of S against x = 1/B.
 	var sx, sy, sxx, sxy float64
-	for b, s := range steps {
-		x := 1 / float64(b)
+	for _, b := range sortedKeys(steps) { // in order: the sums come out the same every time
+		x, s := 1/float64(b), steps[b]
 		sx, sy, sxx, sxy = sx+x, sy+s, sxx+x*x, sxy+x*s
 	}
 	n := float64(len(steps))
 	slope := (n*sxy - sx*sy) / (n*sxx - sx*sx)
 	intercept := (sy - slope*sx) / n
 	if intercept <= 0 || slope <= 0 {
-		return 0, steps, false
+		return 0, false
 	}
-	return slope / intercept, steps, true
+	return slope / intercept, true
 }
 
 // smoothed is the per-step training loss of a run, all epochs in a row,

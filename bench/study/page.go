@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,10 +36,13 @@ type page struct {
 	// A partial study: the runs without a result, the findings they touch.
 	Missing, Undecided []string
 	Sections           []section
-	Device             string
-	Preset             []fact
-	Timing             string
-	Files              []string
+	// How the study was run: the command, the code, the machine, the
+	// preset; then the papers cited and the precision of every number.
+	CommandLine string
+	Reproduce   []fact
+	Files       []string
+	References  []reference
+	Precision   []fact
 }
 
 type verdictCount struct {
@@ -47,8 +51,11 @@ type verdictCount struct {
 }
 
 type findingRow struct {
-	Claim, Source, Measured, Verdict, Class string
-	Numbers                                 []fact
+	Claim, Measured, Verdict, Class string
+	Sources                         []cite
+	Rule, Protocol, Seeds           string
+	Caveats                         []string
+	Intervals, Numbers              []fact
 }
 
 type fact struct{ Key, Value string }
@@ -63,11 +70,14 @@ type section struct {
 	Tables           []table
 }
 
-// figure is a plot with its caption, or the reason there is none.
+// figure is a plot with its caption, or the reason there is none. Name
+// is its file in the report's figures directory (name.png, name.svg).
 type figure struct {
+	Name    string
 	SVG     template.HTML
 	Caption string
 	Missing string
+	plot    *plot.Plot
 }
 
 type table struct {
@@ -89,34 +99,45 @@ func verdictClass(v string) string {
 	return "na"
 }
 
-func renderPage(r *Results) ([]byte, error) {
+// renderPage renders the page of r and returns it with its figures, to be
+// saved beside it.
+func renderPage(r *Results) ([]byte, []figure, error) {
 	f := newFigures(r)
 	p := page{
-		Title:    "batchlab: what batch size changes",
-		Summary:  summary(r),
-		Verdicts: verdictCounts(r),
-		Sections: f.sections(),
-		Device:   "not recorded",
-		Preset:   presetFacts(r.Preset),
-		Timing:   timing(r),
-		Files:    []string{resultsFile, runsFile, findingsFile},
-		Missing:  r.Missing, Undecided: r.Undecided,
-	}
-	if r.Device.Kind != "" {
-		p.Device = r.Device.String()
+		Title:       "batchlab: what batch size changes",
+		Summary:     summary(r),
+		Verdicts:    verdictCounts(r),
+		Sections:    f.sections(),
+		Reproduce:   reproduce(r),
+		CommandLine: shellLine(r.Command),
+		Files:       []string{resultsFile, runsFile, findingsFile, noiseFile, figuresDir + "/"},
+		References:  references,
+		Precision:   precisionTable(),
+		Missing:     r.Missing, Undecided: r.Undecided,
 	}
 	for _, fd := range r.Findings {
-		row := findingRow{Claim: fd.Claim, Source: fd.Source, Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict)}
+		row := findingRow{Claim: fd.Claim, Sources: citations(fd.Source), Measured: fd.Measured, Verdict: fd.Verdict, Class: verdictClass(fd.Verdict),
+			Rule: fd.Rule, Protocol: fd.Protocol, Caveats: fd.Caveats}
+		if fd.MinSeeds > 0 {
+			row.Seeds = fmt.Sprintf("%s; the rule needs %d", count(fd.Seeds, "seed"), fd.MinSeeds)
+		}
+		for _, k := range slices.Sorted(maps.Keys(fd.Intervals)) {
+			row.Intervals = append(row.Intervals, fact{k, intervalText(quantityOf(k), fd.Intervals[k])})
+		}
 		for _, k := range slices.Sorted(maps.Keys(fd.Numbers)) {
-			row.Numbers = append(row.Numbers, fact{k, strconv.FormatFloat(fd.Numbers[k], 'g', 4, 64)})
+			row.Numbers = append(row.Numbers, fact{k, quantityOf(k).with(fd.Numbers[k])})
 		}
 		p.Findings = append(p.Findings, row)
 	}
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, p); err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return nil, nil, fmt.Errorf("report: %w", err)
 	}
-	return buf.Bytes(), nil
+	var figs []figure
+	for _, s := range p.Sections {
+		figs = append(figs, s.Figures...)
+	}
+	return buf.Bytes(), figs, nil
 }
 
 // summary says what was run and how the verdicts came out, in numbers only:
@@ -126,24 +147,28 @@ func summary(r *Results) string {
 	if len(r.Runs) == 0 {
 		b.WriteString("The study recorded no runs, so every experiment below says “not run”.")
 	} else {
-		var div, failed int
+		var failed, short int
 		var seconds float64
 		for _, run := range r.Runs {
 			seconds += run.Seconds
 			switch {
-			case run.Diverged:
-				div++
-			case run.Error != "":
+			case failure(run) != "":
 				failed++
+			case !run.Converged():
+				short++
 			}
 		}
-		fmt.Fprintf(&b, "The %s study trained %d runs of an MLP (hidden widths %s) on %s, seeds %s, in %s of training",
-			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), joinInts(r.Preset.Hidden, ", "), samples(r.Preset), joinSeeds(r.Preset.Seeds),
+		seeds := "seeds " + joinSeeds(r.Preset.Seeds)
+		if len(r.Preset.Seeds) == 1 {
+			seeds = "seed " + joinSeeds(r.Preset.Seeds)
+		}
+		fmt.Fprintf(&b, "The %s study trained %d runs of an MLP (hidden widths %s) on %s of %s, %s, in %s of training",
+			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), joinInts(r.Preset.Hidden, ", "), samples(r.Preset), orDefault(string(r.Dataset), "mnist"), seeds,
 			time.Duration(seconds*float64(time.Second)).Round(time.Second))
-		if div+failed == 0 {
-			b.WriteString("; every run finished.")
+		if failed+short == 0 {
+			b.WriteString("; every run finished healthy and reached its target where it had one.")
 		} else {
-			fmt.Fprintf(&b, "; %d diverged and %d failed, each listed in its section.", div, failed)
+			fmt.Fprintf(&b, "; %d failed (diverged, collapsed or in error) and %d fell short of their target: each is listed in its section and left out of the means.", failed, short)
 		}
 	}
 	if len(r.Findings) == 0 {
@@ -157,6 +182,15 @@ func summary(r *Results) string {
 	fmt.Fprintf(&b, " Of the %d findings from the literature, %s; each verdict is computed from the numbers shown beside it.",
 		len(r.Findings), strings.Join(parts, ", "))
 	return b.String()
+}
+
+// intervalText writes an interval of quantity q: "2.61 points, 95 % CI
+// [0.40, 4.82] (paired t, 3 seeds)"; below two seeds there is none.
+func intervalText(q quantity, iv Interval) string {
+	if iv.N < 2 || !plotkit.Finite(iv.Lo) || !plotkit.Finite(iv.Hi) {
+		return fmt.Sprintf("%s (%s: no interval)", q.with(iv.Mean), count(iv.N, "seed"))
+	}
+	return fmt.Sprintf("%s, %s %% CI [%s, %s] (%s, %s)", q.with(iv.Mean), fixed(100*iv.Level, 0), q.format(iv.Lo), q.format(iv.Hi), iv.Method, count(iv.N, "seed"))
 }
 
 // verdictCounts counts the findings of each verdict that occurs.
@@ -216,24 +250,101 @@ func samples(p Preset) string {
 	return fmt.Sprintf("%s training and %s test samples", n(p.TrainSamples, "all"), n(p.TestSamples, "all"))
 }
 
+// presetFacts is the plan in words, every setting of every experiment;
+// preset.json in the study's directory is the same plan as a file that
+// --plan takes back.
 func presetFacts(p Preset) []fact {
-	decay := "none"
-	if len(p.DecayEpochs) > 0 {
-		decay = fmt.Sprintf("×%g after epochs %s", p.DecayFactor, joinInts(p.DecayEpochs, ", "))
+	decay := func(epochs []int, factor float64) string {
+		if len(epochs) == 0 {
+			return "no decay"
+		}
+		return fmt.Sprintf("×%g after epochs %s", factor, joinInts(epochs, ", "))
 	}
+	experiments := "all"
+	if len(p.Experiments) > 0 {
+		experiments = strings.Join(p.Experiments, ", ")
+	}
+	var rules []string
+	for _, r := range p.LRRules {
+		rules = append(rules, string(r))
+	}
+	k := p.Keskar
 	return []fact{
-		{"preset", orDefault(p.Name, "unnamed")},
+		{"plan", orDefault(p.Name, "unnamed") + " (as a file: preset.json, which --plan takes back)"},
+		{"experiments", experiments},
 		{"seeds", joinSeeds(p.Seeds)},
 		{"data", samples(p)},
 		{"model", "MLP, hidden layers " + joinInts(p.Hidden, "–")},
 		{"batch sizes", joinInts(p.Batches, ", ")},
-		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %g (momentum %g)", p.BaseBatch, p.BaseLR, p.Momentum)},
-		{"epochs", fmt.Sprintf("%d (sweeps), %d (schedules), warmup %g", p.Epochs, p.ScheduleEpochs, p.WarmupEpochs)},
-		{"schedule decay", decay},
-		{"large batch, ghost batch", fmt.Sprintf("%d, %d", p.LargeBatch, p.GhostBatch)},
-		{"sharpness", fmt.Sprintf("ε %g, %d samples, %d ascent steps", p.Sharpness.Epsilon, p.Sharpness.Samples, p.Sharpness.Steps)},
+		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %s (momentum %g)", p.BaseBatch, learningRate.format(p.BaseLR), p.Momentum)},
+		{"LR scaling", fmt.Sprintf("rules %s, %d epochs, warmup %g epochs, %s; a batch kept within %s of B₀", orDefault(strings.Join(rules, ", "), "none"),
+			p.Epochs, p.WarmupEpochs, decay(p.ScalingDecayEpochs, p.ScalingDecayFactor), points.with(p.ScalingMargin))},
+		{"schedules", fmt.Sprintf("%d epochs, %s", p.ScheduleEpochs, decay(p.DecayEpochs, p.DecayFactor))},
+		{"regimes", fmt.Sprintf("%d epochs, %s, weight decay %g; large batch %d, ghost batch %d", p.RegimeEpochs, decay(p.RegimeDecayEpochs, p.DecayFactor), p.WeightDecay, p.LargeBatch, p.GhostBatch)},
+		{"Keskar", fmt.Sprintf("%d training samples, MLP %s, Adam at lr %s; SB %d, LB %s of the samples; to %s training accuracy, at most %d epochs",
+			k.TrainSamples, joinInts(k.Hidden, "–"), learningRate.format(k.LR), k.SmallBatch, share.with(k.LargeFraction), accuracy.with(k.Target), k.MaxEpochs)},
+		{"sharpness", fmt.Sprintf("φ: ε %g, %d samples, %d ascent steps; λ_max: %d power iterations, %d samples, ε %g",
+			p.Sharpness.Epsilon, p.Sharpness.Samples, p.Sharpness.Steps, p.Hessian.Iterations, p.Hessian.Samples, p.Hessian.Epsilon)},
+		{"time to accuracy", fmt.Sprintf("batches %s, %s rule, to %s test accuracy, at most %d epochs", joinInts(orSweep(p.Cost.Batches, p.Batches), ", "),
+			orDefault(string(p.Cost.Rule), "no"), accuracy.with(p.Cost.Target), p.Cost.MaxEpochs)},
 		{"noise scale", fmt.Sprintf("batches %d and %d, %d measurements per point", p.NoiseSmall, p.NoiseBig, p.NoiseSamples)},
 	}
+}
+
+// orSweep is bs, or the sweep's batches where bs is empty.
+func orSweep(bs, sweep []int) []int {
+	if len(bs) == 0 {
+		return sweep
+	}
+	return bs
+}
+
+// reproduce is what it takes to run the study again and to know what ran:
+// the code, the data, the device, the preset, the time.
+func reproduce(r *Results) []fact {
+	dev := "not recorded"
+	if r.Device.Kind != "" {
+		dev = r.Device.String()
+	}
+	build := "not recorded"
+	if r.Build.Version != "" {
+		build = r.Build.String()
+		if r.Build.Revision == "" {
+			build += " (no VCS commit recorded: built by go run or go test)"
+		}
+	}
+	facts := []fact{
+		{"batchlab", build},
+		{"dataset", orDefault(string(r.Dataset), "mnist")},
+		{"device", dev},
+	}
+	facts = append(facts, presetFacts(r.Preset)...)
+	return append(facts, fact{"timing", timing(r)})
+}
+
+// shellLine writes args as a shell would take them back: each argument
+// that is not plain is single-quoted. (cmd/batchlab's shellQuote does the
+// same for its own messages, in package main, which this cannot import.)
+func shellLine(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		plain := a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") == ""
+		if plain {
+			q[i] = a
+		} else {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+// precisionTable is the precisions table in words, each with an example.
+func precisionTable() []fact {
+	var rows []fact
+	for _, p := range precisions {
+		rows = append(rows, fact{p.name, p.rule + ", e.g. " + p.q.with(p.example)})
+	}
+	return rows
 }
 
 func timing(r *Results) string {
@@ -247,7 +358,7 @@ func timing(r *Results) string {
 	return fmt.Sprintf("started %s, finished %s (%s)", r.Started.Format(layout), r.Finished.Format(layout), r.Finished.Sub(r.Started).Round(time.Second))
 }
 
-// Sections, in the order of DESIGN.md's findings.
+// Sections, in the order of the findings.
 
 func (f *figures) sections() []section {
 	r := f.r
@@ -258,12 +369,12 @@ func (f *figures) sections() []section {
 	lossPlot, bin, err := f.trainLoss()
 	s = append(s, newSection("fixed-lr", "Fixed learning rate", fixed,
 		"Every batch size trains the same number of epochs at the same learning rate, so a larger batch makes proportionally fewer updates.",
-		plotFigure(lossPlot, err, fmt.Sprintf("Training loss of every step against epochs, mean over seeds and averaged over bins of up to %d steps; one line per batch size. Compare the levels the lines reach by the last epoch.", bin)),
-		figureOf(f.testLoss, "Test loss after each epoch, mean over seeds.")))
+		plotFigure("fixed-lr-train-loss", lossPlot, err, fmt.Sprintf("Training loss of every step against epochs, mean over seeds and averaged over bins of up to %d steps; one line per batch size. Compare the levels the lines reach by the last epoch.", bin)),
+		figureOf("fixed-lr-test-loss", f.testLoss, "Test loss after each epoch, mean over seeds.")))
 
 	acc := newSection("lr-scaling", "Scaling the learning rate with the batch", append(slices.Clone(fixed), scaled...),
 		"The same sweep with the learning rate scaled from η₀ at B₀: the linear rule (Goyal et al. 2017) and the square-root rule (Hoffer et al. 2017), both warmed up over the first epochs.",
-		figureOf(f.accuracy, accuracyCaption(r)))
+		figureOf("lr-scaling-accuracy", f.accuracy, accuracyCaption(r)))
 	acc.Tables = append(acc.Tables, accuracyTable(r))
 	if len(scaled) == 0 && len(fixed) > 0 {
 		acc.Notes = append([]string{"The LR-scaling experiment was not run: only the fixed-LR line is shown."}, acc.Notes...)
@@ -271,46 +382,57 @@ func (f *figures) sections() []section {
 	s = append(s, acc)
 
 	sc := newSection("schedule", "Increasing the batch instead of decaying the learning rate", sched,
-		"A step schedule divides the learning rate at fixed epochs; increase-batch multiplies the batch size there instead, up to a cap (Smith et al. 2018).",
-		figureOf(f.scheduleAccuracy, "Test accuracy after each epoch, mean over seeds, one line per schedule."),
-		figureOf(f.scheduleBatch, "The batch size each schedule used in each epoch."),
-		figureOf(func() (*plot.Plot, error) { return f.updatesBars(Schedule) }, "Parameter updates over the whole run, per schedule. Read it with the accuracy plot: the claim is the same accuracy with fewer updates."))
+		"Smith et al. 2018: a step schedule divides the learning rate at fixed epochs; increase-batch multiplies the batch size there instead, up to a cap; a constant learning rate is the control.",
+		figureOf("schedule-accuracy", f.scheduleAccuracy, "Test accuracy after each epoch, mean over seeds in the band of their lowest to highest, one line per schedule; constant is the control without any decay."),
+		figureOf("schedule-accuracy-updates", f.scheduleAccuracyByUpdates, "The same accuracies against the parameter updates made so far: the claim is the same accuracy with fewer updates, so increase-batch's line should end level with step decay's, further left."),
+		figureOf("schedule-batch", f.scheduleBatch, "The batch size each schedule used in each epoch."),
+		figureOf("schedule-updates", func() (*plot.Plot, error) { return f.updatesBars(Schedule) }, "Parameter updates over the whole run, per schedule. Read it with the accuracy plot: the claim is the same accuracy with fewer updates."))
 	sc.Tables = append(sc.Tables, variantTable(sched, Schedule))
 	s = append(s, sc)
 
-	gen := newSection("generalization", "Generalization gap and sharpness", fixed,
-		"At the end of the fixed-LR sweep: how far train accuracy is above test accuracy, and how sharp the minimum is (Keskar et al. 2017).",
-		figureOf(f.gap, "Train accuracy of the final model on the whole training set minus its test accuracy, in percentage points, mean ± std over seeds."),
-		figureOf(f.sharpness, fmt.Sprintf("Keskar's sharpness φ: the largest rise of the training loss, relative to 1 + loss and in percent, within a box of half-width ε(|w|+1) around the final weights (ε = %g), found by %d steps of projected gradient ascent, so a lower bound. Higher is sharper.", r.Preset.Sharpness.Epsilon, r.Preset.Sharpness.Steps)))
-	gen.Tables = append(gen.Tables, generalizationTable(fixed))
-	gen.Settings = nil // the fixed-LR section lists them
+	keskar := filter(r.Runs, Keskar)
+	k := r.Preset.Keskar
+	gen := newSection("generalization", "Generalization gap and sharpness, trained to the same training accuracy", keskar,
+		fmt.Sprintf("Keskar et al. 2017: a small batch (SB, %d) against a large one (LB, %s of the %d training samples), both with Adam at the same learning rate, trained until the accuracy on the whole training set reaches %s (at most %d epochs); then test accuracy and the sharpness of the minimum. A run short of the target is not compared.",
+			k.SmallBatch, share.with(k.LargeFraction), k.TrainSamples, accuracy.with(k.Target), k.MaxEpochs),
+		figureOf("generalization-train", f.keskarTrain, "Accuracy on the epoch's training batches, mean over seeds in the band of their lowest to highest; the dashed line is the target, checked on the whole training set at each epoch's end. A run stops at its target, so later points average the seeds still training."),
+		figureOf("generalization-accuracy", func() (*plot.Plot, error) { return f.finalAccuracy(Keskar) }, "Test accuracy (dots, mean ± std over seeds) and training accuracy (rings) of the final models; the distance between them is the generalization gap."),
+		figureOf("generalization-sharpness", func() (*plot.Plot, error) {
+			return f.byVariant(Keskar, "Sharpness φ of the final weights", "sharpness φ (%)", sharpness)
+		}, fmt.Sprintf("Keskar's sharpness φ: the largest rise of the training loss, relative to 1 + loss and in percent, within a box of half-width ε(|w|+1) around the final weights (ε = %g), found by %d steps of projected gradient ascent, so a lower bound. Dot: mean over seeds; bar: their lowest to highest.", r.Preset.Sharpness.Epsilon, r.Preset.Sharpness.Steps)),
+		figureOf("generalization-hessian", func() (*plot.Plot, error) {
+			return f.byVariant(Keskar, "Top Hessian eigenvalue", "λ_max of the training loss's Hessian", hessianTop)
+		}, fmt.Sprintf("The largest eigenvalue of the Hessian of the training loss at the final weights, by %d power iterations on Hessian-vector products (finite differences of gradients, %d samples). Higher is sharper.", r.Preset.Hessian.Iterations, r.Preset.Hessian.Samples)))
+	gen.Tables = append(gen.Tables, keskarTable(keskar))
 	s = append(s, gen)
 
 	reg := newSection("regime", "Regime adaptation and ghost batch norm", regime,
-		"Small batch (SB) against large batch (LB) as is, with ghost batch normalization (GBN), and with regime adaptation (RA: trained B/B₀ times the epochs so the number of updates matches) (Hoffer et al. 2017).",
-		figureOf(f.regimeAccuracy, "Final test accuracy (dots, mean ± std over seeds) and the final model's train accuracy (rings) per variant; the distance between them is the generalization gap."),
-		figureOf(func() (*plot.Plot, error) { return f.updatesBars(Regime) }, "Parameter updates over the whole run, per variant."))
+		"Hoffer et al. 2017: the small batch (SB) in its regime (step decay, weight decay, batch norm) against the large batch (LB, sqrt-scaled LR) as is, with ghost batch normalization (GBN), and with regime adaptation (RA: as many updates as SB, the decay points at the same updates).",
+		figureOf("regime-accuracy", func() (*plot.Plot, error) { return f.finalAccuracy(Regime) }, "Final test accuracy (dots, mean ± std over seeds) and the final model's train accuracy (rings) per variant; the distance between them is the generalization gap."),
+		figureOf("regime-updates", func() (*plot.Plot, error) { return f.updatesBars(Regime) }, "Parameter updates over the whole run, per variant."))
 	reg.Tables = append(reg.Tables, variantTable(regime, Regime))
 	s = append(s, reg)
 
-	cost := newSection("cost", "What an epoch costs", fixed,
-		"Per-epoch cost of the fixed-LR sweep, on log–log axes: every recorded epoch counts, those of diverged runs included.",
-		figureOf(f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays the fixed costs of a step (a launch, a copy's latency) once."),
-		figureOf(f.seconds, "Wall time of an epoch's training pass and its split by device events: load and host→device copy, forward and backward, optimizer update. Mean over seeds and epochs."))
-	cost.Tables = append(cost.Tables, costTable(fixed))
-	cost.Settings = nil
-	cost.NotesRule = "The epochs these runs recorded count here: they ran, and cost what they cost."
+	costRuns := filter(r.Runs, Cost)
+	cost := newSection("cost", "Time to an accuracy", costRuns,
+		fmt.Sprintf("What a user pays: the wall time of the training passes until the test accuracy, checked at each epoch's end, first reaches %s (at most %d epochs), by batch size, with the %s LR rule. Every batch size ran with the same seeds, interleaved, so the comparison is paired by seed.",
+			accuracy.with(r.Preset.Cost.Target), r.Preset.Cost.MaxEpochs, orDefault(string(r.Preset.Cost.Rule), "none")),
+		figureOf("cost-time-to-accuracy", f.timeToTarget, "Seconds of training until the target, per seed (grey dashed lines: one seed across batch sizes, the pairs the verdict compares) and their mean in the band of the lowest to highest seed; log–log axes."),
+		figureOf("cost-split", f.costSplit, "The time to the target split by device events: forward and backward, optimizer update, loading and host→device copies; mean over the runs that reached it."),
+		figureOf("cost-counts", f.counts, "Parameter updates and separate host→device copies per epoch. Each update pays a step's fixed costs (a launch, a copy's latency) once; the bytes copied per epoch are the same at every batch size (the table), so fewer copies is not less data."))
+	cost.Tables = append(cost.Tables, costTable(costRuns))
 	s = append(s, cost)
 
 	noisePlot, hidden, err := f.noise()
-	caption := fmt.Sprintf("B_simple = tr(Σ)/|G|², estimated from gradients at batches %d and %d, against the updates made so far; one line per run. Dashed lines mark the batch sizes of the sweep. McCandlish et al. predict that batches beyond B_simple bring diminishing returns.", r.Preset.NoiseSmall, r.Preset.NoiseBig)
+	caption := fmt.Sprintf("B_simple = tr(Σ)/|G|², estimated from gradients at batches %d and %d, against the updates made so far: mean over the noise runs' seeds in the band of their lowest to highest. Dashed lines mark the batch sizes of the sweep; the black line is B_crit from the S(B) fit, its 95 %% interval shaded; rings mark B_simple where each run's training loss reached the fit's target, the value the rule compares with B_crit.", r.Preset.NoiseSmall, r.Preset.NoiseBig)
 	if hidden > 0 {
 		caption += fmt.Sprintf(" %s not shown: the estimate was not yet finite and positive.", count(hidden, "point"))
 	}
-	ns := newSection("noise", "Gradient noise scale", noise,
-		"The gradient noise scale measured during a run at the base batch (McCandlish et al. 2018), to set against the sweep.",
-		plotFigure(noisePlot, err, caption))
-	ns.Tables = append(ns.Tables, noiseTable(noise))
+	ns := newSection("noise", "Gradient noise scale and the critical batch", noise,
+		"McCandlish et al. 2018: the gradient noise scale B_simple, measured during runs at the base batch, against the critical batch B_crit fitted to the updates the sweeps needed to reach a common training loss.",
+		plotFigure("noise-b-simple", noisePlot, err, caption),
+		figureOf("noise-critical-batch", f.criticalBatch, criticalCaption(r)))
+	ns.Tables = append(ns.Tables, noiseTable(r))
 	s = append(s, ns)
 	for i := range s { // a table fills the cell beside an odd figure out
 		for j := range s[i].Tables {
@@ -326,20 +448,23 @@ func newSection(id, title string, runs []Run, intro string, figs ...figure) sect
 		return s
 	}
 	s.Figures, s.Settings, s.Notes = figs, settings(runs), problems(runs)
-	s.NotesRule = "Diverged and failed runs are left out of the means; diverged ones are marked × on the plots."
+	if seeds := seedsOf(runs); len(seeds) == 1 {
+		s.Notes = append(s.Notes, fmt.Sprintf("One seed (%d): the plots have no bands and the findings no intervals; a verdict needs more.", seeds[0]))
+	}
+	s.NotesRule = "Diverged and failed runs are left out of the means and bands and marked × on the plots, at the edge of the healthy runs' range."
 	return s
 }
 
-func figureOf(draw func() (*plot.Plot, error), caption string) figure {
+func figureOf(name string, draw func() (*plot.Plot, error), caption string) figure {
 	p, err := draw()
-	return plotFigure(p, err, caption)
+	return plotFigure(name, p, err, caption)
 }
 
-func plotFigure(p *plot.Plot, err error, caption string) figure {
+func plotFigure(name string, p *plot.Plot, err error, caption string) figure {
 	if err == nil && p != nil {
 		var svg string
 		if svg, err = plotkit.InlineSVG(p); err == nil {
-			return figure{SVG: template.HTML(svg), Caption: caption}
+			return figure{Name: name, SVG: template.HTML(svg), Caption: caption, plot: p}
 		}
 	}
 	if err != nil {
@@ -360,7 +485,10 @@ func settings(runs []Run) []string {
 			if c.Epochs == 0 {
 				continue // never resolved: the run failed before training
 			}
-			k := fmt.Sprintf("%d epochs, lr %g, momentum %g", c.Epochs, c.LR, c.Momentum)
+			k := fmt.Sprintf("%d epochs, lr %s, momentum %g", c.Epochs, learningRate.format(c.LR), c.Momentum)
+			if run.Protocol.Kind != "" {
+				k = run.Protocol.String() + "; " + k
+			}
 			if sum := c.ScheduleSummary(); sum != "" {
 				k += "; " + sum
 			}
@@ -379,7 +507,8 @@ func settings(runs []Run) []string {
 	return lines
 }
 
-// problems lists the diverged and the failed runs.
+// problems lists the runs left out of the means, and why, and those that
+// did not reach their protocol's target.
 func problems(runs []Run) []string {
 	var notes []string
 	for _, run := range runs {
@@ -389,6 +518,10 @@ func problems(runs []Run) []string {
 			notes = append(notes, fmt.Sprintf("Diverged: %s, in epoch %d.", name, divergedIn(run)))
 		case run.Error != "":
 			notes = append(notes, fmt.Sprintf("Failed: %s: %s", name, run.Error))
+		case failure(run) != "":
+			notes = append(notes, fmt.Sprintf("Failed: %s: %s.", name, failure(run)))
+		case !run.Converged():
+			notes = append(notes, fmt.Sprintf("Not converged: %s did not reach %s.", name, run.Protocol))
 		}
 	}
 	return notes
@@ -411,24 +544,24 @@ func divergedIn(run Run) int {
 }
 
 func accuracyCaption(r *Results) string {
-	c := "Final test accuracy against batch size (log scale), mean ± std over seeds: at a fixed learning rate, and with the learning rate scaled by each rule. Where a rule works, its line stays level while the fixed-LR line falls."
-	if _, ok := finalBSimple(r); ok {
-		c += " The dashed vertical line is the gradient noise scale B_simple at the end of the noise run."
+	c := "Final test accuracy against batch size (log scale), the mean over seeds in the band of their lowest to highest: at a fixed learning rate, and with the learning rate scaled by each rule. Where a rule works, its line stays level while the fixed-LR line falls; the dashed horizontal line is the margin a rule must stay within to keep a batch size."
+	if _, ok := fitCriticalBatch(r.Runs); ok {
+		c += " The dashed vertical line is the critical batch B_crit of the S(B) fit (the noise-scale section)."
 	}
 	return c
 }
 
 // Tables: the exact numbers behind the plots.
 
-// pm formats a stat, times scale, as mean ± std.
-func pm(s stat, scale float64, prec int) string {
+// pm formats a stat of quantity q as mean ± std.
+func pm(s stat, q quantity) string {
 	if !s.ok() {
 		return "—"
 	}
 	if s.n == 1 || s.std == 0 {
-		return strconv.FormatFloat(scale*s.mean, 'f', prec, 64)
+		return q.format(s.mean)
 	}
-	return fmt.Sprintf("%.*f ± %.*f", prec, scale*s.mean, prec, scale*s.std)
+	return q.format(s.mean) + " ± " + q.format(s.std)
 }
 
 func accuracyTable(r *Results) table {
@@ -442,7 +575,7 @@ func accuracyTable(r *Results) table {
 		for _, v := range variantsOf(runs) {
 			row := []string{exp + ": " + v}
 			for _, b := range bs {
-				row = append(row, pm(measure(runs, exp, v, b, testAcc), 100, 2))
+				row = append(row, pm(measure(runs, exp, v, b, testAcc), accuracy))
 			}
 			t.Rows = append(t.Rows, row)
 		}
@@ -466,56 +599,124 @@ func variantTable(runs []Run, exp string) table {
 				break
 			}
 		}
-		t.Rows = append(t.Rows, []string{v, batch, epochs, pm(measure(runs, exp, v, 0, updates), 1, 0),
-			pm(measure(runs, exp, v, 0, testAcc), 100, 2), pm(measure(runs, exp, v, 0, trainAcc), 100, 2)})
+		t.Rows = append(t.Rows, []string{v, batch, epochs, pm(measure(runs, exp, v, 0, updates), countQ),
+			pm(measure(runs, exp, v, 0, testAcc), accuracy), pm(measure(runs, exp, v, 0, trainAcc), accuracy)})
 	}
 	return t
 }
 
-func generalizationTable(fixed []Run) table {
-	t := table{Head: []string{"batch", "train accuracy (%)", "test accuracy (%)", "gap (points)", "sharpness φ"}}
-	for _, v := range variantsOf(fixed) {
-		for _, b := range batchesOf(withVariant(fixed, v)) {
-			t.Rows = append(t.Rows, []string{strconv.Itoa(b),
-				pm(measure(fixed, FixedLR, v, b, trainAcc), 100, 2), pm(measure(fixed, FixedLR, v, b, testAcc), 100, 2),
-				pm(measure(fixed, FixedLR, v, b, gap), 100, 2), pm(measure(fixed, FixedLR, v, b, sharpness), 1, 3)})
+// keskarTable is each Keskar run at its end: where it reached the target
+// training accuracy, and what it measured there.
+func keskarTable(runs []Run) table {
+	t := table{Head: []string{"run", "batch", "target reached", "train accuracy (%)", "test accuracy (%)", "gap (points)", "sharpness φ (%)", "λ_max"}}
+	for _, run := range runs {
+		reached := "—"
+		switch {
+		case failure(run) != "":
+			reached = "failed"
+		case run.Reached != nil:
+			reached = fmt.Sprintf("epoch %d", run.Reached.Epoch)
+		case run.Protocol.HasTarget():
+			reached = fmt.Sprintf("no, in %d epochs", len(run.Epochs))
 		}
-	}
-	return t
-}
-
-func costTable(fixed []Run) table {
-	t := table{Head: []string{"batch", "updates / epoch", "H2D copies / epoch", "H2D MB / epoch", "seconds / epoch", "samples / s"}}
-	for _, b := range batchesOf(fixed) {
-		mean := func(of func(engine.EpochStats) float64, format string) string {
-			var vs []float64
-			for _, run := range withBatch(fixed, b) {
-				for _, e := range run.Epochs {
-					vs = append(vs, of(e))
-				}
-			}
-			if m, ok := meanOf(vs); ok {
-				return fmt.Sprintf(format, m)
+		cell := func(metric func(Run) (float64, bool), q quantity) string {
+			if v, ok := metric(run); ok && len(run.Epochs) > 0 {
+				return q.format(v)
 			}
 			return "—"
 		}
-		t.Rows = append(t.Rows, []string{strconv.Itoa(b),
-			mean(func(e engine.EpochStats) float64 { return float64(e.Updates) }, "%.0f"),
-			mean(func(e engine.EpochStats) float64 { return float64(e.H2DCopies) }, "%.0f"),
-			mean(func(e engine.EpochStats) float64 { return float64(e.H2DBytes) / 1e6 }, "%.1f"),
-			mean(func(e engine.EpochStats) float64 { return e.Seconds }, "%.3g"),
-			mean(func(e engine.EpochStats) float64 { return e.SamplesPerSec }, "%.0f")})
+		t.Rows = append(t.Rows, []string{fmt.Sprintf("%s, seed %d", run.Variant, run.Seed), strconv.Itoa(run.Batch), reached,
+			cell(trainAcc, accuracy), cell(testAcc, accuracy), cell(gap, points), cell(sharpness, sharpnessQ), cell(hessianTop, general)})
 	}
 	return t
 }
 
-func noiseTable(noise []Run) table {
-	t := table{Head: []string{"run", "estimates", "last B_simple", "|G|²", "tr(Σ)", "after updates"}}
-	for _, run := range noise {
-		row := []string{fmt.Sprintf("B=%d, seed %d", run.Batch, run.Seed), strconv.Itoa(len(run.Noise)), "—", "—", "—", "—"}
+// costTable is the time-to-accuracy runs by batch size: how many reached
+// the target, after how much, and the copies and bytes per epoch (not the
+// same thing: a larger batch makes fewer copies of the same bytes).
+func costTable(runs []Run) table {
+	t := table{Head: []string{"batch", "reached", "epochs", "updates", "seconds to target", "transfer / compute / update (s)", "H2D copies / epoch", "H2D MB / epoch"}}
+	for _, b := range batchesOf(runs) {
+		at := withBatch(runs, b)
+		var reached []*Reached
+		for _, run := range at {
+			if counted(run) && run.Reached != nil {
+				reached = append(reached, run.Reached)
+			}
+		}
+		of := func(get func(*Reached) float64, q quantity) string {
+			var vs []float64
+			for _, r := range reached {
+				vs = append(vs, get(r))
+			}
+			return pm(statOf(vs), q)
+		}
+		perEpoch := func(get func(engine.EpochStats) float64, q quantity) string {
+			var vs []float64
+			for _, run := range at {
+				for _, e := range run.Epochs {
+					vs = append(vs, get(e))
+				}
+			}
+			if m, ok := meanOf(vs); ok {
+				return q.format(m)
+			}
+			return "—"
+		}
+		t.Rows = append(t.Rows, []string{strconv.Itoa(b), fmt.Sprintf("%d of %d", len(reached), len(at)),
+			of(func(r *Reached) float64 { return float64(r.Epoch) }, countQ),
+			of(func(r *Reached) float64 { return float64(r.Updates) }, countQ),
+			of(func(r *Reached) float64 { return r.Seconds }, secondsQ),
+			of(func(r *Reached) float64 { return r.TransferSeconds }, secondsQ) + " / " + of(func(r *Reached) float64 { return r.ComputeSeconds }, secondsQ) + " / " + of(func(r *Reached) float64 { return r.UpdateSeconds }, secondsQ),
+			perEpoch(func(e engine.EpochStats) float64 { return float64(e.H2DCopies) }, countQ),
+			perEpoch(func(e engine.EpochStats) float64 { return float64(e.H2DBytes) / 1e6 }, megabytes)})
+	}
+	return t
+}
+
+// statOf is the mean and standard deviation of xs, as measure gives them.
+func statOf(xs []float64) stat {
+	var s stat
+	s.n = len(xs)
+	if s.n == 0 {
+		return s
+	}
+	m, _ := meanOf(xs)
+	s.mean = m
+	for _, x := range xs {
+		s.std += (x - m) * (x - m)
+	}
+	if s.n > 1 {
+		s.std = math.Sqrt(s.std / float64(s.n-1))
+	}
+	return s
+}
+
+// criticalCaption says what the S(B) plot shows and B_crit with its
+// interval, as the noise-scale finding has it.
+func criticalCaption(r *Results) string {
+	c := "The updates S(B) each batch size needed until its smoothed training loss reached the target (the loss the largest batch's best run ends at), the best of the fixed-LR and scaled sweeps, mean over seeds; the grey curve is the least-squares fit S(B) = S_min(1 + B_crit/B) (McCandlish et al. 2018)."
+	for _, fd := range r.Findings {
+		if iv, ok := fd.Intervals["b_crit"]; ok {
+			c += " B_crit = " + intervalText(batchQ, iv) + "."
+		}
+	}
+	return c
+}
+
+// noiseTable is each noise run's B_simple where its training loss reached
+// the S(B) fit's target (what the noise-scale rule reads) and at its end.
+func noiseTable(r *Results) table {
+	fit, fitted := fitCriticalBatch(r.Runs)
+	t := table{Head: []string{"run", "estimates", "B_simple at the target loss", "after updates", "B_simple at the end", "|G|² at the end", "tr(Σ) at the end"}}
+	for _, run := range filter(r.Runs, Noise) {
+		row := []string{fmt.Sprintf("B=%d, seed %d", run.Batch, run.Seed), strconv.Itoa(len(run.Noise)), "—", "—", "—", "—", "—"}
+		if pt, ok := bSimpleAt(run, fit.target); fitted && ok {
+			row[2], row[3] = batchQ.format(pt.BSimple), strconv.Itoa(pt.Updates)
+		}
 		if n := len(run.Noise); n > 0 {
 			pt := run.Noise[n-1]
-			row[2], row[3], row[4], row[5] = fmt.Sprintf("%.4g", pt.BSimple), fmt.Sprintf("%.4g", pt.GradSq), fmt.Sprintf("%.4g", pt.TraceSigma), strconv.Itoa(pt.Updates)
+			row[4], row[5], row[6] = batchQ.format(pt.BSimple), general.format(pt.GradSq), general.format(pt.TraceSigma)
 		}
 		t.Rows = append(t.Rows, row)
 	}

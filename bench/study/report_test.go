@@ -2,30 +2,41 @@ package study
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
 	"flag"
 	"html"
+	"image/png"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"gonum.org/v1/plot"
+
+	"github.com/batchlab/batchlab/bench/internal/plotkit"
 	"github.com/batchlab/batchlab/engine"
+	"github.com/batchlab/batchlab/engine/buildinfo"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
 var reportOut = flag.String("report-out", "", "also write the synthetic report into this directory, to look at")
 
 const trainN = 10000 // samples of the synthetic study
+
+// collapsedAccuracy is the final test accuracy of the synthetic study's
+// run that collapsed to chance.
+const collapsedAccuracy = 0.098
 
 // synthRun makes up a plausible run: a loss that falls with the number of
 // updates, so large batches end higher, and costs that follow the batch.
@@ -77,11 +88,16 @@ func synthResults() *Results {
 	rng := rand.New(rand.NewPCG(1, 2))
 	p := Preset{Name: "synthetic", TrainSamples: trainN, TestSamples: 2000, Hidden: []int{128},
 		Epochs: 3, Seeds: []uint64{1, 2}, Batches: []int{64, 256, 1024, 4096}, BaseBatch: 64, BaseLR: 0.05, Momentum: 0.9,
-		WarmupEpochs: 1, ScheduleEpochs: 6, DecayEpochs: []int{2, 4}, DecayFactor: 0.2, LargeBatch: 1024, GhostBatch: 64,
+		WarmupEpochs: 1, ScalingMargin: 0.01, ScheduleEpochs: 6, DecayEpochs: []int{2, 4}, DecayFactor: 0.2, LargeBatch: 1024, GhostBatch: 64,
+		Keskar:     KeskarPlan{TrainSamples: trainN, Hidden: []int{128}, SmallBatch: 256, LargeFraction: 0.1, LR: 1e-3, Target: 0.99, MaxEpochs: 8},
 		Sharpness:  engine.SharpnessConfig{Epsilon: 1e-3, Samples: 1024, Steps: 5, Seed: 1},
+		Hessian:    engine.HessianConfig{Samples: 1024, Iterations: 10, Epsilon: 1e-3, Seed: 1},
+		Cost:       CostPlan{Rule: engine.ScaleSqrt, Target: 0.5, MaxEpochs: 6},
 		NoiseSmall: 64, NoiseBig: 1024, NoiseSamples: 4}
 	r := &Results{Preset: p,
 		Device:  device.Info{Kind: "cpu", Name: "synthetic test CPU", Threads: 2},
+		Command: []string{"batchlab", "study", "--plan", "synthetic.yaml", "--out", "my study"},
+		Build:   buildinfo.Info{Version: "(devel)", Revision: "0123456789abcdef0123", GoVersion: "go1.26.0"},
 		Started: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), Finished: time.Date(2025, 3, 1, 9, 7, 31, 0, time.UTC)}
 	for _, seed := range p.Seeds {
 		for _, b := range p.Batches {
@@ -105,10 +121,15 @@ func synthResults() *Results {
 					run.Diverged, run.Error = true, "training diverged: the loss of step 0 of epoch 2 is +Inf"
 					run.Epochs, run.FinalTrainAccuracy = run.Epochs[:1], nil
 				}
+				if rule == "sqrt" && b == 4096 && seed == 1 { // finished at chance
+					run.Epochs[len(run.Epochs)-1].TestAccuracy = collapsedAccuracy
+					run.Failed = "collapsed to chance: test accuracy 9.80 %"
+				}
 				r.Runs = append(r.Runs, run)
 			}
 		}
 		r.Runs = append(r.Runs,
+			synthRun(Schedule, "constant", 64, seed, repeat(64, p.ScheduleEpochs), rng),
 			synthRun(Schedule, "step-decay", 64, seed, repeat(64, p.ScheduleEpochs), rng),
 			synthRun(Schedule, "increase-batch", 64, seed, []int{64, 64, 320, 320, 1600, 1600}, rng),
 			synthRun(Regime, "SB", 64, seed, repeat(64, p.Epochs), rng),
@@ -121,15 +142,51 @@ func synthResults() *Results {
 		}
 		r.Runs = append(r.Runs, synthRun(Regime, "LB+GBN+RA", 1024, seed, repeat(1024, 16*p.Epochs), rng))
 	}
-	noise := synthRun(Noise, "base", 64, 1, repeat(64, p.Epochs), rng)
-	for i, u := range []int{39, 78, 157, 314, 471} {
-		b := 150 + 250*float64(i)
-		if i == 0 {
-			b = math.Inf(1) // |G|² not yet estimated positive
+	for _, seed := range p.Seeds {
+		// (d) Keskar: SB and LB trained to the target; LB seed 2 never gets there.
+		for _, v := range []struct {
+			name   string
+			batch  int
+			epochs int
+		}{{"SB", 256, 4}, {"LB", 1000, 7}} {
+			epochs := v.epochs
+			if v.name == "LB" && seed == 2 {
+				epochs = p.Keskar.MaxEpochs
+			}
+			run := synthRun(Keskar, v.name, v.batch, seed, repeat(v.batch, epochs), rng)
+			run.Protocol = Protocol{Kind: TrainToTarget, Epochs: p.Keskar.MaxEpochs, Metric: TrainAccuracy, Target: p.Keskar.Target}
+			if !(v.name == "LB" && seed == 2) {
+				run.Reached = &Reached{Epoch: epochs, Value: 0.991, Updates: run.Final().TotalUpdates, Seconds: run.Seconds}
+			}
+			sharp, top := 1+0.004*float64(v.batch)*(1+0.1*rng.Float64()), 20+0.05*float64(v.batch)*(1+0.1*rng.Float64())
+			run.Sharpness, run.HessianTop = &sharp, &top
+			r.Runs = append(r.Runs, run)
 		}
-		noise.Noise = append(noise.Noise, NoisePoint{Epoch: max(1, i), Updates: u, GradSq: 0.5 / float64(i+1), TraceSigma: 80, BSimple: b, Measurements: 4})
+		// (f) time to 50 % test accuracy; B=1024 seed 2 does not reach it.
+		for _, b := range []int{64, 256, 1024} {
+			run := synthRun(Cost, "sqrt", b, seed, repeat(b, 3), rng)
+			run.Protocol = Protocol{Kind: TimeToAccuracy, Epochs: p.Cost.MaxEpochs, Metric: TestAccuracy, Target: p.Cost.Target}
+			if !(b == 1024 && seed == 2) {
+				e := run.Epochs[1]
+				run.Reached = &Reached{Epoch: 2, Value: e.TestAccuracy, Updates: e.TotalUpdates, Seconds: 2 * e.Seconds * (1 + 0.1*float64(seed)),
+					TransferSeconds: 2 * e.TransferSeconds, ComputeSeconds: 2 * e.ComputeSeconds, UpdateSeconds: 2 * e.UpdateSeconds,
+					H2DCopies: 2 * e.H2DCopies, H2DBytes: 2 * e.H2DBytes}
+			}
+			r.Runs = append(r.Runs, run)
+		}
+		// (g) a noise run per seed
+		noise := synthRun(Noise, "base", 64, seed, repeat(64, p.Epochs), rng)
+		for i, u := range []int{39, 78, 157, 314, 471} {
+			b := (150 + 250*float64(i)) * (1 + 0.2*float64(seed))
+			loss := 2.2 * math.Exp(-float64(u)/300)
+			if i == 0 {
+				b, loss = math.Inf(1), 2.3 // |G|² not yet estimated positive
+			}
+			noise.Noise = append(noise.Noise, NoisePoint{Epoch: max(1, i), Updates: u, GradSq: 0.5 / float64(i+1), TraceSigma: 80, BSimple: b,
+				Measurements: 4, TrainLoss: loss})
+		}
+		r.Runs = append(r.Runs, noise)
 	}
-	r.Runs = append(r.Runs, noise)
 	r.Findings = []Finding{
 		{Claim: "With a fixed learning rate, larger batches reach a worse loss", Source: "Keskar et al. 2017", Verdict: Reproduced,
 			Measured: "B=64: test loss 0.09; B=4096: test loss 0.61", Numbers: map[string]float64{"test_loss_b64": 0.0912, "test_loss_b4096": 0.6113}},
@@ -139,6 +196,12 @@ func synthResults() *Results {
 			Measured: "step decay 96.1% in 939 updates; increase-batch 93.0% in 370", Numbers: map[string]float64{"updates_ratio": 0.394}},
 		{Claim: "The gap comes from too few updates", Source: "Hoffer et al. 2017", Verdict: Inconclusive,
 			Measured: "the regime runs did not finish", Numbers: map[string]float64{}},
+		{ID: "generalization", Claim: "Trained to the same training accuracy, the large batch generalizes worse", Source: "Keskar et al. 2017", Verdict: Inconclusive,
+			Rule: "inconclusive unless every SB and LB run reached the target", Protocol: "train-to-target: until train accuracy ≥ 99 %",
+			Measured: "SB 96.12 %, LB 95.80 %", MinSeeds: 3, Seeds: 1,
+			Numbers:   map[string]float64{"test_acc_gap": 0.0032},
+			Intervals: map[string]Interval{"test_acc_gap": {Mean: 0.0032, Lo: -0.0011, Hi: 0.0075, N: 2, Level: 0.95, Method: "paired t"}},
+			Caveats:   []string{"keskar_LB_b1000_s2 did not reach its target within 8 epochs"}},
 	}
 	return r
 }
@@ -189,12 +252,29 @@ func checkPage(t *testing.T, page string) {
 	}
 	d := xml.NewDecoder(strings.NewReader(page))
 	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
+	var text strings.Builder // what a reader sees: the page's and the plots' text, not the style sheet
+	inStyle := false
 	for {
-		if _, err := d.Token(); err == io.EOF {
+		tok, err := d.Token()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			t.Fatalf("report.html does not tokenize: %v", err)
 		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			inStyle = tok.Name.Local == "style"
+		case xml.EndElement:
+			inStyle = false
+		case xml.CharData:
+			if !inStyle {
+				text.Write(tok)
+				text.WriteByte(' ')
+			}
+		}
+	}
+	if bad := overPrecise(text.String()); len(bad) > 0 {
+		t.Errorf("numbers written with more digits than their quantity allows: %q", bad)
 	}
 	offline := strings.NewReplacer(`xmlns="http://www.w3.org/2000/svg"`, "", `xmlns:xlink="http://www.w3.org/1999/xlink"`, "").Replace(page)
 	for _, bad := range []string{"http:", "https:", "<script", "<link", "url("} {
@@ -217,8 +297,14 @@ func checkPage(t *testing.T, page string) {
 			}
 		}
 	}
-	if n := strings.Count(page, "<section "); n != 7 {
-		t.Errorf("%d sections, want one per experiment (7)", n)
+	if n := strings.Count(page, "<section "); n != 10 {
+		t.Errorf("%d sections, want one per experiment (7) and those of the settings, references and precisions", n)
+	}
+	for _, want := range []string{"How this study was run", "Goyal et al. 2017", "Keskar et al. 2017", "Hoffer et al. 2017",
+		"Smith et al. 2018", "McCandlish et al. 2018", "Shallue et al. 2019", "arXiv:1812.06162", "How numbers are written"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 }
 
@@ -236,10 +322,13 @@ func TestWriteReport(t *testing.T) {
 	page := readFile(t, dir, reportFile)
 	checkPage(t, page)
 
-	// One plot per figure: 2 fixed LR, 1 scaling, 3 schedule, 2 gap and
-	// sharpness, 2 regime, 2 cost, 1 noise; none missing.
-	if n := len(svgs(page)); n != 13 {
-		t.Errorf("%d plots, want 13", n)
+	// One plot per figure: 2 fixed LR, 1 scaling, 4 schedule, 4 Keskar,
+	// 2 regime, 3 cost, 2 noise; none missing, each also a PNG and an SVG.
+	if n := len(svgs(page)); n != 18 {
+		t.Errorf("%d plots, want 18", n)
+	}
+	if files, err := os.ReadDir(filepath.Join(dir, figuresDir)); err != nil || len(files) != 2*18 {
+		t.Errorf("%d figure files, want %d: %v", len(files), 2*18, err)
 	}
 	if strings.Contains(page, "could not be drawn") || strings.Contains(page, "Not run") {
 		t.Error("a plot or section is missing from the full report")
@@ -258,7 +347,7 @@ func TestWriteReport(t *testing.T) {
 			t.Errorf("the row of %q does not carry its verdict %q", f.Claim, f.Verdict)
 		}
 		for k, v := range f.Numbers {
-			if !strings.Contains(row, k+" = "+strconv.FormatFloat(v, 'g', 4, 64)) {
+			if !strings.Contains(row, k+" = "+quantityOf(k).with(v)) {
 				t.Errorf("the row of %q lacks the number %s", f.Claim, k)
 			}
 		}
@@ -268,7 +357,11 @@ func TestWriteReport(t *testing.T) {
 	}
 	for _, want := range []string{"Diverged: none, B=4096, seed 2, in epoch 2", "Diverged: linear, B=4096, seed 1, in epoch 2",
 		"Failed: LB+GBN, B=1024, seed 2: cuda: out of memory", "synthetic test CPU", "7m31s",
-		`href="results.json"`, `href="runs.csv"`, `href="findings.csv"`, "B_simple ≈"} {
+		"Failed: sqrt, B=4096, seed 1: collapsed to chance", "Not converged: LB, B=1000, seed 2 did not reach train-to-target",
+		"batchlab study --plan synthetic.yaml --out 'my study'", "batchlab (devel) 0123456789ab go1.26.0",
+		"keskar_LB_b1000_s2 did not reach its target", "test_acc_gap = 0.32 points, 95 % CI [-0.11, 0.75] (paired t, 2 seeds)",
+		"Rule:", "1 seed; the rule needs 3", `href="#ref-keskar-2017"`,
+		`href="results.json"`, `href="runs.csv"`, `href="findings.csv"`, "B_crit ≈", "at the fit's target loss"} {
 		if !strings.Contains(html.UnescapeString(page), want) {
 			t.Errorf("report.html lacks %q", want)
 		}
@@ -299,8 +392,30 @@ func TestWriteReport(t *testing.T) {
 	if f := byID["schedule_increase-batch_b64_s1"]; len(f) != 6 || f[5][col("batch")] != "1600" {
 		t.Errorf("runs.csv: the batch is not the epoch's: %q", f)
 	}
-	if got := readCSV(t, dir, findingsFile, 5); len(got) != len(r.Findings)+1 {
-		t.Errorf("findings.csv: %d rows, want %d", len(got), len(r.Findings)+1)
+	if f := byID["keskar_LB_b1000_s2"]; len(f) != 8 || f[7][col("converged")] != "false" || f[7][col("reached_epoch")] != "" || f[0][col("converged")] != "" {
+		t.Errorf("runs.csv: the Keskar run short of its target: %q", f)
+	}
+	if f := byID["cost_sqrt_b64_s1"]; len(f) != 3 || f[2][col("converged")] != "true" || f[2][col("reached_epoch")] != "2" || f[2][col("reached_seconds")] == "" ||
+		!strings.HasPrefix(f[2][col("protocol")], "time-to-accuracy") {
+		t.Errorf("runs.csv: where a cost run reached its target: %q", f)
+	}
+	if f := byID["lr-scaling_sqrt_b4096_s1"]; len(f) == 0 || !strings.Contains(f[len(f)-1][col("failed")], "collapsed") {
+		t.Errorf("runs.csv: the collapsed run is not marked failed: %q", f)
+	}
+	findings := readCSV(t, dir, findingsFile, len(findingsHeader))
+	if len(findings) != len(r.Findings)+1 {
+		t.Errorf("findings.csv: %d rows, want %d", len(findings), len(r.Findings)+1)
+	}
+	if last := findings[len(findings)-1]; last[0] != "generalization" || last[slices.Index(findingsHeader, "intervals")] != "test_acc_gap=0.0032 [-0.0011, 0.0075] (paired t, 0.95, n=2)" ||
+		!strings.Contains(last[slices.Index(findingsHeader, "caveats")], "did not reach its target") || last[slices.Index(findingsHeader, "min_seeds")] != "3" {
+		t.Errorf("findings.csv: the finding with intervals and caveats: %q", last)
+	}
+	var estimates int
+	for _, run := range r.Runs {
+		estimates += len(run.Noise)
+	}
+	if noise := readCSV(t, dir, noiseFile, len(noiseHeader)); len(noise) != estimates+1 || noise[1][slices.Index(noiseHeader, "train_loss")] != "2.3" {
+		t.Errorf("noise.csv: %d rows, want %d, first %q", len(noise), estimates+1, noise[min(1, len(noise)-1)])
 	}
 
 	raw := readFile(t, dir, resultsFile)
@@ -395,11 +510,22 @@ func TestWriteReportDegenerate(t *testing.T) {
 	}
 }
 
-// A new report replaces an old one whole and leaves no temporary files.
+// A new report replaces an old one whole, its figures included, and
+// leaves no temporary files.
 func TestWriteReportReplaces(t *testing.T) {
 	dir := t.TempDir()
+	if err := writeReport(dir, synthResults()); err != nil {
+		t.Fatal(err)
+	}
+	figs, err := os.ReadDir(filepath.Join(dir, figuresDir))
+	if err != nil || len(figs) == 0 {
+		t.Fatalf("no figures written: %v", err)
+	}
 	if err := writeReport(dir, &Results{}); err != nil {
 		t.Fatal(err)
+	}
+	if figs, _ := os.ReadDir(filepath.Join(dir, figuresDir)); len(figs) != 0 {
+		t.Errorf("a report with no plots left %d figure files of the last one", len(figs))
 	}
 	if err := writeReport(dir, synthResults()); err != nil {
 		t.Fatal(err)
@@ -408,10 +534,111 @@ func TestWriteReportReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 4 {
-		t.Errorf("%d files after two reports, want 4: %v", len(entries), entries)
+	if len(entries) != 6 {
+		t.Errorf("%d files after three reports, want 6: %v", len(entries), entries)
 	}
 	if strings.Contains(readFile(t, dir, reportFile), "Not run") {
 		t.Error("the old report was not replaced")
+	}
+}
+
+// A run that collapsed to chance is marked, not averaged in, and does not
+// stretch the axis: the accuracy plot's range stays above its accuracy.
+// A run short of its target is marked on the time-to-accuracy plot.
+func TestReportMarksFailedRuns(t *testing.T) {
+	f := newFigures(synthResults())
+	p, err := f.accuracy()
+	if err != nil || p == nil {
+		t.Fatalf("accuracy plot: %v", err)
+	}
+	if p.Y.Min <= 100*collapsedAccuracy {
+		t.Errorf("the accuracy axis starts at %.2f %%, at or below the collapsed run's %.2f %%", p.Y.Min, 100*collapsedAccuracy)
+	}
+	svg, err := plotkit.InlineSVG(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(svg, "not in mean") {
+		t.Error("the accuracy plot does not mark the runs it leaves out")
+	}
+	p, err = f.testLoss()
+	if err != nil || p == nil {
+		t.Fatalf("test-loss plot: %v", err)
+	}
+	if svg, err = plotkit.InlineSVG(p); err != nil || !strings.Contains(svg, "failed: not in band") {
+		t.Errorf("the test-loss plot does not mark the diverged run where it ended (%v)", err)
+	}
+	p, err = f.timeToTarget()
+	if err != nil || p == nil {
+		t.Fatalf("time-to-accuracy plot: %v", err)
+	}
+	if svg, err = plotkit.InlineSVG(p); err != nil || !strings.Contains(svg, "did not reach the target") {
+		t.Errorf("the time-to-accuracy plot does not mark the run short of its target (%v)", err)
+	}
+}
+
+// The report of a real tiny study: every figure drawn, on the page and as
+// a PNG that decodes, every number within its precision, the command there.
+func TestReportOfTinyStudy(t *testing.T) {
+	dir := t.TempDir()
+	res, err := Execute(context.Background(), Presets()["tiny"], Options{Dir: dir, Device: "cpu", DataDir: subset,
+		Command: []string{"batchlab", "study", "--preset", "tiny"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, dir, reportFile)
+	checkPage(t, page)
+	if strings.Contains(page, "could not be drawn") {
+		t.Error("a plot could not be drawn")
+	}
+	if !strings.Contains(page, "batchlab study --preset tiny") {
+		t.Error("the page does not give the command that ran the study")
+	}
+	figs := svgs(page)
+	for _, name := range figureNames(t, page) {
+		f, err := os.Open(filepath.Join(dir, figuresDir, name+".png"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 500 {
+			t.Errorf("%s.png: %v", name, err)
+		}
+	}
+	if n := len(figureNames(t, page)); n != len(figs) || n < 15 {
+		t.Errorf("%d figure files named for %d plots", n, len(figs))
+	}
+	if len(res.Runs) == 0 {
+		t.Error("no runs")
+	}
+}
+
+// figureNames are the figures a page links to as PNG.
+func figureNames(t *testing.T, page string) []string {
+	t.Helper()
+	var names []string
+	for _, m := range regexp.MustCompile(`href="figures/([a-z0-9-]+)\.png"`).FindAllStringSubmatch(page, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// snapLog leaves a log axis at least two labelled 1-2-5 ticks, so that
+// plotkit never labels its ends with every digit.
+func TestSnapLog(t *testing.T) {
+	for _, c := range []struct{ lo, hi, wantLo, wantHi float64 }{
+		{0.0239068, 0.0461775, 0.02, 0.05},
+		{0.3, 0.35, 0.2, 0.5},
+		{0.05, 2.3, 0.05, 2.3}, // enough ticks already
+		{1, 100, 1, 100},
+		{697, 697, 348.5, 1394}, // one value: WidenLog, then 500 and 1000 lie inside
+	} {
+		a := plot.Axis{Min: c.lo, Max: c.hi}
+		snapLog(&a)
+		if math.Abs(a.Min-c.wantLo) > 1e-9*c.wantLo || math.Abs(a.Max-c.wantHi) > 1e-9*c.wantHi {
+			t.Errorf("snapLog [%g, %g] = [%g, %g], want [%g, %g]", c.lo, c.hi, a.Min, a.Max, c.wantLo, c.wantHi)
+		}
 	}
 }

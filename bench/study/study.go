@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,95 +17,161 @@ import (
 	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/atomicfile"
+	"github.com/batchlab/batchlab/engine/buildinfo"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
-// Presets are the sizes of the study: "quick" runs in a few minutes on a
-// 2-core CPU; "full" uses all of MNIST and three seeds; "tiny" is seconds.
-func Presets() map[string]Preset {
-	quick := Preset{
-		Name: "quick", TrainSamples: 20000, TestSamples: 5000, Hidden: []int{256},
-		Epochs: 3, Seeds: []uint64{1, 2}, Batches: []int{64, 256, 1024, 4096},
-		BaseBatch: 64, BaseLR: 0.05, Momentum: 0.9, WarmupEpochs: 1,
-		ScheduleEpochs: 6, DecayEpochs: []int{2, 4}, DecayFactor: 0.2,
-		LargeBatch: 1024, GhostBatch: 64,
-		Sharpness:  engine.SharpnessConfig{Epsilon: 1e-3, Samples: 1024, Steps: 5, Seed: 1},
-		NoiseSmall: 64, NoiseBig: 1024, NoiseSamples: 4,
-	}
-	full := quick
-	full.Name, full.TrainSamples, full.TestSamples = "full", 0, 0
-	full.Hidden = []int{256, 256}
-	full.Epochs, full.Seeds = 5, []uint64{1, 2, 3}
-	full.ScheduleEpochs, full.DecayEpochs = 9, []int{3, 6}
-	full.Sharpness = engine.DefaultSharpness()
-	full.NoiseSamples = 10
-	// tiny runs in seconds on testdata/mnist-subset: it tests the machinery
-	// (sharding, a scheduler's array), and its findings mean little.
-	tiny := quick
-	tiny.Name, tiny.TrainSamples, tiny.TestSamples = "tiny", 1000, 200
-	tiny.Hidden, tiny.Epochs, tiny.Seeds = []int{16}, 1, []uint64{1}
-	tiny.Batches, tiny.BaseBatch, tiny.LargeBatch, tiny.GhostBatch = []int{16, 64, 256}, 16, 128, 16
-	tiny.ScheduleEpochs, tiny.DecayEpochs = 2, []int{1}
-	tiny.Sharpness = engine.SharpnessConfig{Epsilon: 1e-3, Samples: 200, Steps: 2, Seed: 1}
-	tiny.NoiseSmall, tiny.NoiseBig, tiny.NoiseSamples = 16, 128, 2
-	return map[string]Preset{"quick": quick, "full": full, "tiny": tiny}
-}
-
 // runSpec is one planned run.
 type runSpec struct {
-	ID         string
-	Experiment string
-	Variant    string
-	Batch      int
-	Seed       uint64
-	Config     engine.Config
-	Sharpness  bool // measure sharpness at the end
-	Noise      bool // measure the noise scale during training
+	ID           string
+	Experiment   string
+	Variant      string
+	Batch        int
+	Seed         uint64
+	Config       engine.Config
+	Protocol     Protocol
+	TrainSamples int  // the first this many training samples; 0: the study's training set
+	Sharpness    bool // measure the sharpness (both measures) at the end
+	Noise        bool // measure the noise scale during training
 }
 
-// plan lists every run of a preset, experiment by experiment.
+// config is one configuration of an experiment, run once per seed.
+type config struct {
+	variant      string
+	batch        int
+	cfg          engine.Config
+	protocol     Protocol
+	trainSamples int
+	sharp, noise bool
+}
+
+// plan lists every run of a preset, experiment by experiment. Within an
+// experiment the seeds are interleaved across its configurations: each
+// seed runs every configuration, in reverse order on every other seed, so
+// that a slow spell of a shared machine falls on all configurations alike
+// and the runs a paired comparison sets side by side run close in time.
 func plan(p Preset) []runSpec {
+	var specs []runSpec
+	for _, exp := range allExperiments {
+		if !p.runs(exp) {
+			continue
+		}
+		configs := p.configs(exp)
+		for k, seed := range p.Seeds {
+			order := slices.Clone(configs)
+			if k%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, c := range order {
+				cfg := c.cfg
+				cfg.Batch, cfg.Seed = c.batch, seed
+				specs = append(specs, runSpec{
+					ID: fmt.Sprintf("%s_%s_b%d_s%d", exp, c.variant, c.batch, seed), Experiment: exp, Variant: c.variant,
+					Batch: c.batch, Seed: seed, Config: cfg, Protocol: c.protocol, TrainSamples: c.trainSamples,
+					Sharpness: c.sharp, Noise: c.noise,
+				})
+			}
+		}
+	}
+	return specs
+}
+
+// configs are the configurations of one experiment, with the protocol of each.
+func (p Preset) configs(exp string) []config {
 	base := engine.Config{
 		Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
 		EvalBatch: 1000, BaseBatch: p.BaseBatch, LRScale: engine.ScaleNone,
 	}
-	var specs []runSpec
-	add := func(exp, variant string, batch int, seed uint64, cfg engine.Config, sharp, noise bool) {
-		cfg.Batch, cfg.Seed = batch, seed
-		id := fmt.Sprintf("%s_%s_b%d_s%d", exp, variant, batch, seed)
-		specs = append(specs, runSpec{id, exp, variant, batch, seed, cfg, sharp, noise})
-	}
-	for _, seed := range p.Seeds {
-		for _, b := range p.Batches { // (a) and (d), (f): fixed LR
-			add(FixedLR, "none", b, seed, base, true, false)
+	epochs := Protocol{Kind: EqualEpochs, Epochs: p.Epochs}
+	var cs []config
+	switch exp {
+	case FixedLR: // (a), and the reference of (b)
+		for _, b := range p.Batches {
+			cs = append(cs, config{variant: "none", batch: b, cfg: base, protocol: epochs})
 		}
-		for _, rule := range []engine.LRRule{engine.ScaleLinear, engine.ScaleSqrt} { // (b)
+	case LRScaling: // (b) with Goyal et al.'s warmup and step decay
+		for _, rule := range p.LRRules {
 			for _, b := range p.Batches {
 				cfg := base
 				cfg.LRScale, cfg.WarmupEpochs = rule, p.WarmupEpochs
-				add(LRScaling, string(rule), b, seed, cfg, false, false)
+				cfg.DecayEpochs, cfg.DecayFactor = p.ScalingDecayEpochs, p.ScalingDecayFactor
+				cs = append(cs, config{variant: string(rule), batch: b, cfg: cfg, protocol: epochs})
 			}
 		}
-		sched := base // (c): the same decay points, as LR decay or as batch growth
-		sched.Epochs, sched.DecayEpochs, sched.DecayFactor = p.ScheduleEpochs, p.DecayEpochs, p.DecayFactor
-		add(Schedule, "step-decay", p.BaseBatch, seed, sched, false, false)
+	case Schedule: // (c): the same decay points as LR decay, as batch growth, and neither
+		sched := base
+		sched.Epochs = p.ScheduleEpochs
+		pr := Protocol{Kind: EqualEpochs, Epochs: p.ScheduleEpochs}
+		cs = append(cs, config{variant: "constant", batch: p.BaseBatch, cfg: sched, protocol: pr})
+		sched.DecayEpochs, sched.DecayFactor = p.DecayEpochs, p.DecayFactor
+		cs = append(cs, config{variant: "step-decay", batch: p.BaseBatch, cfg: sched, protocol: pr})
 		sched.IncreaseBatch, sched.MaxBatch = true, p.BaseBatch*int(pow(1/p.DecayFactor, len(p.DecayEpochs)))
-		add(Schedule, "increase-batch", p.BaseBatch, seed, sched, false, false)
-		// (e): small batch, large batch, + ghost BN, + regime adaptation,
-		// all with batch norm and the large ones with sqrt scaling (Hoffer et al.).
+		cs = append(cs, config{variant: "increase-batch", batch: p.BaseBatch, cfg: sched, protocol: pr})
+	case Regime:
+		// (e) Hoffer et al.: the small batch's regime (step decay, weight
+		// decay, batch norm); the large batch at equal epochs with sqrt
+		// scaling, then with ghost batch norm, then with as many updates
+		// as the small batch, its decay points at the same updates.
 		reg := base
-		reg.BatchNorm = true
-		add(Regime, "SB", p.BaseBatch, seed, reg, false, false)
+		reg.Epochs, reg.BatchNorm, reg.WeightDecay = p.RegimeEpochs, true, p.WeightDecay
+		reg.DecayEpochs, reg.DecayFactor = p.RegimeDecayEpochs, p.DecayFactor
+		pr := Protocol{Kind: EqualEpochs, Epochs: p.RegimeEpochs}
+		cs = append(cs, config{variant: "SB", batch: p.BaseBatch, cfg: reg, protocol: pr})
 		reg.LRScale = engine.ScaleSqrt
-		add(Regime, "LB", p.LargeBatch, seed, reg, false, false)
+		cs = append(cs, config{variant: "LB", batch: p.LargeBatch, cfg: reg, protocol: pr})
 		reg.GhostBatch = p.GhostBatch
-		add(Regime, "LB+GBN", p.LargeBatch, seed, reg, false, false)
+		cs = append(cs, config{variant: "LB+GBN", batch: p.LargeBatch, cfg: reg, protocol: pr})
 		reg.AdaptRegime = true
-		add(Regime, "LB+GBN+RA", p.LargeBatch, seed, reg, false, false)
+		cs = append(cs, config{variant: "LB+GBN+RA", batch: p.LargeBatch, cfg: reg,
+			protocol: Protocol{Kind: EqualUpdates, Epochs: p.RegimeEpochs, BaseBatch: p.BaseBatch}})
+	case Keskar:
+		// (d) Keskar et al.: Adam, the same LR at both batches, trained
+		// until the training accuracy reaches the target.
+		k := p.Keskar
+		cfg := engine.Config{Hidden: k.Hidden, LR: k.LR, Optimizer: engine.Adam, Beta1: engine.DefaultBeta1,
+			Beta2: engine.DefaultBeta2, Eps: engine.DefaultEps, Epochs: k.MaxEpochs, EvalBatch: 1000, LRScale: engine.ScaleNone}
+		pr := Protocol{Kind: TrainToTarget, Epochs: k.MaxEpochs, Metric: TrainAccuracy, Target: k.Target}
+		large := int(math.Round(k.LargeFraction * float64(k.TrainSamples)))
+		for _, v := range []struct {
+			name  string
+			batch int
+		}{{"SB", k.SmallBatch}, {"LB", large}} {
+			c := cfg
+			c.BaseBatch = v.batch
+			cs = append(cs, config{variant: v.name, batch: v.batch, cfg: c, protocol: pr, trainSamples: k.TrainSamples, sharp: true})
+		}
+	case Cost: // (f): time to a test accuracy
+		cfg := base
+		cfg.Epochs, cfg.LRScale, cfg.WarmupEpochs = p.Cost.MaxEpochs, p.Cost.Rule, p.WarmupEpochs
+		pr := Protocol{Kind: TimeToAccuracy, Epochs: p.Cost.MaxEpochs, Metric: TestAccuracy, Target: p.Cost.Target}
+		for _, b := range p.costBatches() {
+			cs = append(cs, config{variant: string(p.Cost.Rule), batch: b, cfg: cfg, protocol: pr})
+		}
+	case Noise: // (g)
+		cs = append(cs, config{variant: "base", batch: p.BaseBatch, cfg: base, protocol: epochs, noise: true})
 	}
-	add(Noise, "base", p.BaseBatch, p.Seeds[0], base, false, true) // (g)
-	return specs
+	return cs
+}
+
+// costBatches are the batch sizes of the cost experiment.
+func (p Preset) costBatches() []int {
+	if len(p.Cost.Batches) > 0 {
+		return p.Cost.Batches
+	}
+	return p.Batches
+}
+
+// protocols is the protocol of each experiment the plan runs (the regime's
+// adapted large batch trains to equal updates, the rest of it to equal epochs).
+func (p Preset) protocols() map[string]Protocol {
+	out := map[string]Protocol{}
+	for _, exp := range allExperiments {
+		if cs := p.configs(exp); p.runs(exp) && len(cs) > 0 {
+			out[exp] = cs[0].protocol
+		}
+	}
+	return out
 }
 
 func pow(x float64, n int) float64 {
@@ -128,6 +195,8 @@ type Options struct {
 	// heartbeat (DefaultClaimTimeout when 0).
 	Shard        Shard
 	ClaimTimeout time.Duration
+	// Command is the command line that ran the study, for the report.
+	Command []string
 }
 
 // Execute runs every planned run of its shard that has no result in
@@ -154,14 +223,23 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	if p.TestSamples > 0 {
 		test = test.Subset(p.TestSamples)
 	}
+	if k := p.Keskar.TrainSamples; p.runs(Keskar) && k > train.Len() {
+		return nil, fmt.Errorf("the plan's keskar experiment takes %d training samples, and the training set has %d", k, train.Len())
+	}
 	runDir := filepath.Join(opts.Dir, "runs")
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("study plan %q: %w", p.Name, err)
 	}
 	if err := checkPreset(opts.Dir, p); err != nil {
 		return nil, err
 	}
 	if err := checkDataset(opts.Dir, opts.Dataset); err != nil {
+		return nil, err
+	}
+	if err := recordCommand(opts.Dir, opts.Command); err != nil {
 		return nil, err
 	}
 	claims, err := runstore.NewClaimer(runDir, opts.ClaimTimeout)
@@ -249,9 +327,14 @@ func Report(dir string) (*Results, error) {
 // findings reading its experiment are undecided. The study started when
 // its directory was first used (preset.json).
 func collect(dir string, p Preset) (*Results, error) {
-	res := &Results{Preset: p, Dataset: studyDataset(dir), Finished: time.Now()}
+	res := &Results{Preset: p, Dataset: studyDataset(dir), Finished: time.Now(), Protocols: p.protocols(), Build: buildinfo.Read()}
 	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil {
 		res.Started = fi.ModTime()
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, commandFile)); err == nil {
+		if err := json.Unmarshal(b, &res.Command); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, commandFile), err)
+		}
 	}
 	missingExp := map[string]bool{}
 	for _, spec := range plan(p) {
@@ -292,6 +375,20 @@ func checkPreset(dir string, p Preset) error {
 		return nil
 	}
 	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+}
+
+// commandFile holds the command line that started the study in its
+// directory, so a report built later ('study report') still names it.
+const commandFile = "command.json"
+
+// recordCommand writes the command line into dir unless one is there: the
+// first process's (a shard's, a continuation's flags are the same study).
+func recordCommand(dir string, command []string) error {
+	path := filepath.Join(dir, commandFile)
+	if _, err := os.Stat(path); err == nil || len(command) == 0 {
+		return nil
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, command) })
 }
 
 // checkDataset refuses to mix runs on different datasets in one directory,
@@ -359,8 +456,8 @@ func loadRun(path string, spec runSpec) (Run, error) {
 }
 
 // runSchema is the version of a run file's layout; a file of another
-// version is run again.
-const runSchema = 1
+// version is run again. 2: protocols, failures, the Hessian's top eigenvalue.
+const runSchema = 2
 
 // isResultOf checks a loaded run against its spec: schema, identity and
 // settings, and the fields a finished run has.
@@ -379,32 +476,42 @@ func (r Run) isResultOf(spec runSpec) error {
 	if string(got) != string(resolved) && string(got) != string(planned) {
 		return fmt.Errorf("its settings %s are not the planned %s", got, resolved)
 	}
+	if pa, pb := r.Protocol, spec.Protocol; pa.Kind != pb.Kind || pa.Epochs != pb.Epochs || pa.BaseBatch != pb.BaseBatch || pa.Metric != pb.Metric || pa.Target != pb.Target {
+		return fmt.Errorf("its protocol is %s, not the planned %s", r.Protocol, spec.Protocol)
+	}
 	if r.Error != "" { // a run that failed or diverged is a result too
 		return nil
 	}
 	epochs := spec.Config.Resolved().Epochs
 	switch {
-	case len(r.Epochs) != epochs:
+	case !spec.Protocol.HasTarget() && len(r.Epochs) != epochs:
 		return fmt.Errorf("%d epochs, want %d", len(r.Epochs), epochs)
+	case spec.Protocol.HasTarget() && (len(r.Epochs) == 0 || len(r.Epochs) > epochs || (len(r.Epochs) < epochs && r.Reached == nil)):
+		return fmt.Errorf("%d epochs without reaching its target, want %d", len(r.Epochs), epochs)
 	case r.FinalTrainLoss == nil || r.FinalTrainAccuracy == nil:
 		return errors.New("no final train loss and accuracy")
-	case spec.Sharpness && r.Sharpness == nil:
+	case spec.Sharpness && (r.Sharpness == nil || r.HessianTop == nil):
 		return errors.New("no sharpness")
 	case spec.Noise && len(r.Noise) == 0:
 		return errors.New("no noise-scale estimates")
 	}
 	for i, e := range r.Epochs {
 		if e.Epoch != i+1 || e.Updates <= 0 || len(e.StepLosses) != e.Updates {
-			return fmt.Errorf("epoch %d of %d is incomplete", i+1, epochs)
+			return fmt.Errorf("epoch %d of %d is incomplete", i+1, len(r.Epochs))
 		}
 	}
 	return nil
 }
 
-// execute trains one run on a fresh device. Divergence and device errors
-// are results of the run; only cancellation is an error of the study.
+// execute trains one run on a fresh device, under its protocol.
+// Divergence and device errors are results of the run; only cancellation
+// is an error of the study.
 func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, train, test *data.Dataset) (run Run, err error) {
-	run = Run{Schema: runSchema, ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed, Config: spec.Config}
+	run = Run{Schema: runSchema, ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed,
+		Config: spec.Config, Protocol: spec.Protocol}
+	if spec.TrainSamples > 0 {
+		train = train.Subset(spec.TrainSamples)
+	}
 	d, err := device.Open(deviceName)
 	if err != nil {
 		return run, err
@@ -428,7 +535,7 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 			return run, nil
 		}
 		defer meter.Close()
-		measure := func(epoch int) {
+		measure := func(epoch int, loss float64) {
 			if measureErr != nil {
 				return
 			}
@@ -437,18 +544,25 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 				return
 			}
 			run.Noise = append(run.Noise, NoisePoint{Epoch: epoch, Updates: tr.TotalUpdates(), GradSq: e.GradSq(),
-				TraceSigma: e.TraceSigma(), BSimple: e.BSimple(), Measurements: e.Count()})
+				TraceSigma: e.TraceSigma(), BSimple: e.BSimple(), Measurements: e.Count(), TrainLoss: loss})
 		}
 		// Early in training the noise scale moves fast: measure at a
-		// quarter and a half of the first epoch, then after every epoch.
+		// quarter and a half of the first epoch, then after every epoch,
+		// each with the training loss so far in its epoch.
 		hooks.Step = func(epoch, done, total int) {
 			if epoch == 1 && (done == total/4 || done == total/2) {
-				measure(epoch)
+				part, err := tr.Partial()
+				if err != nil {
+					measureErr = err
+					return
+				}
+				measure(epoch, part.TrainLoss)
 			}
 		}
-		hooks.Epoch = func(s engine.EpochStats) { measure(s.Epoch) }
+		hooks.Epoch = func(s engine.EpochStats) { measure(s.Epoch, s.TrainLoss) }
 	}
-	run.Epochs, err = tr.Run(ctx, hooks)
+	got, err := trainUnder(ctx, tr, spec.Protocol, train, hooks)
+	run.Epochs, run.Reached = got.epochs, got.reached
 	switch {
 	case ctx.Err() != nil:
 		return run, ctx.Err()
@@ -460,30 +574,68 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 	case measureErr != nil:
 		run.Error = measureErr.Error()
 	default:
+		run.FinalTrainLoss, run.FinalTrainAccuracy = got.trainLoss, got.trainAcc
 		if err := finalMeasures(&run, tr, train, spec, p); err != nil {
 			run.Error = err.Error()
 		}
 	}
+	run.Failed = run.failure()
 	return run, nil
 }
 
 // finalMeasures evaluates the trained model on the whole training set (the
 // train accuracy of an epoch is a running mean over changing weights; the
-// generalization gap needs the final model's) and measures sharpness.
+// generalization gap needs the final model's), unless a train-to-target
+// check just did, and measures sharpness.
 func finalMeasures(run *Run, tr *engine.Trainer, train *data.Dataset, spec runSpec, p Preset) error {
-	loss, acc, err := tr.Evaluate(train)
-	if err != nil {
-		return err
+	if run.FinalTrainLoss == nil {
+		loss, acc, err := tr.Evaluate(train)
+		if err != nil {
+			return err
+		}
+		run.FinalTrainLoss, run.FinalTrainAccuracy = &loss, &acc
 	}
-	run.FinalTrainLoss, run.FinalTrainAccuracy = &loss, &acc
 	if spec.Sharpness {
 		phi, err := engine.Sharpness(tr, p.Sharpness)
 		if err != nil {
 			return err
 		}
-		run.Sharpness = &phi
+		lambda, err := engine.HessianTop(tr, p.Hessian)
+		if err != nil {
+			return err
+		}
+		run.Sharpness, run.HessianTop = &phi, &lambda
 	}
 	return nil
+}
+
+// chanceAccuracy is guessing's accuracy on MNIST and Fashion-MNIST (10
+// classes); a run within collapseMargin of it learned nothing.
+const chanceAccuracy, collapseMargin = 0.1, 0.05
+
+// failure says why a finished run counts as failed, "" if it does not:
+// it diverged, its test accuracy collapsed to chance, or its training loss
+// ended at or above where it started (its first step's). Such a run is a
+// result, shown as failed, and never a number inside a mean.
+func (r Run) failure() string {
+	if r.Diverged {
+		return "diverged (the loss became NaN or Inf)"
+	}
+	if r.Error != "" || len(r.Epochs) == 0 {
+		return ""
+	}
+	f := r.Final()
+	if f.TestAccuracy <= chanceAccuracy+collapseMargin {
+		return "collapsed to chance: test accuracy " + accuracy.with(f.TestAccuracy)
+	}
+	final := f.TrainLoss
+	if r.FinalTrainLoss != nil {
+		final = *r.FinalTrainLoss
+	}
+	if first := r.Epochs[0].StepLosses; len(first) > 0 && final >= float64(first[0]) {
+		return fmt.Sprintf("its training loss ended at %s, not below its initial %s", lossQ.format(final), lossQ.format(float64(first[0])))
+	}
+	return ""
 }
 
 // batchesOf lists the distinct starting batch sizes of runs, ascending.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +122,7 @@ func TestStudyRedoesInvalidRunFiles(t *testing.T) {
 	Execute(ctx, p, Options{Dir: dir, Device: "cpu", DataDir: subset, Log: stop})
 	log := stop.log.String()
 	for _, want := range []string{
-		"run " + specs[0].ID + ": not a result of this run: schema 0, want 1: running it again\n[1/",
+		"run " + specs[0].ID + fmt.Sprintf(": not a result of this run: schema 0, want %d: running it again\n[1/", runSchema),
 		"run " + specs[2].ID + ": not a result of this run: its id is \"" + specs[1].ID + "\": running it again\n[3/",
 	} {
 		if !strings.Contains(log, want) {
@@ -145,7 +146,7 @@ func TestIsResultOf(t *testing.T) {
 	specs := plan(tinyPreset())
 	spec := specs[0]
 	good := Run{Schema: runSchema, ID: spec.ID, Experiment: spec.Experiment, Variant: spec.Variant, Batch: spec.Batch, Seed: spec.Seed,
-		Config: spec.Config.Resolved(), Error: "diverged"}
+		Config: spec.Config.Resolved(), Protocol: spec.Protocol, Error: "diverged"}
 	if err := good.isResultOf(spec); err != nil {
 		t.Fatalf("a valid failed run: %v", err)
 	}
@@ -158,11 +159,35 @@ func TestIsResultOf(t *testing.T) {
 		{func(r *Run) { r.Seed = 9 }, "seed 9"},
 		{func(r *Run) { r.Config.LR = 5 }, "not the planned"},
 		{func(r *Run) { r.Error = "" }, "epochs, want"},
+		{func(r *Run) { r.Protocol.Kind = TrainToTarget }, "its protocol is"},
 	} {
 		r := good
 		tc.change(&r)
 		if err := r.isResultOf(spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestReportNamesTheCommand: the command line that started a study is kept
+// in its directory, so a report built later from the runs still names it.
+func TestReportNamesTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	p := tinyPreset()
+	p.Experiments = []string{FixedLR}
+	cmd := []string{"batchlab", "study", "--plan", "mine.yaml"}
+	if _, err := Execute(context.Background(), p, Options{Dir: dir, Device: "cpu", DataDir: subset, Command: cmd}); err != nil {
+		t.Fatal(err)
+	}
+	// A second process with other flags (a shard, say) does not replace it.
+	if _, err := Execute(context.Background(), p, Options{Dir: dir, Device: "cpu", DataDir: subset, Command: []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Report(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Command, " ") != strings.Join(cmd, " ") {
+		t.Errorf("the report's command is %q, want %q", res.Command, cmd)
 	}
 }

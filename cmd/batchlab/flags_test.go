@@ -46,7 +46,7 @@ func TestIdleFlagsRefused(t *testing.T) {
 		{append(train, "--adapt-regime"), "the batch 128 is not above the base batch 128"},
 		{append(train, "--ghost-batch", "128"), "ghost batch 128 is not smaller than the largest batch 128"},
 		{append(train, "--beta1", "0.8"), "--beta1 is Adam's setting"},
-		{[]string{"study", "--quick", "--preset", "full", "--data", subset}, "--quick is --preset quick, and --preset full asks for another"},
+		{[]string{"study", "--quick", "--preset", "full", "--data", subset}, "--quick and --preset full: give one of --quick, --preset and --plan"},
 		{[]string{"bench", "epoch", "--data", subset, "--lr-scale", "none", "--base-batch", "64"}, "--base-batch 64 does nothing with --lr-scale none"},
 		{[]string{"advise", "--data", subset, "--batch-range", "64-16"}, `--batch-range "64-16": want MIN-MAX`},
 		{[]string{"advise", "--data", subset, "--batch-range", "64"}, `--batch-range "64"`},

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,11 +24,15 @@ func studyCommand() *cli.Command {
 	slices.Sort(names)
 	return &cli.Command{
 		Name:  "study",
-		Usage: "reproduce the published findings on batch size on MNIST and write a report",
-		Description: "Runs the experiments of the batch-size study: (a) a fixed LR at several batch sizes;\n" +
-			"(b) linear and sqrt LR scaling with warmup; (c) step decay vs increase-batch; (d) the\n" +
-			"generalization gap and sharpness; (e) large batch with ghost batch norm and regime\n" +
-			"adaptation; (f) cost per epoch; (g) the gradient noise scale — over several seeds.\n" +
+		Usage: "reproduce the published findings on batch size on MNIST or Fashion-MNIST and write a report",
+		Description: "Runs the experiments of the batch-size study, each under its protocol: (a) a fixed LR at\n" +
+			"several batch sizes and (b) linear and sqrt LR scaling with Goyal's warmup and step decay, at\n" +
+			"equal epochs; (c) step decay vs increase-batch vs a constant LR; (d) Keskar's small against\n" +
+			"large batch (10 % of the data), Adam, both trained to 99 % train accuracy, with two sharpness\n" +
+			"measures; (e) Hoffer's regimes (LB with ghost batch norm and as many updates as SB); (f) the\n" +
+			"time to a test accuracy by batch size; (g) the gradient noise scale — over several seeds,\n" +
+			"interleaved, judged by written rules with 95 % intervals. --plan FILE (JSON or YAML, the keys\n" +
+			"of the preset.json a study writes) sets the batch sizes, seeds, rules and experiments.\n" +
 			"Each run is saved as it finishes: run the same command again to continue a stopped\n" +
 			"study. Writes report.html, results.json, runs.csv and findings.csv into --out.\n\n" +
 			"On a cluster, run it as a job array into one shared --out: --shard i/n runs the i-th\n" +
@@ -44,8 +49,9 @@ func studyCommand() *cli.Command {
 			"batchlab study report /shared/study"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quick", Usage: "the few-minute version (same as --preset quick)"},
-			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), Value: "full"},
-			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report", DefaultText: "study-<preset>"},
+			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), DefaultText: "full"},
+			&cli.StringFlag{Name: "plan", Usage: "read the study's plan (batch sizes, LR rules, seeds, epochs, experiments and their settings) from `FILE`, JSON or YAML with the keys of the preset.json a study writes (which is such a file)"},
+			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report", DefaultText: "study-<preset or plan name>"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
@@ -58,17 +64,11 @@ func studyCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			name := c.String("preset")
-			if c.Bool("quick") {
-				if c.IsSet("preset") && name != "quick" {
-					return fmt.Errorf("--quick is --preset quick, and --preset %s asks for another: give one", name)
-				}
-				name = "quick"
+			p, err := studyPlan(c.Bool("quick"), c.String("preset"), c.String("plan"), presets)
+			if err != nil {
+				return err
 			}
-			p, ok := presets[name]
-			if !ok {
-				return fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(names, ", "))
-			}
+			name := p.Name
 			if c.Duration("claim-timeout") <= 0 {
 				return fmt.Errorf("--claim-timeout %s: must be positive", c.Duration("claim-timeout"))
 			}
@@ -96,7 +96,7 @@ func studyCommand() *cli.Command {
 			defer prof.stop()
 			res, err := study.Execute(c.Context, p, study.Options{
 				Dir: out, Device: c.String("device"), Dataset: dataset, DataDir: dir, Log: c.App.ErrWriter,
-				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"),
+				Shard: shard, ClaimTimeout: c.Duration("claim-timeout"), Command: os.Args,
 			})
 			if perr := prof.stop(); err == nil {
 				err = perr
@@ -117,6 +117,37 @@ func studyCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// studyPlan is the plan that --quick, --preset and --plan choose; more than
+// one of them is an error, none is the full preset.
+func studyPlan(quick bool, preset, planFile string, presets map[string]study.Preset) (study.Preset, error) {
+	var given []string
+	if quick {
+		given = append(given, "--quick")
+	}
+	if preset != "" {
+		given = append(given, "--preset "+preset)
+	}
+	if planFile != "" {
+		given = append(given, "--plan "+planFile)
+	}
+	switch {
+	case len(given) > 1:
+		return study.Preset{}, fmt.Errorf("%s: give one of --quick, --preset and --plan", strings.Join(given, " and "))
+	case planFile != "":
+		return study.ReadPlan(planFile)
+	case quick:
+		preset = "quick"
+	case preset == "":
+		preset = "full"
+	}
+	p, ok := presets[preset]
+	if !ok {
+		names := slices.Sorted(maps.Keys(presets))
+		return p, fmt.Errorf("unknown preset %q (want one of %s, or a plan file with --plan)", preset, strings.Join(names, ", "))
+	}
+	return p, nil
 }
 
 func studyReportCommand() *cli.Command {
@@ -202,7 +233,11 @@ func printFindings(w io.Writer, res *study.Results, dir string) {
 			len(res.Missing), strings.Join(res.Missing, ", "), strings.Join(res.Undecided, "; "))
 	}
 	for _, f := range res.Findings {
-		fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
+		fmt.Fprintf(w, "%-18s %s (%s)\n%18s %s\n", strings.ToUpper(f.Verdict), f.Claim, f.Source, "", f.Measured)
+		for _, c := range f.Caveats {
+			fmt.Fprintf(w, "%18s caveat: %s\n", "", c)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "report: %s\n", filepath.Join(dir, "report.html"))
 }

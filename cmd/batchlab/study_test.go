@@ -147,3 +147,79 @@ func TestStudyShardKilled(t *testing.T) {
 		t.Errorf("claims left: %v", claims)
 	}
 }
+
+// TestStudyPlanChoice: --quick, --preset and --plan are one choice; two
+// of them are an error (issue 16: --quick --preset full quietly ran quick).
+func TestStudyPlanChoice(t *testing.T) {
+	presets := study.Presets()
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte("name: mine\nseeds: [1]\nbatches: [16]\nexperiments: [fixed-lr]\nhidden: [8]\nepochs: 1\nbase_batch: 16\nbase_lr: 0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		quick        bool
+		preset, plan string
+		want         string // the plan's name, or the error
+	}{
+		{false, "", "", "full"},
+		{true, "", "", "quick"},
+		{false, "tiny", "", "tiny"},
+		{false, "", planFile, "mine"},
+		{true, "full", "", "--quick and --preset full: give one of --quick, --preset and --plan"},
+		{false, "quick", planFile, "give one of"},
+		{false, "huge", "", `unknown preset "huge"`},
+	} {
+		p, err := studyPlan(tc.quick, tc.preset, tc.plan, presets)
+		got := p.Name
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%v %q %q: %q, want %q", tc.quick, tc.preset, tc.plan, got, tc.want)
+		}
+	}
+}
+
+// TestStudyCustomPlan runs a study from a YAML plan (other batch sizes,
+// seeds and experiments than any preset) on the MNIST subset: the runs are
+// the plan's, the findings table says so, and its written preset.json is
+// accepted back as a plan (the same directory, so nothing runs again).
+func TestStudyCustomPlan(t *testing.T) {
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.yaml")
+	plan := `name: mine
+train_samples: 600
+test_samples: 200
+hidden: [8]
+epochs: 1
+seeds: [4, 5]
+batches: [32, 128]
+base_batch: 32
+base_lr: 0.05
+momentum: 0.9
+experiments: [fixed-lr, cost]
+cost: {rule: sqrt, target: 0.3, max_epochs: 2}
+`
+	if err := os.WriteFile(planFile, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "study")
+	got, err := run(t, "study", "--plan", planFile, "--data", subset, "--out", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	runs, _ := filepath.Glob(filepath.Join(out, "runs", "*.json"))
+	if len(runs) != 8 || !strings.Contains(got, "mine preset") || !strings.Contains(got, "B=128") {
+		t.Errorf("%d runs, output:\n%s", len(runs), got)
+	}
+	for _, want := range []string{"fixed-lr_none_b128_s5.json", "cost_sqrt_b32_s4.json"} {
+		if _, err := os.Stat(filepath.Join(out, "runs", want)); err != nil {
+			t.Error(err)
+		}
+	}
+	again, err := run(t, "study", "--plan", filepath.Join(out, "preset.json"), "--data", subset, "--out", out)
+	if err != nil || !strings.Contains(again, "mine preset") {
+		t.Errorf("the written plan read back: %v\n%s", err, again)
+	}
+}

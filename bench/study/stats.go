@@ -1,0 +1,127 @@
+package study
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	gonumstat "gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// The small statistics of the verdicts: t-intervals of means and of paired
+// differences by seed, and a seeded percentile bootstrap for what has no
+// closed form (a fitted B_crit). gonum gives the quantiles.
+
+// confidence is the level of every interval.
+const confidence = 0.95
+
+// Interval is a mean (or an estimate) with its confidence interval over N
+// seeds; Lo and Hi are NaN (null in JSON) below two seeds.
+type Interval struct {
+	Mean   float64 `json:"mean"`
+	Lo     float64 `json:"lo"`
+	Hi     float64 `json:"hi"`
+	N      int     `json:"n"`
+	Level  float64 `json:"level"`
+	Method string  `json:"method"` // "t", "paired t", "bootstrap"
+}
+
+// Above says the whole interval lies above x; Below, below it.
+func (iv Interval) Above(x float64) bool { return iv.Lo > x }
+func (iv Interval) Below(x float64) bool { return iv.Hi < x }
+
+// as writes the interval as "mean [lo, hi]", each number as quantity q
+// (precision.go), without the unit; below two seeds, the mean and n.
+func (iv Interval) as(q quantity) string {
+	if iv.N < 2 || math.IsNaN(iv.Lo) {
+		return fmt.Sprintf("%s (n = %d, no interval)", q.format(iv.Mean), iv.N)
+	}
+	return fmt.Sprintf("%s [%s, %s]", q.format(iv.Mean), q.format(iv.Lo), q.format(iv.Hi))
+}
+
+// tInterval is the mean of xs with Student's t confidence interval.
+func tInterval(xs []float64) Interval {
+	iv := Interval{N: len(xs), Level: confidence, Method: "t", Lo: math.NaN(), Hi: math.NaN(), Mean: math.NaN()}
+	if len(xs) == 0 {
+		return iv
+	}
+	iv.Mean = gonumstat.Mean(xs, nil)
+	if len(xs) < 2 {
+		return iv
+	}
+	se := gonumstat.StdDev(xs, nil) / math.Sqrt(float64(len(xs)))
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(1 - (1-confidence)/2)
+	iv.Lo, iv.Hi = iv.Mean-t*se, iv.Mean+t*se
+	return iv
+}
+
+// pairedDiff is the t-interval of a[s] − b[s] over the seeds s both have.
+func pairedDiff(a, b map[uint64]float64) Interval {
+	iv := tInterval(diffs(a, b))
+	iv.Method = "paired t"
+	return iv
+}
+
+// diffs lists a[s] − b[s] over the seeds both have, in seed order.
+func diffs(a, b map[uint64]float64) []float64 {
+	var out []float64
+	for _, s := range sortedSeeds(a) {
+		if vb, ok := b[s]; ok {
+			out = append(out, a[s]-vb)
+		}
+	}
+	return out
+}
+
+func sortedSeeds(m map[uint64]float64) []uint64 {
+	var ks []uint64
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// bootstrapReps is how many resamples a bootstrap draws.
+const bootstrapReps = 2000
+
+// bootstrap is the percentile bootstrap interval of estimate over n
+// units (seeds): each of bootstrapReps resamples draws n of them with
+// replacement, from a fixed seed so that a report is reproducible;
+// estimate says false where a resample admits no estimate (those are left
+// out, and counted against nothing). The mean is estimate on all n.
+func bootstrap(n int, estimate func(units []int) (float64, bool)) Interval {
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	iv := Interval{N: n, Level: confidence, Method: "bootstrap", Lo: math.NaN(), Hi: math.NaN(), Mean: math.NaN()}
+	if v, ok := estimate(all); ok {
+		iv.Mean = v
+	} else {
+		return iv
+	}
+	if n < 2 {
+		return iv
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var vs []float64
+	units := make([]int, n)
+	for range bootstrapReps {
+		for i := range units {
+			units[i] = rng.IntN(n)
+		}
+		if v, ok := estimate(units); ok {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) < bootstrapReps/2 { // most resamples say nothing: no interval
+		return iv
+	}
+	slices.Sort(vs)
+	iv.Lo = gonumstat.Quantile((1-confidence)/2, gonumstat.Empirical, vs, nil)
+	iv.Hi = gonumstat.Quantile(1-(1-confidence)/2, gonumstat.Empirical, vs, nil)
+	return iv
+}
