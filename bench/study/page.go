@@ -447,7 +447,13 @@ func (f *figures) sections() []section {
 		// The grid the verdict reads (its own report, with CSV and JSON, is in grid/).
 		ns.Figures = append(ns.Figures,
 			figureOf("grid-steps", g.StepsPlot, fmt.Sprintf("The plan's grid (bench/grid; its runs and report in %s/): steps S(B) to each training-loss target at the best of the grid's LRs per batch size, the seeds' range as bars, the fit S(B) = S_min(1 + B_crit/B) dashed.", gridDir)),
-			figureOf("grid-critical-batch", g.BCritPlot, fmt.Sprintf("The grid's B_crit against the loss target with its %.0f %% bootstrap interval over seeds, beside Zhang et al.'s B_20 %% and the noise scale B_simple measured where the noise runs reached each target: the comparison the verdict reads.", 100*g.Level)))
+			figureOf("grid-critical-batch", func() (*plot.Plot, error) {
+				p, err := g.BCritPlot()
+				if p != nil {
+					snapLog(&p.X) // a few close targets would be labelled with every digit
+				}
+				return p, err
+			}, fmt.Sprintf("The grid's B_crit against the loss target with its %.0f %% bootstrap interval over seeds, beside Zhang et al.'s B_20 %% and the noise scale B_simple measured where the noise runs reached each target: the comparison the verdict reads.", 100*g.Level)))
 	}
 	s = append(s, ns)
 	for i := range s { // a table fills the cell beside an odd figure out
