@@ -163,3 +163,29 @@ func TestStudyWithGrid(t *testing.T) {
 		t.Errorf("a changed grid point: %v", d)
 	}
 }
+
+// TestGridPlanValidate: a plan's grid takes the study's seeds and dataset,
+// and its own settings are checked by bench/grid before anything runs.
+func TestGridPlanValidate(t *testing.T) {
+	for _, tc := range []struct {
+		change func(*grid.Plan)
+		want   string
+	}{
+		{func(g *grid.Plan) { g.Seeds = []uint64{7} }, "leave grid.seeds out"},
+		{func(g *grid.Plan) { g.Dataset = "fashion-mnist" }, "leave grid.dataset out"},
+		{func(g *grid.Plan) { g.MaxEpochs = 0 }, "grid: --max-epochs must be at least 1"},
+	} {
+		p := tinyPreset()
+		g := *p.Grid
+		tc.change(&g)
+		p.Grid = &g
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v, want %q", err, tc.want)
+		}
+	}
+	p := tinyPreset()
+	p.Grid.Seeds = slices.Clone(p.Seeds) // the study's own seeds, spelt out, are fine
+	if err := p.Validate(); err != nil {
+		t.Error(err)
+	}
+}
