@@ -16,7 +16,7 @@ import (
 // the linear and sqrt rules, each as grid-<optimizer>-<name>.svg and .png in dir.
 func (a *Analysis) Plots(dir string) error {
 	for name, draw := range map[string]func() (*plot.Plot, error){
-		"steps": a.stepsPlot, "bcrit": a.bcritPlot, "best-lr": a.bestLRPlot,
+		"steps": a.StepsPlot, "bcrit": a.BCritPlot, "best-lr": a.bestLRPlot,
 	} {
 		p, err := draw()
 		if err != nil {
@@ -62,8 +62,9 @@ func (a *Analysis) batches() []int {
 	return bs
 }
 
-// stepsPlot: S(B) at the best LR per target, seeds' range as bars, the fit dashed.
-func (a *Analysis) stepsPlot() (*plot.Plot, error) {
+// StepsPlot: S(B) at the best LR per target, seeds' range as bars, the fit dashed
+// (nil with nothing measured yet; the study's report draws it too).
+func (a *Analysis) StepsPlot() (*plot.Plot, error) {
 	p := plotkit.New(fmt.Sprintf("Steps to each loss target at the best LR (%s)", a.optimizer()), "batch size B", "steps S(B)")
 	bs := a.batches()
 	plotkit.BatchAxis(&p.X, bs)
@@ -106,9 +107,9 @@ func (a *Analysis) stepsPlot() (*plot.Plot, error) {
 	return p, nil
 }
 
-// bcritPlot: B_crit with its interval against the loss target, beside
+// BCritPlot: B_crit with its interval against the loss target, beside
 // Zhang et al.'s B_20 % and the noise scale B_simple at the same loss.
-func (a *Analysis) bcritPlot() (*plot.Plot, error) {
+func (a *Analysis) BCritPlot() (*plot.Plot, error) {
 	p := plotkit.New(fmt.Sprintf("Critical batch against the loss target (%s)", a.optimizer()), "training-loss target (lower: later in training)", "batch size")
 	plotkit.LogAxis(&p.X)
 	p.X.Scale = plot.InvertedScale{Normalizer: plot.LogScale{}} // training goes on to the right

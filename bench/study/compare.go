@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/batchlab/batchlab/bench/grid"
 	"github.com/batchlab/batchlab/engine/device"
 )
 
@@ -40,6 +41,9 @@ func SameNumbers(a, b *Results) []string {
 		if ra != rb {
 			diffs = append(diffs, fmt.Sprintf("run %s differs", a.Runs[i].ID))
 		}
+	}
+	if gridNumbers(a.Grid) != gridNumbers(b.Grid) {
+		diffs = append(diffs, "the grid's analysis differs")
 	}
 	if len(a.Findings) != len(b.Findings) {
 		return append(diffs, fmt.Sprintf("%d findings against %d", len(a.Findings), len(b.Findings)))
@@ -73,5 +77,26 @@ func untimed(r Run) string {
 		r.Reached = &c
 	}
 	b, _ := marshalFinite(r)
+	return string(b)
+}
+
+// gridNumbers is what a grid measured, as JSON: its targets and the noise
+// scale along training (not its device). It is read back and written again,
+// so that an analysis in memory (NaN) and one read from results.json (null
+// read as 0) come out the same.
+func gridNumbers(g *grid.Analysis) string {
+	if g == nil {
+		return ""
+	}
+	type numbers struct {
+		Targets []grid.TargetResult
+		Noise   []grid.NoiseSample
+	}
+	b, _ := marshalFinite(numbers{g.Targets, g.NoiseAlongTraining})
+	var back numbers
+	if err := json.Unmarshal(b, &back); err != nil {
+		return err.Error()
+	}
+	b, _ = marshalFinite(back)
 	return string(b)
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/batchlab/batchlab/bench/grid"
 )
 
 // The findings of the literature and the rule that judges each, as data:
@@ -42,8 +44,8 @@ var rules = []rule{
 		3, judgeCost, []string{Cost}},
 	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
 		"McCandlish et al. 2018",
-		"B_crit from the fit S(B) = S_min(1 + B_crit/B) to the updates each batch needs to reach a common training loss (bootstrap interval over seeds); B_simple read where the noise run's loss reaches that loss (t-interval over seeds): reproduced within a factor 3, partly within 10",
-		3, judgeNoiseScale, []string{Noise, FixedLR, LRScaling}},
+		"with the plan's grid (bench/grid): at each training-loss target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit and the noise runs measured B_simple (both moments averaged before the ratio), both with their bootstrap intervals over seeds, B_simple predicts B_crit when B_simple/B_crit lies in [1/3, 3]: reproduced when it does at every such target, partly at some, not reproduced at none, inconclusive without such a target. Without a grid, an estimate from one fit: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (t-interval over seeds): reproduced within a factor 3, partly within 10",
+		3, judgeNoiseScale, []string{Noise, FixedLR, LRScaling, Grid}},
 }
 
 // rule is one finding and how it is judged.
@@ -60,6 +62,7 @@ type rule struct {
 type evidence struct {
 	runs []Run
 	plan Preset
+	grid *grid.Analysis // the plan's grid, nil without one
 	f    *Finding
 }
 
@@ -106,15 +109,15 @@ func (e *evidence) values(exp, variant string, batch int, metric func(Run) (floa
 func judge(r *Results) []Finding {
 	var out []Finding
 	for _, rl := range rules {
-		out = append(out, rl.apply(r.Runs, r.Preset))
+		out = append(out, rl.apply(r.Runs, r.Preset, r.Grid))
 	}
 	return out
 }
 
-func (rl rule) apply(runs []Run, p Preset) Finding {
+func (rl rule) apply(runs []Run, p Preset, g *grid.Analysis) Finding {
 	f := Finding{ID: rl.id, Claim: rl.claim, Source: rl.source, Rule: rl.text, MinSeeds: rl.minSeeds,
 		Protocol: protocolsOf(runs, rl.experiments), Numbers: map[string]float64{}, Intervals: map[string]Interval{}}
-	e := &evidence{runs: runs, plan: p, f: &f}
+	e := &evidence{runs: runs, plan: p, grid: g, f: &f}
 	f.Verdict, f.Measured = rl.judge(e)
 	if f.Verdict != Inconclusive && f.Seeds < rl.minSeeds {
 		e.caveat("%d seeds where the rule needs %d: the verdict would have been %q", f.Seeds, rl.minSeeds, f.Verdict)
@@ -592,6 +595,10 @@ func ratioInterval(a, b map[uint64]float64) Interval {
 // B_crit = b/a, with a bootstrap over seeds. B_simple is read in each noise
 // run where its loss first reaches the target.
 func judgeNoiseScale(e *evidence) (verdict, measured string) {
+	if e.grid != nil {
+		return judgeNoiseFromGrid(e, e.grid)
+	}
+	e.caveat("an estimate from one fit: S(B) from the sweeps' untuned LRs, read at one loss, and B_simple from one noise run per seed; a plan with a grid measures B_crit with an LR search at each of several losses (bench/grid)")
 	fit, ok := fitCriticalBatch(e.runs)
 	var parts []string
 	for _, b := range sortedKeys(fit.steps) {
@@ -785,4 +792,102 @@ func sortedKeys(m map[int]float64) []int {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// judgeNoiseFromGrid is (g) from the plan's grid: its comparison of
+// B_simple with B_crit (grid.Analysis.NoiseVersusCritical) at every loss
+// target where both were measured with intervals.
+func judgeNoiseFromGrid(e *evidence, a *grid.Analysis) (verdict, measured string) {
+	p := a.Plan
+	e.f.Protocol = fmt.Sprintf("grid: constant LR, %s, batches %v, trained until the smoothed training loss reaches %v or %d epochs; the best LR per batch and target",
+		p.OptimizerName(), p.Batches, p.Targets, p.MaxEpochs)
+	if len(a.Missing) > 0 {
+		e.caveat("the grid is partial: %d of its runs have no result yet", len(a.Missing))
+	}
+	if a.Failed > 0 {
+		e.caveat("%d of the grid's %d runs failed (diverged or collapsed): no evidence for their LR", a.Failed, a.Runs)
+	}
+	comparisons := map[float64]grid.NoiseComparison{}
+	for _, c := range a.NoiseVersusCritical() {
+		comparisons[c.Target] = c
+	}
+	parts := []string{fmt.Sprintf("%.0f %% bootstrap intervals over seeds", 100*a.Level)}
+	judged, within := 0, 0
+	for _, t := range a.Targets {
+		at := fmt.Sprintf("at_loss_%g", t.Target)
+		line := fmt.Sprintf("loss %g: ", t.Target)
+		var edge []string
+		for _, pt := range t.Points {
+			if pt.Reached && pt.LREdge {
+				edge = append(edge, fmt.Sprintf("B=%d (%g)", pt.Batch, *pt.BestLR))
+			}
+		}
+		if len(edge) > 0 {
+			e.caveat("at loss %g the best LR is at the grid's edge for %s: a better one may lie outside it, and S(B) be overestimated there", t.Target, strings.Join(edge, ", "))
+		}
+		fit, noise := t.Fit, t.Noise
+		if fit == nil {
+			parts = append(parts, line+"no fit (fewer than 3 batch sizes reached it)")
+			continue
+		}
+		if fit.AtBound {
+			parts = append(parts, line+"B_crit not located by these batch sizes (the fit's best is at its search bound)")
+			continue
+		}
+		bCrit := Interval{Mean: fit.BCrit, Lo: float64(fit.BCritLo), Hi: float64(fit.BCritHi), N: fitSeeds(t), Level: a.Level, Method: "bootstrap over seeds, the best LR picked again in each draw"}
+		e.f.Numbers["b_crit_"+at], e.f.Numbers["s_min_"+at] = fit.BCrit, fit.SMin
+		line += fmt.Sprintf("B_crit = %s", bCrit.as(batchQ))
+		if noise == nil || math.IsInf(float64(noise.BSimple), 0) {
+			parts = append(parts, line+", B_simple not measured there (no noise run reached it, or |G|² was not estimated positive)")
+			continue
+		}
+		bSimple := Interval{Mean: float64(noise.BSimple), Lo: float64(noise.Lo), Hi: float64(noise.Hi), N: noise.Seeds, Level: a.Level, Method: "bootstrap over the noise pairs within each seed"}
+		e.f.Numbers["b_simple_"+at] = bSimple.Mean
+		line += fmt.Sprintf(", B_simple = %s (%d pairs, %d seeds)", bSimple.as(batchQ), noise.Pairs, noise.Seeds)
+		if noise.Seeds < len(p.Seeds) {
+			e.caveat("at loss %g, %d of the %d noise runs reached it: B_simple rests on those", t.Target, noise.Seeds, len(p.Seeds))
+		}
+		c, ok := comparisons[t.Target]
+		if !ok || !finite(bCrit.Lo, bCrit.Hi, bSimple.Lo, bSimple.Hi) {
+			parts = append(parts, line+": an interval is open, so this target is not judged")
+			continue
+		}
+		e.use("b_crit_"+at, bCrit)
+		e.use("b_simple_"+at, bSimple)
+		e.f.Numbers["ratio_"+at] = c.Ratio
+		judged++
+		word := "outside a factor 3"
+		if c.WithinFactor3 {
+			within++
+			word = "within a factor 3"
+		}
+		parts = append(parts, line+fmt.Sprintf("; B_simple/B_crit = %s, %s", general.format(c.Ratio), word))
+		switch {
+		case c.WithinFactor3 && !c.Overlap:
+			e.caveat("at loss %g the ratio is within a factor 3 but the two intervals do not overlap", t.Target)
+		case !c.WithinFactor3 && c.Overlap:
+			e.caveat("at loss %g the ratio is outside a factor 3 but the two intervals overlap: the data cannot tell them apart", t.Target)
+		}
+	}
+	e.f.Numbers["targets_judged"], e.f.Numbers["targets_within_factor_3"] = float64(judged), float64(within)
+	measured = strings.Join(parts, "; ")
+	if judged == 0 {
+		return Inconclusive, measured
+	}
+	return grade(within == judged, within > 0), measured
+}
+
+// fitSeeds is the fewest seeds behind a batch size of the fit at target t.
+func fitSeeds(t grid.TargetResult) int {
+	n := 0
+	for _, pt := range t.Points {
+		if pt.Reached && (n == 0 || pt.Steps.N < n) {
+			n = pt.Steps.N
+		}
+	}
+	return n
+}
+
+func finite(xs ...float64) bool {
+	return !slices.ContainsFunc(xs, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
 }

@@ -40,7 +40,7 @@ func verdictOf(t *testing.T, runs []Run, id string) Finding {
 	if i < 0 {
 		t.Fatalf("no rule %q", id)
 	}
-	f := rules[i].apply(runs, testPlan())
+	f := rules[i].apply(runs, testPlan(), nil)
 	for k, v := range f.Numbers {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			t.Errorf("%s: number %s is %g", f.Claim, k, v)

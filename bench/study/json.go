@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -96,15 +97,15 @@ func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
 		if v.IsNil() {
 			return append(b, "null"...), nil
 		}
-		keys := v.MapKeys() // string keys: the only kind Results has
-		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		keys := v.MapKeys() // string or integer keys, as encoding/json writes them
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(keyText(a), keyText(b)) })
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendJSON(b, k.String()); err != nil {
+			if b, err = appendJSON(b, keyText(k)); err != nil {
 				return nil, err
 			}
 			b = append(b, ':')
@@ -115,6 +116,18 @@ func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
 		return append(b, '}'), nil
 	}
 	return appendJSON(b, v.Interface())
+}
+
+// keyText is a map key as encoding/json writes it: a string as it is, an
+// integer in decimal (the grid's smoothing windows are keyed by batch size).
+func keyText(k reflect.Value) string {
+	switch k.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(k.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(k.Uint(), 10)
+	}
+	return k.String()
 }
 
 func appendJSON(b []byte, v any) ([]byte, error) {

@@ -16,12 +16,13 @@ func TestMarshalFiniteLikeEncodingJSON(t *testing.T) {
 		Set     data.Strategy `json:"set,omitzero"`
 		Empty   string        `json:"empty,omitempty"`
 		NotANum float64       `json:"nan"`
-	}{Set: data.Strategy{Mode: data.PinnedAsync}, NotANum: math.NaN()}
+		ByBatch map[int]int   `json:"by_batch"` // integer keys, as the grid's analysis has
+	}{Set: data.Strategy{Mode: data.PinnedAsync}, NotANum: math.NaN(), ByBatch: map[int]int{256: 2, 16: 1}}
 	got, err := marshalFinite(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"set":"pinned-async","nan":null}`; strings.Join(strings.Fields(string(got)), "") != want {
+	if want := `{"set":"pinned-async","nan":null,"by_batch":{"16":1,"256":2}}`; strings.Join(strings.Fields(string(got)), "") != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }

@@ -269,6 +269,15 @@ func presetFacts(p Preset) []fact {
 		rules = append(rules, string(r))
 	}
 	k := p.Keskar
+	critical := "none: (g) is estimated from the sweeps' S(B)"
+	if g := p.Grid; g != nil {
+		lrs := fmt.Sprintf("LRs %v", g.LRs)
+		if len(g.LRs) == 0 {
+			lrs = fmt.Sprintf("LR %s at B=%d by the %s rule, ×%g^k for |k| ≤ %d", learningRate.format(g.LRCenter), g.BaseBatch, g.LRScale, g.LRFactor, g.LRSteps)
+		}
+		critical = fmt.Sprintf("%s, MLP %s, batches %s, %s; constant LR to training losses %v, at most %d epochs; noise runs at B=%d (in %s/)",
+			g.OptimizerName(), joinInts(g.Hidden, "–"), joinInts(g.Batches, ", "), lrs, g.Targets, g.MaxEpochs, g.NoiseBatch, gridDir)
+	}
 	return []fact{
 		{"plan", orDefault(p.Name, "unnamed") + " (as a file: preset.json, which --plan takes back)"},
 		{"experiments", experiments},
@@ -288,6 +297,7 @@ func presetFacts(p Preset) []fact {
 		{"time to accuracy", fmt.Sprintf("batches %s, %s rule, to %s test accuracy, at most %d epochs", joinInts(orSweep(p.Cost.Batches, p.Batches), ", "),
 			orDefault(string(p.Cost.Rule), "no"), accuracy.with(p.Cost.Target), p.Cost.MaxEpochs)},
 		{"noise scale", fmt.Sprintf("batches %d and %d, %d measurements per point", p.NoiseSmall, p.NoiseBig, p.NoiseSamples)},
+		{"critical-batch grid", critical},
 	}
 }
 
@@ -433,6 +443,18 @@ func (f *figures) sections() []section {
 		plotFigure("noise-b-simple", noisePlot, err, caption),
 		figureOf("noise-critical-batch", f.criticalBatch, criticalCaption(r)))
 	ns.Tables = append(ns.Tables, noiseTable(r))
+	if g := r.Grid; g != nil && !ns.NotRun {
+		// The grid the verdict reads (its own report, with CSV and JSON, is in grid/).
+		ns.Figures = append(ns.Figures,
+			figureOf("grid-steps", g.StepsPlot, fmt.Sprintf("The plan's grid (bench/grid; its runs and report in %s/): steps S(B) to each training-loss target at the best of the grid's LRs per batch size, the seeds' range as bars, the fit S(B) = S_min(1 + B_crit/B) dashed.", gridDir)),
+			figureOf("grid-critical-batch", func() (*plot.Plot, error) {
+				p, err := g.BCritPlot()
+				if p != nil {
+					snapLog(&p.X) // a few close targets would be labelled with every digit
+				}
+				return p, err
+			}, fmt.Sprintf("The grid's B_crit against the loss target with its %.0f %% bootstrap interval over seeds, beside Zhang et al.'s B_20 %% and the noise scale B_simple measured where the noise runs reached each target: the comparison the verdict reads.", 100*g.Level)))
+	}
 	s = append(s, ns)
 	for i := range s { // a table fills the cell beside an odd figure out
 		for j := range s[i].Tables {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/batchlab/batchlab/bench/grid"
 	"github.com/batchlab/batchlab/bench/internal/plotkit"
 	"github.com/batchlab/batchlab/engine/atomicfile"
 )
@@ -71,6 +72,12 @@ func writeReport(dir string, r *Results) error {
 	}
 	if err := saveFigures(filepath.Join(dir, figuresDir), figs); err != nil {
 		return err
+	}
+	if r.Grid != nil {
+		// The grid's own report (its plots, grid.json, CSV) in gridDir.
+		if _, err := grid.Report(filepath.Join(dir, gridDir)); err != nil {
+			return fmt.Errorf("report: grid: %w", err)
+		}
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, reportFile), page)
 }

@@ -10,6 +10,7 @@ package study
 import (
 	"time"
 
+	"github.com/batchlab/batchlab/bench/grid"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/buildinfo"
 	"github.com/batchlab/batchlab/engine/data"
@@ -25,7 +26,15 @@ const (
 	Noise     = "noise"      // (g) gradient noise scale during a base-batch run
 	Keskar    = "keskar"     // (d) SB against LB = 10 % of the data, both trained to a train accuracy
 	Cost      = "cost"       // (f) wall time to a test accuracy by batch size
+	// Grid is (g) measured: the plan's LR × batch grid (Preset.Grid), run
+	// by bench/grid in the study's directory under gridDir; it runs with
+	// experiment Noise.
+	Grid = "grid"
 )
+
+// gridDir is where a study keeps its grid: plan.json, runs/, and the
+// grid's own report (bench/grid.Report).
+const gridDir = "grid"
 
 // Run is one training run of the study and what it measured.
 type Run struct {
@@ -132,6 +141,9 @@ type Results struct {
 	// Build the binary that judged it.
 	Command []string       `json:"command,omitempty"`
 	Build   buildinfo.Info `json:"build"`
+	// Grid is the analysis of the plan's grid (bench/grid), from the runs
+	// it has; nil when the plan has none or none has finished.
+	Grid *grid.Analysis `json:"grid,omitempty"`
 }
 
 // Preset is the plan of a study: its size, seeds, batch sizes, rules and
@@ -184,6 +196,12 @@ type Preset struct {
 	NoiseSmall   int `json:"noise_small"`
 	NoiseBig     int `json:"noise_big"`
 	NoiseSamples int `json:"noise_samples"` // measurements per point
+	// Grid, when given, measures (g)'s critical batch with bench/grid: an
+	// LR × batch grid trained to loss targets, B_crit fitted per target
+	// and the noise scale held to it there. Its seeds and dataset are the
+	// study's (leave seeds and dataset out); nil: (g) is estimated from
+	// the sweeps as before.
+	Grid *grid.Plan `json:"grid,omitempty"`
 }
 
 // KeskarPlan is Keskar et al.'s comparison: a small batch against a large

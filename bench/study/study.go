@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batchlab/batchlab/bench/grid"
 	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/atomicfile"
@@ -278,6 +279,14 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 			return nil, err
 		}
 	}
+	if p.runsGrid() {
+		// The grid's runs, after the study's: resumable, claimed and
+		// sharded as they are (bench/grid shares bench/internal/runstore).
+		if _, err := grid.Execute(ctx, p.gridPlan(opts.Dataset), grid.Options{Dir: filepath.Join(opts.Dir, gridDir), Device: opts.Device,
+			DataDir: opts.DataDir, Log: log, Shard: opts.Shard, ClaimTimeout: opts.ClaimTimeout}); err != nil {
+			return nil, fmt.Errorf("grid: %w", err)
+		}
+	}
 	res, err := collect(opts.Dir, p)
 	if err != nil || len(res.Missing) > 0 {
 		return res, err
@@ -348,6 +357,20 @@ func collect(dir string, p Preset) (*Results, error) {
 			res.Device = run.Device
 		}
 		res.Runs = append(res.Runs, run)
+	}
+	if p.runsGrid() {
+		// The grid's missing runs are the study's too (named grid/<id>):
+		// the noise-scale finding reads them.
+		gdir := filepath.Join(dir, gridDir)
+		gp := p.gridPlan(res.Dataset)
+		runs, missing := grid.ReadRuns(gdir, gp)
+		for _, id := range missing {
+			res.Missing = append(res.Missing, gridDir+"/"+id)
+			missingExp[Grid] = true
+		}
+		if len(runs) > 0 {
+			res.Grid = grid.Analyze(gp, runs, missing)
+		}
 	}
 	res.Findings = judge(res)
 	for _, rl := range rules {
