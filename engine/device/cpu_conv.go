@@ -1,0 +1,285 @@
+package device
+
+import "fmt"
+
+// Convolution data movement on the CPU (Convolver): plain loops, split
+// across the device's goroutines by independent output blocks (cpu_pool.go),
+// so the results do not depend on the split.
+
+var _ Convolver = (*CPU)(nil)
+
+// convTasks are the CPU device's convolution passes, one each, kept so that
+// a call allocates nothing.
+type convTasks struct {
+	im2col   im2colTask
+	col2im   col2imTask
+	swap     swapTask
+	pool     poolTask
+	poolBack poolBackTask
+}
+
+// convPart is the fewest elements a part of a data-movement pass writes:
+// below it, handing a part to another goroutine costs more than it saves.
+const convPart = 16 << 10
+
+// convBufs checks a convolution call's shape and buffers.
+func (d *CPU) convBufs(op string, shapeErr error, args ...arg) ([maxArgs]*cpuBuffer, bool) {
+	if shapeErr != nil && !d.failed() {
+		d.fail(fmt.Errorf("%s: %w", op, shapeErr))
+	}
+	return d.bufs(op, nil, args...)
+}
+
+// im2colTask's units are the (row of col, image) pairs: each writes OH·OW
+// contiguous elements of col.
+type im2colTask struct {
+	col, x []float32
+	s      ConvShape
+}
+
+func (t *im2colTask) run(part, parts int) {
+	s := t.s
+	oh, ow := s.OutH(), s.OutW()
+	lo, hi := span(s.ColRows()*s.N, part, parts, 1)
+	for u := lo; u < hi; u++ {
+		row, n := u/s.N, u%s.N
+		c, i, j := row/(s.KH*s.KW), row/s.KW%s.KH, row%s.KW
+		out := t.col[row*s.ColCols()+n*oh*ow:][:oh*ow]
+		plane := t.x[(n*s.C+c)*s.H*s.W:][:s.H*s.W]
+		for y := range oh {
+			dst := out[y*ow:][:ow]
+			h := y*s.Stride - s.Pad + i
+			if h < 0 || h >= s.H {
+				clear(dst)
+				continue
+			}
+			src := plane[h*s.W:][:s.W]
+			for x := range ow {
+				if w := x*s.Stride - s.Pad + j; w >= 0 && w < s.W {
+					dst[x] = src[w]
+				} else {
+					dst[x] = 0
+				}
+			}
+		}
+	}
+}
+
+func (d *CPU) Im2Col(col, x Buffer, s ConvShape) {
+	err := s.Validate()
+	rows, cols := 0, 0
+	if err == nil {
+		rows, cols = s.ColRows(), s.ColCols()
+	}
+	bs, ok := d.convBufs("Im2Col", err, f32("col", col, rows*cols), f32("x", x, s.N*s.C*s.H*s.W))
+	if !ok {
+		return
+	}
+	d.tasks.conv.im2col = im2colTask{bs[0].f32, bs[1].f32, s}
+	run(d, partsFor(rows*cols, convPart), &d.tasks.conv.im2col)
+}
+
+// col2imTask's units are the (image, channel) planes of dx: each part
+// zeroes its planes and adds into them the col entries read from them, in
+// the order every device uses (conv.go).
+type col2imTask struct {
+	dx, col []float32
+	s       ConvShape
+}
+
+func (t *col2imTask) run(part, parts int) {
+	s := t.s
+	oh, ow := s.OutH(), s.OutW()
+	lo, hi := span(s.N*s.C, part, parts, 1)
+	for u := lo; u < hi; u++ {
+		n, c := u/s.C, u%s.C
+		plane := t.dx[u*s.H*s.W:][:s.H*s.W]
+		clear(plane)
+		for i := range s.KH {
+			for j := range s.KW {
+				row := (c*s.KH+i)*s.KW + j
+				src := t.col[row*s.ColCols()+n*oh*ow:][:oh*ow]
+				for y := range oh {
+					h := y*s.Stride - s.Pad + i
+					if h < 0 || h >= s.H {
+						continue
+					}
+					dst := plane[h*s.W:][:s.W]
+					for x, v := range src[y*ow:][:ow] {
+						if w := x*s.Stride - s.Pad + j; w >= 0 && w < s.W {
+							dst[w] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (d *CPU) Col2Im(dx, col Buffer, s ConvShape) {
+	err := s.Validate()
+	rows, cols := 0, 0
+	if err == nil {
+		rows, cols = s.ColRows(), s.ColCols()
+	}
+	n := s.N * s.C * s.H * s.W
+	bs, ok := d.convBufs("Col2Im", err, f32("dx", dx, n), f32("col", col, rows*cols))
+	if !ok {
+		return
+	}
+	d.tasks.conv.col2im = col2imTask{bs[0].f32, bs[1].f32, s}
+	run(d, partsFor(n+rows*cols, convPart), &d.tasks.conv.col2im)
+}
+
+// swapTask's units are the (o, j) blocks of dst, each a×inner contiguous
+// elements.
+type swapTask struct {
+	dst, src           []float32
+	outer, a, b, inner int
+}
+
+func (t *swapTask) run(part, parts int) {
+	lo, hi := span(t.outer*t.b, part, parts, 1)
+	for u := lo; u < hi; u++ {
+		o, j := u/t.b, u%t.b
+		dst := t.dst[u*t.a*t.inner:][:t.a*t.inner]
+		src := t.src[(o*t.a*t.b+j)*t.inner:]
+		if t.inner == 1 {
+			for i := range dst {
+				dst[i] = src[i*t.b]
+			}
+			continue
+		}
+		for i := range t.a {
+			copy(dst[i*t.inner:][:t.inner], src[i*t.b*t.inner:][:t.inner])
+		}
+	}
+}
+
+func (d *CPU) SwapAxes(dst, src Buffer, outer, a, b, inner int) {
+	n, err := swapSizes(outer, a, b, inner)
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	bs, ok := d.bufs("SwapAxes", nil, f32("dst", dst, n), f32("src", src, n))
+	if !ok {
+		return
+	}
+	d.tasks.conv.swap = swapTask{bs[0].f32, bs[1].f32, outer, a, b, inner}
+	run(d, partsFor(n, convPart), &d.tasks.conv.swap)
+}
+
+// poolTask's units are the (image, channel) planes of y.
+type poolTask struct {
+	y      []float32
+	argmax []int32
+	x      []float32
+	s      PoolShape
+}
+
+func (t *poolTask) run(part, parts int) {
+	s := t.s
+	oh, ow := s.OutH(), s.OutW()
+	lo, hi := span(s.N*s.C, part, parts, 1)
+	for u := lo; u < hi; u++ {
+		base := u * s.H * s.W
+		plane := t.x[base:][:s.H*s.W]
+		for y := range oh {
+			h0, h1 := window(y, s.K, s.Stride, s.Pad, s.H)
+			for x := range ow {
+				w0, w1 := window(x, s.K, s.Stride, s.Pad, s.W)
+				at := h0*s.W + w0
+				best := plane[at]
+				for h := h0; h < h1; h++ {
+					for w := w0; w < w1; w++ {
+						// A NaN wins, the first of them.
+						if v := plane[h*s.W+w]; v > best || (v != v && best == best) {
+							best, at = v, h*s.W+w
+						}
+					}
+				}
+				o := (u*oh+y)*ow + x
+				t.y[o], t.argmax[o] = best, int32(base+at)
+			}
+		}
+	}
+}
+
+// window is the part of the image [lo, hi) that window number o covers
+// along one axis: never empty, since the padding is at most half a window.
+func window(o, k, stride, pad, size int) (lo, hi int) {
+	start := o*stride - pad
+	return max(start, 0), min(start+k, size)
+}
+
+func (d *CPU) MaxPool(y, argmax, x Buffer, s PoolShape) {
+	err := s.Validate()
+	out := 0
+	if err == nil {
+		out = s.N * s.C * s.OutH() * s.OutW()
+	}
+	bs, ok := d.convBufs("MaxPool", err, f32("y", y, out), i32("argmax", argmax, out), f32("x", x, s.N*s.C*s.H*s.W))
+	if !ok {
+		return
+	}
+	d.tasks.conv.pool = poolTask{bs[0].f32, bs[1].i32, bs[2].f32, s}
+	run(d, partsFor(s.N*s.C*s.H*s.W, convPart), &d.tasks.conv.pool)
+}
+
+// poolBackTask's units are the (image, channel) planes of dx: each input
+// position gathers dy from the windows covering it that chose it, windows
+// in ascending order.
+type poolBackTask struct {
+	dx, dy []float32
+	argmax []int32
+	s      PoolShape
+}
+
+func (t *poolBackTask) run(part, parts int) {
+	s := t.s
+	oh, ow := s.OutH(), s.OutW()
+	lo, hi := span(s.N*s.C, part, parts, 1)
+	for u := lo; u < hi; u++ {
+		for h := range s.H {
+			y0, y1 := covering(h, s.K, s.Stride, s.Pad, oh)
+			for w := range s.W {
+				x0, x1 := covering(w, s.K, s.Stride, s.Pad, ow)
+				p := (u*s.H+h)*s.W + w
+				var sum float32
+				for y := y0; y < y1; y++ {
+					for x := x0; x < x1; x++ {
+						if o := (u*oh+y)*ow + x; int(t.argmax[o]) == p {
+							sum += t.dy[o]
+						}
+					}
+				}
+				t.dx[p] = sum
+			}
+		}
+	}
+}
+
+// covering is the windows [lo, hi) along one axis that cover input
+// position p: those o with o·stride − pad ≤ p < o·stride − pad + k.
+func covering(p, k, stride, pad, out int) (lo, hi int) {
+	if q := p + pad - k + 1; q > 0 {
+		lo = (q + stride - 1) / stride
+	}
+	return lo, min(out, (p+pad)/stride+1)
+}
+
+func (d *CPU) MaxPoolBackward(dx, dy, argmax Buffer, s PoolShape) {
+	err := s.Validate()
+	out := 0
+	if err == nil {
+		out = s.N * s.C * s.OutH() * s.OutW()
+	}
+	n := s.N * s.C * s.H * s.W
+	bs, ok := d.convBufs("MaxPoolBackward", err, f32("dx", dx, n), f32("dy", dy, out), i32("argmax", argmax, out))
+	if !ok {
+		return
+	}
+	d.tasks.conv.poolBack = poolBackTask{bs[0].f32, bs[1].f32, bs[2].i32, s}
+	run(d, partsFor(n, convPart), &d.tasks.conv.poolBack)
+}
