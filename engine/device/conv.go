@@ -32,7 +32,10 @@ func (s ConvShape) Validate() error {
 	if s.KH > s.H+2*s.Pad || s.KW > s.W+2*s.Pad {
 		return fmt.Errorf("conv: kernel %d×%d larger than the padded image %d×%d", s.KH, s.KW, s.H+2*s.Pad, s.W+2*s.Pad)
 	}
-	return fits("conv", [][]int{{s.N, s.C, s.H, s.W}, {s.C, s.KH, s.KW, s.N, s.OutH(), s.OutW()}})
+	if err := fits("conv", s.N, s.C, s.H, s.W); err != nil {
+		return err
+	}
+	return fits("conv", s.C, s.KH, s.KW, s.N, s.OutH(), s.OutW())
 }
 
 // PoolShape is a max pooling's geometry: K×K windows, a stride, and padding
@@ -61,7 +64,7 @@ func (s PoolShape) Validate() error {
 		return fmt.Errorf("pool: window %d larger than the padded image %d×%d", s.K, s.H+2*s.Pad, s.W+2*s.Pad)
 	}
 	// argmax holds flat indices into x as int32.
-	if err := fits("pool", [][]int{{s.N, s.C, s.H, s.W}}); err != nil {
+	if err := fits("pool", s.N, s.C, s.H, s.W); err != nil {
 		return err
 	}
 	if s.N*s.C*s.H*s.W > math.MaxInt32 {
@@ -86,17 +89,15 @@ func positive(what string, names []string, v ...int) error {
 	return nil
 }
 
-// fits checks that each product of sizes (a buffer's elements) stays below
+// fits checks that the product of sizes (a buffer's elements) stays below
 // the most any device can address, so that no size overflows an int.
-func fits(what string, products [][]int) error {
-	for _, p := range products {
-		n := 1
-		for _, x := range p {
-			if x > maxAllocBytes/n {
-				return fmt.Errorf("%s: a buffer of %v elements is more than any device can address", what, p)
-			}
-			n *= x
+func fits(what string, sizes ...int) error {
+	n := 1
+	for _, x := range sizes {
+		if x > maxAllocBytes/n {
+			return fmt.Errorf("%s: a buffer of more than 2^48 elements, more than any device can address", what)
 		}
+		n *= x
 	}
 	return nil
 }
@@ -134,7 +135,7 @@ func swapSizes(outer, a, b, inner int) (int, error) {
 	if err := positive("SwapAxes", []string{"outer", "a", "b", "inner"}, outer, a, b, inner); err != nil {
 		return 0, err
 	}
-	if err := fits("SwapAxes", [][]int{{outer, a, b, inner}}); err != nil {
+	if err := fits("SwapAxes", outer, a, b, inner); err != nil {
 		return 0, err
 	}
 	return outer * a * b * inner, nil
