@@ -121,8 +121,9 @@ type Convolver interface {
 	// and the int32 argmax to its index in x (flat, n·C·H·W + …).
 	MaxPool(y, argmax, x Buffer, s PoolShape)
 	// MaxPoolBackward sets dx (N×C×H×W, overwritten) to the sum of dy over the windows whose
-	// argmax is that position; overlapping windows (Stride < K) included. Deterministic:
-	// written as a gather over the windows covering each input position, not atomics.
+	// argmax is that position; overlapping windows (Stride < K) included; an argmax outside
+	// its window (never one MaxPool made) adds nothing. Deterministic: no atomics (on a GPU,
+	// a gather over the windows covering each input position).
 	MaxPoolBackward(dx, dy, argmax Buffer, s PoolShape)
 }
 

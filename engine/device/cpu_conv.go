@@ -1,6 +1,10 @@
 package device
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/batchlab/batchlab/engine/device/internal/vec"
+)
 
 // Convolution data movement on the CPU (Convolver): plain loops, split
 // across the device's goroutines by independent output blocks (cpu_pool.go),
@@ -39,30 +43,43 @@ type im2colTask struct {
 
 func (t *im2colTask) run(part, parts int) {
 	s := t.s
-	oh, ow := s.OutH(), s.OutW()
+	oh, ow, cols := s.OutH(), s.OutW(), s.ColCols()
 	lo, hi := span(s.ColRows()*s.N, part, parts, 1)
 	for u := lo; u < hi; u++ {
 		row, n := u/s.N, u%s.N
 		c, i, j := row/(s.KH*s.KW), row/s.KW%s.KH, row%s.KW
-		out := t.col[row*s.ColCols()+n*oh*ow:][:oh*ow]
+		out := t.col[row*cols+n*oh*ow:][:oh*ow]
 		plane := t.x[(n*s.C+c)*s.H*s.W:][:s.H*s.W]
-		for y := range oh {
+		y0, y1 := inImage(i, s.Stride, s.Pad, s.H, oh)
+		x0, x1 := inImage(j, s.Stride, s.Pad, s.W, ow)
+		clear(out[:y0*ow])
+		for y := y0; y < y1; y++ {
 			dst := out[y*ow:][:ow]
-			h := y*s.Stride - s.Pad + i
-			if h < 0 || h >= s.H {
-				clear(dst)
-				continue
-			}
-			src := plane[h*s.W:][:s.W]
-			for x := range ow {
-				if w := x*s.Stride - s.Pad + j; w >= 0 && w < s.W {
-					dst[x] = src[w]
-				} else {
-					dst[x] = 0
+			src := plane[(y*s.Stride-s.Pad+i)*s.W:][:s.W]
+			clear(dst[:x0])
+			if s.Stride == 1 {
+				copy(dst[x0:x1], src[x0-s.Pad+j:])
+			} else {
+				for x := x0; x < x1; x++ {
+					dst[x] = src[x*s.Stride-s.Pad+j]
 				}
 			}
+			clear(dst[x1:])
 		}
+		clear(out[y1*ow:])
 	}
+}
+
+// inImage is the outputs [lo, hi) along one axis whose input position
+// o·stride − pad + k, for kernel offset k, lies inside [0, size).
+func inImage(k, stride, pad, size, out int) (lo, hi int) {
+	if q := pad - k; q > 0 {
+		lo = (q + stride - 1) / stride
+	}
+	if q := size - 1 + pad - k; q >= 0 {
+		hi = min(out, q/stride+1)
+	}
+	return min(lo, out), max(hi, min(lo, out))
 }
 
 func (d *CPU) Im2Col(col, x Buffer, s ConvShape) {
@@ -89,26 +106,27 @@ type col2imTask struct {
 
 func (t *col2imTask) run(part, parts int) {
 	s := t.s
-	oh, ow := s.OutH(), s.OutW()
+	oh, ow, cols := s.OutH(), s.OutW(), s.ColCols()
 	lo, hi := span(s.N*s.C, part, parts, 1)
 	for u := lo; u < hi; u++ {
 		n, c := u/s.C, u%s.C
 		plane := t.dx[u*s.H*s.W:][:s.H*s.W]
 		clear(plane)
 		for i := range s.KH {
+			y0, y1 := inImage(i, s.Stride, s.Pad, s.H, oh)
 			for j := range s.KW {
+				x0, x1 := inImage(j, s.Stride, s.Pad, s.W, ow)
 				row := (c*s.KH+i)*s.KW + j
-				src := t.col[row*s.ColCols()+n*oh*ow:][:oh*ow]
-				for y := range oh {
-					h := y*s.Stride - s.Pad + i
-					if h < 0 || h >= s.H {
+				src := t.col[row*cols+n*oh*ow:][:oh*ow]
+				for y := y0; y < y1; y++ {
+					dst := plane[(y*s.Stride-s.Pad+i)*s.W:][:s.W]
+					in := src[y*ow:][:ow]
+					if s.Stride == 1 {
+						vec.Add(dst[x0-s.Pad+j:][:x1-x0], in[x0:x1])
 						continue
 					}
-					dst := plane[h*s.W:][:s.W]
-					for x, v := range src[y*ow:][:ow] {
-						if w := x*s.Stride - s.Pad + j; w >= 0 && w < s.W {
-							dst[w] += v
-						}
+					for x := x0; x < x1; x++ {
+						dst[x*s.Stride-s.Pad+j] += in[x]
 					}
 				}
 			}
@@ -227,9 +245,10 @@ func (d *CPU) MaxPool(y, argmax, x Buffer, s PoolShape) {
 	run(d, partsFor(s.N*s.C*s.H*s.W, convPart), &d.tasks.conv.pool)
 }
 
-// poolBackTask's units are the (image, channel) planes of dx: each input
-// position gathers dy from the windows covering it that chose it, windows
-// in ascending order.
+// poolBackTask's units are the (image, channel) planes of dx: each part
+// zeroes its planes, then adds each window's dy at its argmax, windows in
+// ascending order, as the gather of other devices does (conv.go). An argmax
+// outside its window adds nothing, as there.
 type poolBackTask struct {
 	dx, dy []float32
 	argmax []int32
@@ -241,32 +260,21 @@ func (t *poolBackTask) run(part, parts int) {
 	oh, ow := s.OutH(), s.OutW()
 	lo, hi := span(s.N*s.C, part, parts, 1)
 	for u := lo; u < hi; u++ {
-		for h := range s.H {
-			y0, y1 := covering(h, s.K, s.Stride, s.Pad, oh)
-			for w := range s.W {
-				x0, x1 := covering(w, s.K, s.Stride, s.Pad, ow)
-				p := (u*s.H+h)*s.W + w
-				var sum float32
-				for y := y0; y < y1; y++ {
-					for x := x0; x < x1; x++ {
-						if o := (u*oh+y)*ow + x; int(t.argmax[o]) == p {
-							sum += t.dy[o]
-						}
-					}
+		base := u * s.H * s.W
+		plane := t.dx[base:][:s.H*s.W]
+		clear(plane)
+		for y := range oh {
+			h0, h1 := window(y, s.K, s.Stride, s.Pad, s.H)
+			for x := range ow {
+				w0, w1 := window(x, s.K, s.Stride, s.Pad, s.W)
+				o := (u*oh+y)*ow + x
+				a := int(t.argmax[o]) - base
+				if h := a / s.W; a >= 0 && h >= h0 && h < h1 && a-h*s.W >= w0 && a-h*s.W < w1 {
+					plane[a] += t.dy[o]
 				}
-				t.dx[p] = sum
 			}
 		}
 	}
-}
-
-// covering is the windows [lo, hi) along one axis that cover input
-// position p: those o with o·stride − pad ≤ p < o·stride − pad + k.
-func covering(p, k, stride, pad, out int) (lo, hi int) {
-	if q := p + pad - k + 1; q > 0 {
-		lo = (q + stride - 1) / stride
-	}
-	return lo, min(out, (p+pad)/stride+1)
 }
 
 func (d *CPU) MaxPoolBackward(dx, dy, argmax Buffer, s PoolShape) {
