@@ -137,8 +137,8 @@ func summary(r *Results) string {
 				failed++
 			}
 		}
-		fmt.Fprintf(&b, "The %s study trained %d runs of an MLP (hidden widths %s) on %s, seeds %s, in %s of training",
-			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), joinInts(r.Preset.Hidden, ", "), samples(r.Preset), joinSeeds(r.Preset.Seeds),
+		fmt.Fprintf(&b, "The %s study trained %d runs of %s on %s, seeds %s, in %s of training",
+			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), r.Preset.modelName(), samples(r.Preset), joinSeeds(r.Preset.Seeds),
 			time.Duration(seconds*float64(time.Second)).Round(time.Second))
 		if div+failed == 0 {
 			b.WriteString("; every run finished.")
@@ -225,7 +225,7 @@ func presetFacts(p Preset) []fact {
 		{"preset", orDefault(p.Name, "unnamed")},
 		{"seeds", joinSeeds(p.Seeds)},
 		{"data", samples(p)},
-		{"model", "MLP, hidden layers " + joinInts(p.Hidden, "–")},
+		{"model", p.modelName()},
 		{"batch sizes", joinInts(p.Batches, ", ")},
 		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %g (momentum %g)", p.BaseBatch, p.BaseLR, p.Momentum)},
 		{"epochs", fmt.Sprintf("%d (sweeps), %d (schedules), warmup %g", p.Epochs, p.ScheduleEpochs, p.WarmupEpochs)},

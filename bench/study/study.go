@@ -50,6 +50,22 @@ func Presets() map[string]Preset {
 	return map[string]Preset{"quick": quick, "full": full, "tiny": tiny}
 }
 
+// WithModel returns p training the model spec names (engine.ParseModel)
+// instead of its own.
+func (p Preset) WithModel(spec string) (Preset, error) {
+	cfg, err := engine.Config{}.WithModel(spec)
+	p.Model, p.Hidden = cfg.Model, cfg.Hidden
+	return p, err
+}
+
+// modelName says what p trains, for the report.
+func (p Preset) modelName() string {
+	if p.Model != "" {
+		return p.Model
+	}
+	return "MLP, hidden layers " + joinInts(p.Hidden, "–")
+}
+
 // runSpec is one planned run.
 type runSpec struct {
 	ID         string
@@ -65,7 +81,7 @@ type runSpec struct {
 // plan lists every run of a preset, experiment by experiment.
 func plan(p Preset) []runSpec {
 	base := engine.Config{
-		Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
+		Model: p.Model, Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
 		EvalBatch: 1000, BaseBatch: p.BaseBatch, LRScale: engine.ScaleNone,
 	}
 	var specs []runSpec

@@ -41,6 +41,7 @@ func studyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "quick", Usage: "the few-minute version (same as --preset quick)"},
 			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), Value: "full"},
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report (default: study-<preset>)"},
+			modelFlag(),
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
@@ -59,6 +60,12 @@ func studyCommand() *cli.Command {
 			p, ok := presets[name]
 			if !ok {
 				return fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(names, ", "))
+			}
+			if c.IsSet("model") {
+				var err error
+				if p, err = p.WithModel(c.String("model")); err != nil {
+					return fmt.Errorf("--model: %w", err)
+				}
 			}
 			if c.Duration("claim-timeout") <= 0 {
 				return fmt.Errorf("--claim-timeout %s: must be positive", c.Duration("claim-timeout"))
