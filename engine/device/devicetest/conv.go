@@ -27,6 +27,9 @@ func convShapes() []device.ConvShape {
 	return []device.ConvShape{
 		{N: 1, C: 1, H: 1, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 0},
 		{N: 2, C: 3, H: 7, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 0},
+		{N: 2, C: 3, H: 7, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		{N: 2, C: 2, H: 1, W: 6, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		{N: 2, C: 2, H: 6, W: 4, KH: 5, KW: 3, Stride: 1, Pad: 1},
 		{N: 3, C: 2, H: 9, W: 8, KH: 3, KW: 2, Stride: 2, Pad: 2},
 		{N: 1, C: 2, H: 4, W: 4, KH: 3, KW: 3, Stride: 2, Pad: 2},
 		{N: 1, C: 1, H: 5, W: 5, KH: 5, KW: 5, Stride: 1, Pad: 0},
