@@ -29,10 +29,10 @@
 # ACCURACY=1 compares what the two learn instead of their speed: each trains
 # MODEL for EPOCHS epochs at BATCH (default 128), lr 0.1, momentum 0.9 — the
 # defaults batchlab train prints — once per seed of SEEDS (default "1 2 3"),
-# interleaved, on DATA; it prints each run's test accuracy and training
+# interleaved, on DATASET (mnist or fashion-mnist, as --dataset); it prints each run's test accuracy and training
 # seconds, and the means. E.g. the README's LeNet-5 on Fashion-MNIST:
 #
-#   ACCURACY=1 MODEL=lenet5 EPOCHS=5 DATA=/usr/share/datasets/fashion-mnist bash bench/compare_pytorch.sh
+#   ACCURACY=1 MODEL=lenet5 EPOCHS=5 DATASET=fashion-mnist bash bench/compare_pytorch.sh
 #
 # Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on
 # the reference BLAS), libopenblas-dev for batchlab, and MNIST (make data).
@@ -60,7 +60,15 @@ fi
 THREADS=${THREADS:-2}
 EPOCHS=${EPOCHS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
-DATA=${BATCHLAB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist}
+DATASET=${DATASET:-mnist}
+case $DATASET in
+mnist) DATA=${BATCHLAB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist} ;;
+fashion-mnist) DATA=${BATCHLAB_DATA:-/usr/share/datasets/fashion-mnist} ;; # Debian's dataset-fashion-mnist
+*)
+	echo "compare-pytorch: DATASET=$DATASET: want mnist or fashion-mnist" >&2
+	exit 1
+	;;
+esac
 DEVICE=${DEVICE:-cpu}
 
 out=$(mktemp -d)
@@ -86,7 +94,7 @@ fi
 
 run_batchlab() { # batch, engine name, train flags → one JSON line
 	env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
-		"$batchlab" train --device "$DEVICE" --data "$DATA" "${model_flags[@]}" --batch "$1" "${@:3}" --epochs "$EPOCHS" --json --no-progress |
+		"$batchlab" train --device "$DEVICE" --dataset "$DATASET" --data "$DATA" "${model_flags[@]}" --batch "$1" "${@:3}" --epochs "$EPOCHS" --json --no-progress |
 		"$PYTHON" -c 'import json, sys
 r = json.load(sys.stdin); e = r["epochs"][-1]
 print(json.dumps({"engine": "batchlab-" + sys.argv[1], "batch": e["batch"], "samples_per_sec": e["samples_per_sec"], "test_accuracy": e["test_accuracy"]}))' "$2"
@@ -104,12 +112,13 @@ if [ "${ACCURACY:-0}" = 1 ]; then
 	echo "model $MODEL, data $DATA, batch ${BATCH:-128}, lr 0.1, momentum 0.9, $EPOCHS epochs, seeds ${SEEDS:-1 2 3}, threads $THREADS"
 	for seed in ${SEEDS:-1 2 3}; do
 		env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
-			"$batchlab" train --device "$DEVICE" --data "$DATA" "${model_flags[@]}" --batch "${BATCH:-128}" --lr 0.1 --momentum 0.9 \
+			"$batchlab" train --device "$DEVICE" --dataset "$DATASET" --data "$DATA" "${model_flags[@]}" --batch "${BATCH:-128}" --lr 0.1 --momentum 0.9 \
 			--epochs "$EPOCHS" --seed "$seed" --json --no-progress |
 			"$PYTHON" -c 'import json, sys
 r = json.load(sys.stdin); e = r["epochs"]
 print(json.dumps({"engine": "batchlab", "seed": int(sys.argv[1]), "test_accuracy": e[-1]["test_accuracy"], "train_seconds": sum(x["seconds"] for x in e)}))' "$seed"
-		TORCH_FLAGS=(--seed "$seed" --lr 0.1 --momentum 0.9) run_torch "${BATCH:-128}" pytorch OMP_WAIT_POLICY=PASSIVE
+		TORCH_FLAGS=(--seed "$seed" --lr 0.1 --momentum 0.9)
+		run_torch "${BATCH:-128}" pytorch OMP_WAIT_POLICY=PASSIVE
 	done | tee "$out/runs.jsonl"
 	"$PYTHON" - "$out/runs.jsonl" <<'EOF'
 import collections, json, statistics, sys
