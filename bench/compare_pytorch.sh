@@ -24,6 +24,16 @@
 #   bash bench/compare_pytorch.sh            (or: make compare-pytorch)
 #   RUNS=3 BATCHES="32 2048" GEMM=1 bash bench/compare_pytorch.sh
 #
+# MODEL=lenet5 (or cnn:F,F,…, batchlab's --model) compares that CNN instead
+# of the MLP, the same way (batches 32, 128 and 512 unless BATCHES says).
+# ACCURACY=1 compares what the two learn instead of their speed: each trains
+# MODEL for EPOCHS epochs at BATCH (default 128), lr 0.1, momentum 0.9 — the
+# defaults batchlab train prints — once per seed of SEEDS (default "1 2 3"),
+# interleaved, on DATASET (mnist or fashion-mnist, as --dataset); it prints each run's test accuracy and training
+# seconds, and the means. E.g. the README's LeNet-5 on Fashion-MNIST:
+#
+#   ACCURACY=1 MODEL=lenet5 EPOCHS=5 DATASET=fashion-mnist bash bench/compare_pytorch.sh
+#
 # Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on
 # the reference BLAS), libopenblas-dev for batchlab, and MNIST (make data).
 #
@@ -36,13 +46,29 @@
 #   DEVICE=cuda BATCHLAB=bin/batchlab BATCHES="64 1024" bash bench/compare_pytorch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TORCH_FLAGS=()
 
 RUNS=${RUNS:-5}
-BATCHES=${BATCHES:-"32 128 512 2048"}
+MODEL=${MODEL:-mlp}
+if [ "$MODEL" = mlp ]; then
+	BATCHES=${BATCHES:-"32 128 512 2048"}
+	model_flags=()
+else
+	BATCHES=${BATCHES:-"32 128 512"}
+	model_flags=(--model "$MODEL")
+fi
 THREADS=${THREADS:-2}
 EPOCHS=${EPOCHS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
-DATA=${BATCHLAB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist}
+DATASET=${DATASET:-mnist}
+case $DATASET in
+mnist) DATA=${BATCHLAB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/batchlab/mnist} ;;
+fashion-mnist) DATA=${BATCHLAB_DATA:-/usr/share/datasets/fashion-mnist} ;; # Debian's dataset-fashion-mnist
+*)
+	echo "compare-pytorch: DATASET=$DATASET: want mnist or fashion-mnist" >&2
+	exit 1
+	;;
+esac
 DEVICE=${DEVICE:-cpu}
 
 out=$(mktemp -d)
@@ -68,7 +94,7 @@ fi
 
 run_batchlab() { # batch, engine name, train flags → one JSON line
 	env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
-		"$batchlab" train --device "$DEVICE" --data "$DATA" --batch "$1" "${@:3}" --epochs "$EPOCHS" --json --no-progress |
+		"$batchlab" train --device "$DEVICE" --dataset "$DATASET" --data "$DATA" "${model_flags[@]}" --batch "$1" "${@:3}" --epochs "$EPOCHS" --json --no-progress |
 		"$PYTHON" -c 'import json, sys
 r = json.load(sys.stdin); e = r["epochs"][-1]
 print(json.dumps({"engine": "batchlab-" + sys.argv[1], "batch": e["batch"], "samples_per_sec": e["samples_per_sec"], "test_accuracy": e["test_accuracy"]}))' "$2"
@@ -76,9 +102,40 @@ print(json.dumps({"engine": "batchlab-" + sys.argv[1], "batch": e["batch"], "sam
 
 run_torch() { # batch, engine name, extra environment → one JSON line
 	env OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" "${@:3}" \
-		"$PYTHON" bench/torch_mlp.py --device "$DEVICE" --data "$DATA" --batch "$1" --threads "$THREADS" --epochs "$EPOCHS" |
+		"$PYTHON" bench/torch_mlp.py --device "$DEVICE" --data "$DATA" --model "$MODEL" --batch "$1" --threads "$THREADS" --epochs "$EPOCHS" "${TORCH_FLAGS[@]}" |
 		"$PYTHON" -c 'import json, sys; r = json.loads(sys.stdin.read()); r["engine"] = sys.argv[1]; print(json.dumps(r))' "$2"
 }
+
+if [ "${ACCURACY:-0}" = 1 ]; then
+	# PyTorch with OMP_WAIT_POLICY=PASSIVE, its faster setting here.
+	echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "model $MODEL, data $DATA, batch ${BATCH:-128}, lr 0.1, momentum 0.9, $EPOCHS epochs, seeds ${SEEDS:-1 2 3}, threads $THREADS"
+	for seed in ${SEEDS:-1 2 3}; do
+		env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
+			"$batchlab" train --device "$DEVICE" --dataset "$DATASET" --data "$DATA" "${model_flags[@]}" --batch "${BATCH:-128}" --lr 0.1 --momentum 0.9 \
+			--epochs "$EPOCHS" --seed "$seed" --json --no-progress |
+			"$PYTHON" -c 'import json, sys
+r = json.load(sys.stdin); e = r["epochs"]
+print(json.dumps({"engine": "batchlab", "seed": int(sys.argv[1]), "test_accuracy": e[-1]["test_accuracy"], "train_seconds": sum(x["seconds"] for x in e)}))' "$seed"
+		TORCH_FLAGS=(--seed "$seed" --lr 0.1 --momentum 0.9)
+		run_torch "${BATCH:-128}" pytorch OMP_WAIT_POLICY=PASSIVE
+	done | tee "$out/runs.jsonl"
+	"$PYTHON" - "$out/runs.jsonl" <<'EOF'
+import collections, json, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[r["engine"]].append(r)
+print()
+for e, rs in sorted(runs.items()):
+    acc = [100 * r["test_accuracy"] for r in rs]
+    sec = [r["train_seconds"] for r in rs]
+    print("%-9s test accuracy %s: mean %.2f%% (sd %.2f); training %.0f s per run (median)" % (
+        e, ", ".join("%.2f%%" % a for a in acc), statistics.mean(acc), statistics.stdev(acc) if len(acc) > 1 else 0,
+        statistics.median(sec)))
+EOF
+	exit 0
+fi
 
 if [ "$DEVICE" = cuda ]; then
 	echo "GPU: $("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name(0), "· torch", torch.__version__)'); $(date -u +%Y-%m-%d)"
@@ -128,7 +185,7 @@ for l in sys.stdin:
 	done
 	echo
 fi
-echo "threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
+echo "model $MODEL, threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
 for run in $(seq "$RUNS"); do
 	for b in $BATCHES; do
 		engines=(uint8 pytorch pageable pytorch-passive)

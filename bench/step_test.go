@@ -14,7 +14,8 @@ import (
 
 // The training step of the reference MLP 784-512-512-10 (ReLU, softmax
 // cross-entropy, momentum SGD, float32), timed on batchlab's CPU device and,
-// as the Go peer, on Gorgonia's TapeMachine, side by side:
+// as the Go peer, on Gorgonia's TapeMachine, side by side, and the steps of
+// the CNNs LeNet-5 and cnn:32,64 on the CPU device:
 //
 //	go test -tags cpu -run '^$' -bench Step ./bench                  # pure-Go GEMM
 //	go test -tags cpu,openblas -run '^$' -bench Step ./bench         # OpenBLAS
@@ -41,16 +42,36 @@ func stepData(batch int) *data.Dataset {
 // stepOrder is the sample order the benchmarks cycle through.
 func stepOrder(n int) []int32 { return data.Permutation(n, 1, 1) }
 
+// The CNNs' steps are timed at the batches compare_pytorch.sh compares
+// (MODEL=lenet5), named batch=B/model=M/device=cpu.
+var (
+	cnnStepModels  = []string{"lenet5", "cnn:32,64"}
+	cnnStepBatches = []int{32, 128, 512}
+)
+
 func BenchmarkStep(b *testing.B) {
 	for _, batch := range stepBatches {
-		b.Run(fmt.Sprintf("batch=%d/device=cpu", batch), func(b *testing.B) { benchBatchlab(b, batch) })
+		b.Run(fmt.Sprintf("batch=%d/device=cpu", batch), func(b *testing.B) { benchBatchlab(b, batch, "") })
 		b.Run(fmt.Sprintf("batch=%d/engine=gorgonia", batch), func(b *testing.B) { benchGorgonia(b, batch) })
+	}
+	for _, model := range cnnStepModels {
+		for _, batch := range cnnStepBatches {
+			b.Run(fmt.Sprintf("batch=%d/model=%s/device=cpu", batch, model), func(b *testing.B) { benchBatchlab(b, batch, model) })
+		}
 	}
 }
 
-func benchBatchlab(b *testing.B, batch int) {
+// benchBatchlab times the step of model (engine.ParseModel; "": the
+// reference MLP).
+func benchBatchlab(b *testing.B, batch int, model string) {
 	ds := stepData(batch)
 	cfg := engine.DefaultConfig()
+	if model != "" {
+		var err error
+		if cfg, err = cfg.WithModel(model); err != nil {
+			b.Fatal(err)
+		}
+	}
 	cfg.Batch, cfg.EvalBatch = batch, batch
 	d := device.NewCPU()
 	defer d.Close()

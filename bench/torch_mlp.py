@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Train batchlab's reference MLP with PyTorch and print its samples/s.
+"""Train batchlab's reference MLP (or a CNN) with PyTorch and print its samples/s.
 
 The model, data and step are batchlab's `train` command's: MNIST, the MLP
 784-512-512-10 (ReLU), softmax cross-entropy, momentum SGD (lr 0.1, momentum
-0.9), float32. Each step gathers the batch from the uint8 images in a fresh
+0.9), float32. --model lenet5 or cnn:F,F,... trains batchlab's CNN of that
+name instead (engine/modelspec.go), on the images as 1×28×28, with PyTorch's
+default initialization, which batchlab's follows. Each step gathers the batch from the uint8 images in a fresh
 shuffled order, scales it to [0,1], runs forward and backward, updates, and
 keeps the batch's loss and correct count (as batchlab does, on the device).
 The last epoch's training pass is timed; evaluation is not. One JSON line
@@ -39,6 +41,25 @@ def read_idx(directory, name):
     raise SystemExit(f"{name}[.gz] not found in {directory}: run `make data`")
 
 
+def build_model(spec):
+    """The model batchlab's --model spec names (engine/modelspec.go)."""
+    if spec == "mlp":
+        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    if spec == "lenet5":
+        return nn.Sequential(
+            nn.Unflatten(1, (1, 28, 28)),
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    if spec.startswith("cnn:"):
+        layers, c, side = [nn.Unflatten(1, (1, 28, 28))], 1, 28
+        for f in map(int, spec[4:].split(",")):
+            layers += [nn.Conv2d(c, f, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c, side = f, side // 2
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * side * side, 10))
+    raise SystemExit(f"unknown --model {spec!r} (want mlp, lenet5 or cnn:F,F,...)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="directory holding the MNIST IDX files")
@@ -47,6 +68,9 @@ def main():
     p.add_argument("--epochs", type=int, default=2, help="the last one is timed")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--model", default="mlp", help="mlp (784-512-512-10), lenet5 or cnn:F,F,...")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--gemm", action="store_true",
                    help="instead, time torch.matmul on the MLP's products at --batch (GFLOP/s, median of 5)")
     args = p.parse_args()
@@ -62,10 +86,11 @@ def main():
     test_x = torch.from_numpy(read_idx(args.data, "t10k-images-idx3-ubyte").reshape(-1, 784).copy()).to(dev)
     test_y = torch.from_numpy(read_idx(args.data, "t10k-labels-idx1-ubyte").astype(np.int64)).to(dev)
 
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model = build_model(args.model).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     n, b = images.shape[0], args.batch
     steps = (n + b - 1) // b
+    train_seconds = 0.0
     for epoch in range(args.epochs):
         order = torch.randperm(n).to(dev)
         losses = torch.empty(steps, device=dev)
@@ -86,11 +111,15 @@ def main():
         if dev.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-    with torch.no_grad():
-        acc = (model(test_x.float().div_(255)).argmax(1) == test_y).float().mean().item()
+        train_seconds += seconds
+    with torch.no_grad():  # in chunks of 1000, as batchlab's --eval-batch
+        hits = sum((model(test_x[i : i + 1000].float().div_(255)).argmax(1) == test_y[i : i + 1000]).sum().item()
+                   for i in range(0, test_x.shape[0], 1000))
+        acc = hits / test_x.shape[0]
     print(json.dumps({
-        "engine": "pytorch", "torch": torch.__version__, "device": args.device, "batch": b, "threads": args.threads,
-        "samples_per_sec": n / seconds, "seconds": seconds,
+        "engine": "pytorch", "torch": torch.__version__, "device": args.device, "model": args.model, "batch": b,
+        "threads": args.threads, "lr": args.lr, "momentum": args.momentum, "seed": args.seed,
+        "samples_per_sec": n / seconds, "seconds": seconds, "train_seconds": train_seconds,
         "train_loss": losses.mean().item(), "test_accuracy": acc,
     }))
 

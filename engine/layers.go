@@ -107,6 +107,7 @@ func (l *linear) Backward(d device.Device, dy device.Buffer, rows int) device.Bu
 
 func (l *linear) Params() []*param { return []*param{l.W, l.B} }
 func (l *linear) OutputSize() int  { return l.Out }
+func (l *linear) fanIn() int       { return l.In }
 func (l *linear) String() string   { return fmt.Sprintf("Linear(%d→%d)", l.In, l.Out) }
 
 // relu works in place: its output overwrites its input (which the layer

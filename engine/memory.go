@@ -111,34 +111,11 @@ func PlanMemory(cfg Config, s Shape) Footprint {
 // and evaluation batches of evalRows.
 func planRows(cfg Config, s Shape, trainRows, evalRows int) Footprint {
 	maxRows := max(trainRows, evalRows)
-	widths := append(append([]int{s.Features}, cfg.Hidden...), s.Classes)
-	var f Footprint
-	var state int64 // floats of weights, velocities and statistics a checkpoint copies to the host
-	for i := 1; i < len(widths); i++ {
-		in, out := widths[i-1], widths[i]
-		p := satAdd(satMul(in, out), int64(out))
-		state = satAdd(state, p, p)
-		f.Parameters = satAdd(f.Parameters, mul64(12, p)) // value, gradient, velocity (Adam's m)
-		if cfg.Optimizer.IsAdam() {
-			state = satAdd(state, p)
-			f.Parameters = satAdd(f.Parameters, mul64(4, p)) // Adam's v
-		}
-		f.Activations = satAdd(f.Activations, satMul(4, maxRows, out))
-		if i > 1 {
-			f.Activations = satAdd(f.Activations, satMul(4, maxRows, in))
-		}
-		if i < len(widths)-1 && (cfg.BatchNorm || cfg.GhostBatch > 0) {
-			groups := device.GhostGroups(maxRows, cfg.GhostBatch)
-			// γ and β (each value, gradient, velocity), running mean and variance.
-			f.Parameters = satAdd(f.Parameters, satMul(4, 8, out))
-			state = satAdd(state, satMul(6, out))
-			if cfg.Optimizer.IsAdam() {
-				f.Parameters = satAdd(f.Parameters, satMul(4, 2, out)) // Adam's v of γ and β
-				state = satAdd(state, satMul(2, out))
-			}
-			f.Activations = satAdd(f.Activations, satMul(4, 2, maxRows, out), satMul(4, 2, groups, out))
-		}
+	a, err := cfg.arch(s.Features, s.Classes)
+	if err != nil { // NewTrainer and CheckMemory refuse such a run first
+		return Footprint{Parameters: math.MaxInt64}
 	}
+	f, state := a.plan(maxRows, cfg.Optimizer.IsAdam())
 	// The loss gradient, the per-step losses and correct counts, and the
 	// divergence guard.
 	b := min(cfg.batchAt(1), trainRows)
@@ -158,6 +135,90 @@ func mul64(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a * b
+}
+
+// paramBytes is the footprint of a trainable tensor of n floats: value,
+// gradient, velocity (Adam's m) and, with Adam, v; and the floats of it a
+// checkpoint copies (the value and the optimizer state).
+func paramBytes(n int64, adam bool) (bytes, state int64) {
+	if adam {
+		return mul64(16, n), mul64(3, n)
+	}
+	return mul64(12, n), mul64(2, n)
+}
+
+// normPlan adds a batch normalization of features channels over pixels
+// positions to f and state (see batchNorm.buffers).
+func normPlan(f *Footprint, state *int64, features, pixels, maxRows, ghost int, adam bool) {
+	p, st := paramBytes(satMul(2, features), adam) // γ and β
+	stats := satMul(4, 2, features)                // running mean and variance
+	f.Parameters = satAdd(f.Parameters, p, stats)
+	*state = satAdd(*state, st, satMul(2, features))
+	l := &batchNorm{Features: features, Pixels: pixels, Ghost: ghost}
+	f.Activations = satAdd(f.Activations, bufferBytes(l.buffers(maxRows))-stats)
+}
+
+func (a mlpArch) plan(maxRows int, adam bool) (f Footprint, state int64) {
+	widths := a.Widths
+	for i := 1; i < len(widths); i++ {
+		in, out := widths[i-1], widths[i]
+		p, st := paramBytes(satAdd(satMul(in, out), int64(out)), adam)
+		f.Parameters, state = satAdd(f.Parameters, p), satAdd(state, st)
+		f.Activations = satAdd(f.Activations, satMul(4, maxRows, out))
+		if i > 1 {
+			f.Activations = satAdd(f.Activations, satMul(4, maxRows, in))
+		}
+		if i < len(widths)-1 && (a.BatchNorm || a.GhostBatch > 0) {
+			normPlan(&f, &state, out, 1, maxRows, a.GhostBatch, adam)
+		}
+	}
+	return f, state
+}
+
+func (a mlpArch) paramCount() int64 {
+	var n int64
+	for i := 1; i < len(a.Widths); i++ {
+		n = satAdd(n, satMul(a.Widths[i-1], a.Widths[i]), int64(a.Widths[i]))
+	}
+	return n
+}
+
+// plan mirrors newCNN through the layers' own buffer lists.
+func (a cnnArch) plan(maxRows int, adam bool) (f Footprint, state int64) {
+	convs, flat := a.stageShapes(maxRows)
+	for i, s := range convs {
+		filters := a.Convs[i].Filters
+		p, st := paramBytes(satAdd(satMul(filters, s.ColRows()), int64(filters)), adam)
+		f.Parameters, state = satAdd(f.Parameters, p), satAdd(state, st)
+		f.Activations = satAdd(f.Activations, bufferBytes((&conv2d{S: s, F: filters, InputGrad: i > 0}).buffers()))
+		oh, ow := s.OutH(), s.OutW()
+		if a.BatchNorm {
+			normPlan(&f, &state, filters, oh*ow, maxRows, a.GhostBatch, adam)
+		}
+		pool := &maxPool{S: device.PoolShape{N: maxRows, C: filters, H: oh, W: ow, K: poolSize, Stride: poolSize}}
+		f.Activations = satAdd(f.Activations, bufferBytes(pool.buffers()))
+	}
+	widths := append(append([]int{flat}, a.Hidden...), a.Classes)
+	for i := 1; i < len(widths); i++ {
+		in, out := widths[i-1], widths[i]
+		p, st := paramBytes(satAdd(satMul(in, out), int64(out)), adam)
+		f.Parameters, state = satAdd(f.Parameters, p), satAdd(state, st)
+		f.Activations = satAdd(f.Activations, satMul(4, maxRows, out), satMul(4, maxRows, in))
+	}
+	return f, state
+}
+
+func (a cnnArch) paramCount() int64 {
+	convs, flat := a.stageShapes(1)
+	var n int64
+	for i, s := range convs {
+		n = satAdd(n, satMul(a.Convs[i].Filters, s.ColRows()), int64(a.Convs[i].Filters))
+	}
+	widths := append(append([]int{flat}, a.Hidden...), a.Classes)
+	for i := 1; i < len(widths); i++ {
+		n = satAdd(n, satMul(widths[i-1], widths[i]), int64(widths[i]))
+	}
+	return n
 }
 
 // loaderFootprint mirrors data.NewLoader: per slot (two for pinned-async)
@@ -197,10 +258,9 @@ func loaderFootprint(s data.Strategy, rows, features, n int) Footprint {
 func probeFootprint(cfg Config, s Shape, maxRows int) Footprint {
 	f := loaderFootprint(cfg.Transfer, maxRows, s.Features, s.Train)
 	f.Activations = satAdd(f.Activations, 4, satMul(4, maxRows, s.Classes))
-	widths := append(append([]int{s.Features}, cfg.Hidden...), s.Classes)
-	var params int64
-	for i := 1; i < len(widths); i++ {
-		params = satAdd(params, satMul(widths[i-1], widths[i]), int64(widths[i]))
+	params := int64(math.MaxInt64)
+	if a, err := cfg.arch(s.Features, s.Classes); err == nil {
+		params = a.paramCount()
 	}
 	f.Host = satAdd(f.Host, mul64(3*8, params))
 	return f
@@ -250,6 +310,9 @@ func CheckMemory(cfg Config, s Shape, d device.Device) error { return checkMemor
 // probe) exceeds the budget on d, naming the footprint, the budget and the
 // largest batch that would fit. The error wraps device.ErrOutOfMemory.
 func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
+	if _, err := cfg.arch(s.Features, s.Classes); err != nil {
+		return err
+	}
 	budget, source := MemoryBudget(cfg, d)
 	// A probe is made beside a trainer that has already allocated: a budget
 	// measured now (free memory) has the trainer's share taken out, so only
@@ -291,7 +354,7 @@ func checkMemory(cfg Config, s Shape, d device.Device, withProbe bool) error {
 	var hint string
 	switch {
 	case lo == 0:
-		hint = "not even a batch of 1 fits: narrow --hidden"
+		hint = "not even a batch of 1 fits: narrow the model (--hidden, --model)"
 	case evalRows > trainRows && lo >= trainRows:
 		hint = fmt.Sprintf("the largest --eval-batch that fits is %d", lo)
 	case evalRows > lo:

@@ -30,6 +30,12 @@ func TestPlanMemoryMatchesAllocations(t *testing.T) {
 		{"adamw, batch norm", func(c *engine.Config) { useAdam(c, engine.AdamW); c.BatchNorm = true }},
 		{"pinned-async uint8", func(c *engine.Config) { c.Transfer = mustStrategy(t, "pinned-async,uint8") }},
 		{"resident", func(c *engine.Config) { c.Transfer = mustStrategy(t, "resident") }},
+		{"lenet5", func(c *engine.Config) { c.Hidden, c.Model = nil, "lenet5" }},
+		{"cnn, eval batch above the batch, adam", func(c *engine.Config) {
+			c.Hidden, c.Model, c.EvalBatch = nil, "cnn:8,16,4", 300
+			useAdam(c, engine.Adam)
+		}},
+		{"cnn, ghost batch norm over channels", func(c *engine.Config) { c.Hidden, c.Model, c.GhostBatch = nil, "cnn:8,16", 16 }},
 	} {
 		cfg := smallConfig()
 		tc.change(&cfg)

@@ -58,7 +58,7 @@ func newMLP(d device.Device, arch mlpArch, maxRows int, seed uint64) (*Model, er
 			break
 		}
 		if arch.BatchNorm || arch.GhostBatch > 0 {
-			bn, err := newBatchNorm(d, fmt.Sprintf("bn%d", i), widths[i], maxRows, arch.GhostBatch)
+			bn, err := newBatchNorm(d, fmt.Sprintf("bn%d", i), widths[i], 1, maxRows, arch.GhostBatch)
 			if err != nil {
 				return nil, fmt.Errorf("allocating the model: %w", err)
 			}
@@ -72,15 +72,64 @@ func newMLP(d device.Device, arch mlpArch, maxRows int, seed uint64) (*Model, er
 	return m, nil
 }
 
+// newCNN builds the CNN arch describes on d, with buffers for up to maxRows
+// images, and initializes it as newMLP does (PyTorch's default for Conv2d
+// is the same uniform ±1/√fan_in, with fan_in = C·KH·KW).
+func newCNN(d device.Device, arch cnnArch, maxRows int, seed uint64) (*Model, error) {
+	if maxRows <= 0 {
+		return nil, fmt.Errorf("batch size must be positive, got %d", maxRows)
+	}
+	m := &Model{inputs: arch.Channels * arch.Side * arch.Side, maxRows: maxRows}
+	add := func(l layer, err error) error {
+		if err != nil {
+			return fmt.Errorf("allocating the model: %w", err)
+		}
+		m.layers = append(m.layers, l)
+		return nil
+	}
+	convs, flat := arch.stageShapes(maxRows)
+	for i, s := range convs {
+		c, err := newConv2d(d, fmt.Sprintf("conv%d", i+1), s, arch.Convs[i].Filters, i > 0)
+		if err := add(c, err); err != nil {
+			return nil, err
+		}
+		oh, ow := s.OutH(), s.OutW()
+		if arch.BatchNorm {
+			if err := add(newBatchNorm(d, fmt.Sprintf("bn%d", i+1), c.F, oh*ow, maxRows, arch.GhostBatch)); err != nil {
+				return nil, err
+			}
+		}
+		m.layers = append(m.layers, newReLU(c.OutputSize()))
+		if err := add(newMaxPool(d, device.PoolShape{N: maxRows, C: c.F, H: oh, W: ow, K: poolSize, Stride: poolSize})); err != nil {
+			return nil, err
+		}
+	}
+	widths := append(append([]int{flat}, arch.Hidden...), arch.Classes)
+	for i := 1; i < len(widths); i++ {
+		if err := add(newLinear(d, fmt.Sprintf("fc%d", i), widths[i-1], widths[i], maxRows, true)); err != nil {
+			return nil, err
+		}
+		if i < len(widths)-1 {
+			m.layers = append(m.layers, newReLU(widths[i]))
+		}
+	}
+	if err := m.initialize(d, seed); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// initialize draws every Linear's and Conv2d's weights and biases, layer
+// by layer, uniformly from ±1/√fan_in, as PyTorch does by default.
 func (m *Model) initialize(d device.Device, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 0x1417))
 	for _, l := range m.layers {
-		lin, ok := l.(*linear)
+		w, ok := l.(interface{ fanIn() int })
 		if !ok {
 			continue
 		}
-		bound := 1 / math.Sqrt(float64(lin.In))
-		for _, p := range lin.Params() {
+		bound := 1 / math.Sqrt(float64(w.fanIn()))
+		for _, p := range l.Params() {
 			host := make([]float32, p.Size())
 			for i := range host {
 				host[i] = float32((2*r.Float64() - 1) * bound)

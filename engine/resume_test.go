@@ -122,6 +122,7 @@ func TestRestoreRefusesAnotherRun(t *testing.T) {
 	}{
 		{func(c *engine.Config) { c.LR = 0.2 }, "lr was 0.05, now 0.2"},
 		{func(c *engine.Config) { c.Hidden = []int{64} }, "hidden"},
+		{func(c *engine.Config) { c.Hidden, c.Model = nil, "cnn:4" }, "model was unset, now cnn:4"},
 	} {
 		other := cfg
 		c2.mod(&other)

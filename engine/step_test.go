@@ -12,7 +12,7 @@ import (
 // TestStepAllocatesNothing: in steady state a training step of the
 // reference MLP on the CPU (load, forward, loss, backward, update)
 // allocates nothing on the Go heap, under every transfer strategy and with
-// batch normalization. The batch is large enough that the device splits its
+// batch normalization, and neither does a CNN's. The batch is large enough that the device splits its
 // products and passes across goroutines.
 func TestStepAllocatesNothing(t *testing.T) {
 	train, test := loadSubset(t)
@@ -20,7 +20,9 @@ func TestStepAllocatesNothing(t *testing.T) {
 	cases := []struct {
 		name string
 		edit func(*engine.Config)
-	}{{"batchnorm", func(c *engine.Config) { c.BatchNorm = true }}, {"adamw", func(c *engine.Config) { useAdam(c, engine.AdamW) }}}
+	}{{"batchnorm", func(c *engine.Config) { c.BatchNorm = true }}, {"adamw", func(c *engine.Config) { useAdam(c, engine.AdamW) }},
+		{"lenet5", func(c *engine.Config) { c.Hidden, c.Model = nil, "lenet5" }},
+		{"cnn batchnorm", func(c *engine.Config) { c.Hidden, c.Model, c.BatchNorm = nil, "cnn:8,16", true }}}
 	for _, s := range data.Strategies() {
 		cases = append(cases, struct {
 			name string

@@ -19,7 +19,10 @@ import (
 // Config is what a training run is made of. Its JSON form goes into every
 // result file, so a number can always be traced to the settings behind it.
 type Config struct {
-	Hidden      []int     `json:"hidden"`              // widths of the hidden layers
+	// Model is the architecture's spec (ParseModel) when it is not an MLP;
+	// "": the MLP of Hidden, as in results written before there were specs.
+	Model       string    `json:"model,omitempty"`
+	Hidden      []int     `json:"hidden"`              // widths of an MLP's hidden layers
 	Batch       int       `json:"batch"`               // samples per parameter update (at the start)
 	LR          float64   `json:"lr"`                  // learning rate at BaseBatch (η₀)
 	Optimizer   Optimizer `json:"optimizer,omitempty"` // "": MomentumSGD
@@ -115,6 +118,9 @@ func (c Config) Validate(n int) error {
 			errs = append(errs, fmt.Sprintf("hidden widths must be positive, got %v", c.Hidden))
 			break
 		}
+	}
+	if _, err := c.ModelSpec(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -326,14 +332,17 @@ func NewTrainer(d device.Device, cfg Config, train, test *data.Dataset) (*Traine
 		return nil, fmt.Errorf("test set %s (%d features, %d classes) does not match training set %s (%d, %d)",
 			test.Name, test.Features(), test.Classes, train.Name, train.Features(), train.Classes)
 	}
+	arch, err := cfg.arch(train.Features(), train.Classes)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkMemory(cfg, ShapeOf(train, test), d, false); err != nil {
 		return nil, err
 	}
 	cfg = cfg.Resolved()
-	widths := append(append([]int{train.Features()}, cfg.Hidden...), train.Classes)
 	maxBatch := cfg.maxBatchSize()
 	maxRows := max(maxBatch, cfg.EvalBatch)
-	model, err := newMLP(d, mlpArch{Widths: widths, BatchNorm: cfg.BatchNorm, GhostBatch: cfg.GhostBatch}, maxRows, cfg.Seed)
+	model, err := arch.build(d, maxRows, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,12 @@
 #define BL_WARP 32
 #define BL_FULL_MASK 0xffffffffu
 
+// BL_FOR loops i over [0, n) one element per thread, grid-stride: any grid
+// covers any n (the device caps the grid; see gridFor in
+// engine/device/launch.go).
+#define BL_FOR(i, n) \
+	for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += blockDim.x * gridDim.x)
+
 // Kernels that validate their input report the first bad value in a small
 // error block of four ints: a code and three details. The device maps it to
 // a Go error at Sync (engine/device/launch.go, kernelError). Keep the codes

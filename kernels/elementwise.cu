@@ -6,9 +6,6 @@
 // Each kernel's semantics are those of the CPU device (engine/device/cpu.go).
 #include "common.cuh"
 
-#define BL_FOR(i, n) \
-	for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += blockDim.x * gridDim.x)
-
 // x[i,j] += bias[j] for a rows×cols x; n = rows·cols.
 extern "C" __global__ void add_bias(float *x, const float *bias, int n, int cols) {
 	BL_FOR(i, n) x[i] += bias[i % (unsigned)cols];

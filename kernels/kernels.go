@@ -96,6 +96,11 @@ var table = []Kernel{
 	{"bn_train", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Int, Int, Float, Float}},
 	{"bn_infer", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Float}},
 	{"bn_backward", "batchnorm", []Kind{Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Int, Int, Int, Int}},
+	{"im2col", "conv", []Kind{Ptr, Ptr, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int}},
+	{"col2im", "conv", []Kind{Ptr, Ptr, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int}},
+	{"swap_axes", "conv", []Kind{Ptr, Ptr, Int, Int, Int, Int}},
+	{"maxpool", "conv", []Kind{Ptr, Ptr, Ptr, Int, Int, Int, Int, Int, Int, Int, Int}},
+	{"maxpool_backward", "conv", []Kind{Ptr, Ptr, Ptr, Int, Int, Int, Int, Int, Int, Int, Int}},
 }
 
 // Kernels returns every kernel, with its parameters in order.

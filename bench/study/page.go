@@ -162,8 +162,8 @@ func summary(r *Results) string {
 		if len(r.Preset.Seeds) == 1 {
 			seeds = "seed " + joinSeeds(r.Preset.Seeds)
 		}
-		fmt.Fprintf(&b, "The %s study trained %d runs of an MLP (hidden widths %s) on %s of %s, %s, in %s of training",
-			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), joinInts(r.Preset.Hidden, ", "), samples(r.Preset), orDefault(string(r.Dataset), "mnist"), seeds,
+		fmt.Fprintf(&b, "The %s study trained %d runs of %s on %s of %s, %s, in %s of training",
+			orDefault(r.Preset.Name, "batch-size"), len(r.Runs), r.Preset.modelName(), samples(r.Preset), orDefault(string(r.Dataset), "mnist"), seeds,
 			time.Duration(seconds*float64(time.Second)).Round(time.Second))
 		if failed+short == 0 {
 			b.WriteString("; every run finished healthy and reached its target where it had one.")
@@ -283,7 +283,7 @@ func presetFacts(p Preset) []fact {
 		{"experiments", experiments},
 		{"seeds", joinSeeds(p.Seeds)},
 		{"data", samples(p)},
-		{"model", "MLP, hidden layers " + joinInts(p.Hidden, "–")},
+		{"model", p.modelName()},
 		{"batch sizes", joinInts(p.Batches, ", ")},
 		{"base batch B₀, LR η₀", fmt.Sprintf("%d, %s (momentum %g)", p.BaseBatch, learningRate.format(p.BaseLR), p.Momentum)},
 		{"LR scaling", fmt.Sprintf("rules %s, %d epochs, warmup %g epochs, %s; a batch kept within %s of B₀", orDefault(strings.Join(rules, ", "), "none"),

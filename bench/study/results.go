@@ -155,7 +155,8 @@ type Preset struct {
 	TrainSamples int      `json:"train_samples"` // 0: all
 	TestSamples  int      `json:"test_samples"`  // 0: all
 	Hidden       []int    `json:"hidden"`
-	Epochs       int      `json:"epochs"` // of the fixed-LR and scaling sweeps (equal epochs)
+	Model        string   `json:"model,omitempty"` // a CNN's spec (engine.Config.Model); "": the MLP of Hidden
+	Epochs       int      `json:"epochs"`          // of the fixed-LR and scaling sweeps (equal epochs)
 	Seeds        []uint64 `json:"seeds"`
 	Batches      []int    `json:"batches"`    // the sweep
 	BaseBatch    int      `json:"base_batch"` // B₀, the small batch

@@ -23,6 +23,22 @@ import (
 	"github.com/batchlab/batchlab/engine/device"
 )
 
+// WithModel returns p training the model spec names (engine.ParseModel)
+// instead of its own.
+func (p Preset) WithModel(spec string) (Preset, error) {
+	cfg, err := engine.Config{}.WithModel(spec)
+	p.Model, p.Hidden = cfg.Model, cfg.Hidden
+	return p, err
+}
+
+// modelName says what p trains, for the report.
+func (p Preset) modelName() string {
+	if p.Model != "" {
+		return p.Model
+	}
+	return "MLP, hidden layers " + joinInts(p.Hidden, "–")
+}
+
 // runSpec is one planned run.
 type runSpec struct {
 	ID           string
@@ -81,7 +97,7 @@ func plan(p Preset) []runSpec {
 // configs are the configurations of one experiment, with the protocol of each.
 func (p Preset) configs(exp string) []config {
 	base := engine.Config{
-		Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
+		Model: p.Model, Hidden: p.Hidden, LR: p.BaseLR, Momentum: p.Momentum, Epochs: p.Epochs,
 		EvalBatch: 1000, BaseBatch: p.BaseBatch, LRScale: engine.ScaleNone,
 	}
 	epochs := Protocol{Kind: EqualEpochs, Epochs: p.Epochs}

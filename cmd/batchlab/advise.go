@@ -131,7 +131,8 @@ func runAdvise(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(a)
 	}
-	fmt.Fprintf(w, "device %s; model %v hidden, reference batch %d at lr %g\n\n", info, base.Hidden, base.Batch, base.LR)
+	model, _ := base.ModelSpec() // validated by loadData
+	fmt.Fprintf(w, "device %s; model %s, reference batch %d at lr %g\n\n", info, model, base.Batch, base.LR)
 	fmt.Fprintf(w, "(a) largest batch that fits in %.2f GiB: %d\n    (%s)\n", float64(limit)/(1<<30), a.MaxBatch, a.MaxBatchMethod)
 	writeThroughput(w, a, o.Repeats)
 	fmt.Fprintf(w, "(c) gradient noise scale after %d updates: B_simple ≈ %.0f [%.0f–%.0f] over %d repeats of %d pairs\n",

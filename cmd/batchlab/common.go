@@ -17,6 +17,7 @@ import (
 func modelFlags(def engine.Config) []cli.Flag {
 	return []cli.Flag{
 		&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
+		modelFlag(),
 		&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "samples per update", Value: def.Batch},
 		&cli.Float64Flag{Name: "lr", Usage: "learning rate", Value: def.LR},
 		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
@@ -27,6 +28,28 @@ func modelFlags(def engine.Config) []cli.Flag {
 		datasetFlag(), dataFlag(),
 		memoryFlag(),
 	}
+}
+
+// modelFlag is --model, the architecture (engine.ParseModel); without it,
+// the MLP of --hidden.
+func modelFlag() cli.Flag {
+	return &cli.StringFlag{Name: "model", Usage: "the model: mlp:W,W,… (as --hidden), lenet5, or cnn:F,F,… (3×3 conv → ReLU → max pool 2 per width, then a linear head)"}
+}
+
+// applyModelFlag sets cfg's model from --model, which replaces --hidden.
+func applyModelFlag(c *cli.Context, cfg *engine.Config) error {
+	if !c.IsSet("model") {
+		return nil
+	}
+	if c.IsSet("hidden") {
+		return fmt.Errorf("--model and --hidden both name the model: give one")
+	}
+	m, err := cfg.WithModel(c.String("model"))
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	*cfg = m
+	return nil
 }
 
 // memoryFlag is the memory budget every command that builds a model checks
@@ -52,6 +75,9 @@ func modelConfig(c *cli.Context) (engine.Config, error) {
 	cfg := engine.DefaultConfig()
 	cfg.Hidden, cfg.Batch, cfg.LR, cfg.Momentum = c.IntSlice("hidden"), c.Int("batch"), c.Float64("lr"), c.Float64("momentum")
 	cfg.Epochs, cfg.Seed = c.Int("epochs"), c.Uint64("seed")
+	if err := applyModelFlag(c, &cfg); err != nil {
+		return cfg, err
+	}
 	var err error
 	cfg.Memory, err = memoryBudget(c)
 	return cfg, err

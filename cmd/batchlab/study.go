@@ -52,6 +52,7 @@ func studyCommand() *cli.Command {
 			&cli.StringFlag{Name: "preset", Usage: "study size: " + strings.Join(names, ", "), DefaultText: "full"},
 			&cli.StringFlag{Name: "plan", Usage: "read the study's plan (batch sizes, LR rules, seeds, epochs, experiments and their settings) from `FILE`, JSON or YAML with the keys of the preset.json a study writes (which is such a file)"},
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report", DefaultText: "study-<preset or plan name>"},
+			modelFlag(),
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N (cuda is the first GPU in CUDA_VISIBLE_DEVICES, the one a scheduler assigned)", Value: "cpu"},
 			&cli.StringFlag{Name: "shard", Usage: "run only the `i/n`-th share of the runs (0 ≤ i < n)"},
 			&cli.IntFlag{Name: "shards", Usage: "the number of shards `n` when the index comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions), or, for a rerun of some tasks of a Slurm array, from SLURM_ARRAY_TASK_ID (the first array's size)"},
@@ -67,6 +68,12 @@ func studyCommand() *cli.Command {
 			p, err := studyPlan(c.Bool("quick"), c.String("preset"), c.String("plan"), presets)
 			if err != nil {
 				return err
+			}
+			if c.IsSet("model") {
+				var err error
+				if p, err = p.WithModel(c.String("model")); err != nil {
+					return fmt.Errorf("--model: %w", err)
+				}
 			}
 			name := p.Name
 			if c.Duration("claim-timeout") <= 0 {

@@ -34,6 +34,7 @@ func trainCommand() *cli.Command {
 			"batchlab train --json --no-progress > run.json"),
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
+			modelFlag(),
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "samples per update", Value: def.Batch},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate", Value: def.LR},
 			&cli.StringFlag{Name: "optimizer", Usage: "sgd (momentum SGD), adam or adamw (PyTorch's update rules)", Value: "sgd"},
@@ -134,6 +135,9 @@ func runTrain(c *cli.Context) error {
 		Graph:         c.Bool("graph"),
 	}
 	opt.apply(&cfg)
+	if err := applyModelFlag(c, &cfg); err != nil {
+		return err
+	}
 	if cfg.Memory, err = memoryBudget(c); err != nil {
 		return err
 	}

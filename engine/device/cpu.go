@@ -46,6 +46,7 @@ type CPU struct {
 		momentum     momentumTask
 		adam         adamTask
 		normalize    normalizeTask
+		conv         convTasks
 	}
 	// SoftmaxCrossEntropy's per-block losses and per-part errors, kept
 	// between calls.

@@ -68,6 +68,7 @@ var (
 	_ Device      = (*CUDA)(nil)
 	_ Grapher     = (*CUDA)(nil)
 	_ BatchNormer = (*CUDA)(nil)
+	_ Convolver   = (*CUDA)(nil)
 )
 
 type cudaBuffer struct {
@@ -264,6 +265,13 @@ func (d *CUDA) warmUp() error {
 	d.BatchNormTrain(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], 2, 2, 0, 0.1, 1e-5)
 	d.BatchNormInfer(f[0], f[1], f[2], f[3], f[4], f[5], 2, 2, 1e-5)
 	d.BatchNormBackward(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], 2, 2, 0)
+	conv := ConvShape{N: 1, C: 1, H: 2, W: 2, KH: 1, KW: 1, Stride: 1} // a 1×4 col
+	d.Im2Col(f[0], f[1], conv)
+	d.Col2Im(f[0], f[1], conv)
+	d.SwapAxes(f[0], f[1], 1, 2, 2, 1)
+	pool := PoolShape{N: 1, C: 1, H: 2, W: 2, K: 1, Stride: 1}
+	d.MaxPool(f[0], counts, f[1], pool) // valid argmax indices in counts for the backward
+	d.MaxPoolBackward(f[2], f[1], counts, pool)
 	err := d.Sync()
 	for _, k := range kernels.Kernels() {
 		if err == nil && !d.warming[k.Name] {

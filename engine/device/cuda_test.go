@@ -8,6 +8,7 @@
 package device_test
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -66,16 +67,7 @@ func TestCUDALarge(t *testing.T) {
 	}
 	results := map[string][][]float32{}
 	for _, d := range []device.Device{device.NewCPU(), newCUDA(t)} {
-		up := func(host []float32) device.Buffer {
-			b, err := d.Alloc(device.Float32, len(host))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := device.Upload(d, b, host); err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
+		up := func(host []float32) device.Buffer { return uploaded(t, d, host) }
 		xb, gb, vb, yb := up(x), up(g), up(make([]float32, n)), up(make([]float32, n))
 		sums, gathered := up(make([]float32, cols)), up(make([]float32, rows*cols))
 		ib, err := d.Alloc(device.Int32, rows)
@@ -276,4 +268,76 @@ func TestCUDAAllocTooLarge(t *testing.T) {
 			t.Errorf("Alloc(float32, %d) gave %v", n, err)
 		}
 	}
+}
+
+// TestCUDAConvSameBits checks that the convolution kernels give the CPU
+// device's bits: the copies trivially, and Col2Im and MaxPoolBackward
+// because both devices add from zero in the same order (conv.go), which
+// is what makes a CNN's gradients match between them.
+func TestCUDAConvSameBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		conv device.ConvShape
+		pool device.PoolShape
+	}{
+		{device.ConvShape{N: 4, C: 6, H: 14, W: 14, KH: 5, KW: 5, Stride: 1, Pad: 2}, device.PoolShape{N: 4, C: 6, H: 14, W: 14, K: 3, Stride: 2, Pad: 1}},
+		{device.ConvShape{N: 3, C: 2, H: 9, W: 11, KH: 3, KW: 3, Stride: 2, Pad: 1}, device.PoolShape{N: 3, C: 2, H: 9, W: 11, K: 2, Stride: 1, Pad: 0}},
+	} {
+		s, p := c.conv, c.pool
+		nx, nc, ny := s.N*s.C*s.H*s.W, s.ColRows()*s.ColCols(), p.N*p.C*p.OutH()*p.OutW()
+		x, col, dy := randFloats32(r, nx), randFloats32(r, nc), randFloats32(r, ny)
+		for i := range x[:nx/2] {
+			x[i] = float32(r.IntN(3)) // ties for the pooling
+		}
+		var results [2][][]byte
+		for k, d := range []device.Device{device.NewCPU(), newCUDA(t)} {
+			cv := d.(device.Convolver)
+			up := func(host []float32) device.Buffer { return uploaded(t, d, host) }
+			xb, colb, dyb := up(x), up(col), up(dy)
+			im, dx, swapped, y, dxPool := up(make([]float32, nc)), up(make([]float32, nx)), up(make([]float32, nx)), up(make([]float32, ny)), up(make([]float32, nx))
+			argmax, err := d.Alloc(device.Int32, ny)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cv.Im2Col(im, xb, s)
+			cv.Col2Im(dx, colb, s)
+			cv.SwapAxes(swapped, xb, s.N, s.C, s.H*s.W, 1)
+			cv.MaxPool(y, argmax, xb, p)
+			cv.MaxPoolBackward(dxPool, dyb, argmax, p)
+			if err := d.Sync(); err != nil {
+				t.Fatalf("%s: %v", d.Info().Kind, err)
+			}
+			for _, b := range []device.Buffer{im, dx, swapped, y, argmax, dxPool} {
+				out := make([]byte, b.Len()*b.DType().Size())
+				if err := d.CopyOut(out, b); err != nil {
+					t.Fatal(err)
+				}
+				results[k] = append(results[k], out)
+			}
+		}
+		for i, name := range []string{"Im2Col", "Col2Im", "SwapAxes", "MaxPool y", "MaxPool argmax", "MaxPoolBackward"} {
+			if !bytes.Equal(results[0][i], results[1][i]) {
+				t.Errorf("%+v %+v: %s differs between the CPU and the GPU", s, p, name)
+			}
+		}
+	}
+}
+
+func randFloats32(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// uploaded allocates a float32 buffer on d holding host.
+func uploaded(t *testing.T, d device.Device, host []float32) device.Buffer {
+	t.Helper()
+	b, err := d.Alloc(device.Float32, len(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload(t, d, b, host)
+	return b
 }

@@ -255,3 +255,77 @@ func (k *kernelOps) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, inv
 			rows, cols, ghostSize(rows, ghost), groups, k.gridCap))
 	}
 }
+
+// Convolution data movement (Convolver): the kernels of kernels/conv.cu,
+// with the CPU device's checks.
+
+var _ Convolver = (*kernelOps)(nil)
+
+// convAddrs checks a convolution call's shape and buffers, as the CPU's
+// convBufs does.
+func (k *kernelOps) convAddrs(op string, shapeErr error, args ...arg) ([]uint64, bool) {
+	if shapeErr != nil && !k.failed() {
+		k.fail(fmt.Errorf("%s: %w", op, shapeErr))
+	}
+	return k.addrs(op, nil, args...)
+}
+
+func (k *kernelOps) Im2Col(col, x Buffer, s ConvShape) {
+	err := s.Validate()
+	n := 0
+	if err == nil {
+		n = s.ColRows() * s.ColCols()
+	}
+	p, ok := k.convAddrs("Im2Col", err, f32("col", col, n), f32("x", x, s.N*s.C*s.H*s.W))
+	if ok {
+		k.issue("Im2Col", im2colLaunch(p[0], p[1], s, k.gridCap))
+	}
+}
+
+func (k *kernelOps) Col2Im(dx, col Buffer, s ConvShape) {
+	err := s.Validate()
+	n := 0
+	if err == nil {
+		n = s.ColRows() * s.ColCols()
+	}
+	p, ok := k.convAddrs("Col2Im", err, f32("dx", dx, s.N*s.C*s.H*s.W), f32("col", col, n))
+	if ok {
+		k.issue("Col2Im", col2imLaunch(p[0], p[1], s, k.gridCap))
+	}
+}
+
+func (k *kernelOps) SwapAxes(dst, src Buffer, outer, a, b, inner int) {
+	n, err := swapSizes(outer, a, b, inner)
+	if err != nil {
+		k.fail(err)
+		return
+	}
+	p, ok := k.addrs("SwapAxes", nil, f32("dst", dst, n), f32("src", src, n))
+	if ok {
+		k.issue("SwapAxes", swapAxesLaunch(p[0], p[1], outer, a, b, inner, k.gridCap))
+	}
+}
+
+func (k *kernelOps) MaxPool(y, argmax, x Buffer, s PoolShape) {
+	err := s.Validate()
+	n := 0
+	if err == nil {
+		n = s.N * s.C * s.OutH() * s.OutW()
+	}
+	p, ok := k.convAddrs("MaxPool", err, f32("y", y, n), i32("argmax", argmax, n), f32("x", x, s.N*s.C*s.H*s.W))
+	if ok {
+		k.issue("MaxPool", maxPoolLaunch(p[0], p[1], p[2], s, k.gridCap))
+	}
+}
+
+func (k *kernelOps) MaxPoolBackward(dx, dy, argmax Buffer, s PoolShape) {
+	err := s.Validate()
+	n := 0
+	if err == nil {
+		n = s.N * s.C * s.OutH() * s.OutW()
+	}
+	p, ok := k.convAddrs("MaxPoolBackward", err, f32("dx", dx, s.N*s.C*s.H*s.W), f32("dy", dy, n), i32("argmax", argmax, n))
+	if ok {
+		k.issue("MaxPoolBackward", maxPoolBackwardLaunch(p[0], p[1], p[2], s, k.gridCap))
+	}
+}

@@ -166,6 +166,43 @@ func batchNormBackwardLaunch(dx, dgamma, dbeta, dy, x, gamma, mean, invStd uint6
 		intArg(rows), intArg(cols), intArg(size), intArg(groups)}}
 }
 
+// convArgs are a convolution's sizes as im2col and col2im take them.
+func convArgs(s ConvShape) []launchArg {
+	return []launchArg{intArg(s.N), intArg(s.C), intArg(s.H), intArg(s.W), intArg(s.KH), intArg(s.KW),
+		intArg(s.Stride), intArg(s.Pad), intArg(s.OutH()), intArg(s.OutW())}
+}
+
+// poolArgs are a pooling's sizes as maxpool and maxpool_backward take them.
+func poolArgs(s PoolShape) []launchArg {
+	return []launchArg{intArg(s.H), intArg(s.W), intArg(s.K), intArg(s.Stride), intArg(s.Pad), intArg(s.OutH()), intArg(s.OutW())}
+}
+
+// The kernels of kernels/conv.cu run one thread per output element.
+func im2colLaunch(col, x uint64, s ConvShape, gridCap int) launch {
+	n := s.ColRows() * s.ColCols()
+	return launch{"im2col", gridFor(n, gridCap), append([]launchArg{ptrArg(col), ptrArg(x), intArg(n)}, convArgs(s)...)}
+}
+
+func col2imLaunch(dx, col uint64, s ConvShape, gridCap int) launch {
+	n := s.N * s.C * s.H * s.W
+	return launch{"col2im", gridFor(n, gridCap), append([]launchArg{ptrArg(dx), ptrArg(col), intArg(n)}, convArgs(s)...)}
+}
+
+func swapAxesLaunch(dst, src uint64, outer, a, b, inner, gridCap int) launch {
+	n := outer * a * b * inner
+	return launch{"swap_axes", gridFor(n, gridCap), []launchArg{ptrArg(dst), ptrArg(src), intArg(n), intArg(a), intArg(b), intArg(inner)}}
+}
+
+func maxPoolLaunch(y, argmax, x uint64, s PoolShape, gridCap int) launch {
+	n := s.N * s.C * s.OutH() * s.OutW()
+	return launch{"maxpool", gridFor(n, gridCap), append([]launchArg{ptrArg(y), ptrArg(argmax), ptrArg(x), intArg(n)}, poolArgs(s)...)}
+}
+
+func maxPoolBackwardLaunch(dx, dy, argmax uint64, s PoolShape, gridCap int) launch {
+	n := s.N * s.C * s.H * s.W
+	return launch{"maxpool_backward", gridFor(n, gridCap), append([]launchArg{ptrArg(dx), ptrArg(dy), ptrArg(argmax), intArg(n)}, poolArgs(s)...)}
+}
+
 // The error block kernels report bad input in (kernels/common.cuh): a code
 // and three details.
 const (

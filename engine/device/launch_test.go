@@ -56,6 +56,11 @@ func TestLaunchesMatchTable(t *testing.T) {
 		batchNormTrainLaunch(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 3, 3, 0.1, 1e-5, gridCap),
 		batchNormInferLaunch(1, 2, 3, 4, 5, 6, 7, 8, 1e-5, gridCap),
 		batchNormBackwardLaunch(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 3, 3, gridCap),
+		im2colLaunch(1, 2, ConvShape{N: 2, C: 3, H: 5, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 1}, gridCap),
+		col2imLaunch(1, 2, ConvShape{N: 2, C: 3, H: 5, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 1}, gridCap),
+		swapAxesLaunch(1, 2, 1, 3, 4, 5, gridCap),
+		maxPoolLaunch(1, 2, 3, PoolShape{N: 2, C: 3, H: 4, W: 4, K: 2, Stride: 2}, gridCap),
+		maxPoolBackwardLaunch(1, 2, 3, PoolShape{N: 2, C: 3, H: 4, W: 4, K: 2, Stride: 2}, gridCap),
 	}
 	used := map[string]bool{}
 	for _, l := range launches {

@@ -13,15 +13,34 @@ var ErrOutOfMemory = errors.New("out of memory")
 // total fail with ErrOutOfMemory, as the GPU's would. On the CPU, where
 // allocating rarely fails, it is how `batchlab advise` finds the largest
 // batch that fits a RAM budget, and how tests exercise that search.
-// Only Alloc and Free change; the other methods are d's own. (Optional
-// interfaces of d, such as BatchNormer, are hidden by the wrapper.)
+// Only Alloc and Free change; the other methods are d's own. The optional
+// interfaces a CNN needs, BatchNormer and Convolver, stay visible when d
+// has both, as the CPU and CUDA devices do (advise --memory on a CNN);
+// other optional interfaces are hidden by the wrapper.
 func WithMemoryLimit(d Device, limit int64) Device {
-	return &limited{Device: d, limit: limit}
+	l := &limited{Device: d, limit: limit}
+	if m, ok := d.(modelDevice); ok {
+		return &limitedModel{l, m, m}
+	}
+	return l
 }
 
 type limited struct {
 	Device
 	limit, used int64
+}
+
+// modelDevice is a device with every primitive the engine's layers use.
+type modelDevice interface {
+	Device
+	BatchNormer
+	Convolver
+}
+
+type limitedModel struct {
+	*limited
+	BatchNormer
+	Convolver
 }
 
 func (l *limited) Alloc(t DType, n int) (Buffer, error) {

@@ -24,3 +24,16 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("after Free: %v", err)
 	}
 }
+
+// TestMemoryLimitKeepsModelPrimitives: a CNN with batch norm trains on a
+// budgeted device (advise --memory), so the wrapper keeps the CPU's
+// BatchNormer and Convolver.
+func TestMemoryLimitKeepsModelPrimitives(t *testing.T) {
+	d := device.WithMemoryLimit(device.NewCPU(), 1<<20)
+	if _, ok := d.(device.BatchNormer); !ok {
+		t.Error("the budgeted CPU has no BatchNormer")
+	}
+	if _, ok := d.(device.Convolver); !ok {
+		t.Error("the budgeted CPU has no Convolver")
+	}
+}

@@ -7,6 +7,7 @@
 #include "fiber_emu.h"
 
 #include "../batchnorm.cu"
+#include "../conv.cu"
 #include "../elementwise.cu"
 #include "../rows.cu"
 
@@ -51,7 +52,9 @@ const Kernel registry[] = {
     FAKE_KERNEL(momentum_sgd),    FAKE_KERNEL(normalize_bytes), FAKE_KERNEL(gather_rows_u32),
     FAKE_KERNEL(gather_rows_u8),  FAKE_KERNEL(softmax_xent),    FAKE_KERNEL(count_correct),
     FAKE_KERNEL(column_sum),      FAKE_KERNEL(bn_train),        FAKE_KERNEL(bn_infer),
-    FAKE_KERNEL(bn_backward),     FAKE_KERNEL(adam),
+    FAKE_KERNEL(bn_backward),     FAKE_KERNEL(adam),            FAKE_KERNEL(im2col),
+    FAKE_KERNEL(col2im),          FAKE_KERNEL(swap_axes),       FAKE_KERNEL(maxpool),
+    FAKE_KERNEL(maxpool_backward),
 };
 
 } // namespace

@@ -42,7 +42,8 @@ func Run(t *testing.T, newDevice NewDevice) {
 		{"CountCorrect", checkCountCorrect}, {"ColumnSum", checkColumnSum}, {"MomentumSGD", checkMomentumSGD},
 		{"DivergenceGuard", checkDivergenceGuard}, {"Adam", checkAdam},
 		{"NormalizeBytes", checkNormalizeBytes}, {"GatherRows", checkGatherRows}, {"Zero", checkZero},
-		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Graphs", checkGraphs},
+		{"Events", checkEvents}, {"AsyncCopy", checkAsyncCopy}, {"BatchNorm", checkBatchNorm}, {"Im2Col", checkIm2Col}, {"SwapAxes", checkSwapAxes}, {"MaxPool", checkMaxPool},
+		{"MaxPoolBackward", checkMaxPoolBackward}, {"ConvBadArguments", checkConvBadArguments}, {"Graphs", checkGraphs},
 		{"BadArguments", checkBadArguments},
 	}
 	_, grapher := newDevice(t).(device.Grapher)
