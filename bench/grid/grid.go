@@ -230,37 +230,29 @@ func Execute(ctx context.Context, p Plan, opts Options) (missing []string, err e
 		costs[i] = s.Config.Batch
 	}
 	mine := opts.Shard.Pick(costs)
+	var jobs []runstore.Job
 	for i, s := range specs {
 		if !mine[i] {
 			continue
 		}
 		path := filepath.Join(runDir, s.ID+".json")
-		if _, err := loadRun(path, s); err == nil {
-			continue
-		} else if !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(log, "run %s: %v: running it again\n", s.ID, err)
-		}
-		cl, holder, err := claims.Take(s.ID)
-		if err != nil {
-			return nil, err
-		}
-		if cl == nil {
-			fmt.Fprintf(log, "run %s: left to %s\n", s.ID, holder)
-			continue
-		}
-		if _, err := loadRun(path, s); err == nil { // finished between our look and our claim
-			cl.Release()
-			continue
-		}
-		run, err := execute(ctx, s, p, opts.Device, train, test)
-		if err == nil {
-			err = save(path, run)
-		}
-		cl.Release() // after the result is saved, or on failure: nothing half-done is saved
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "[%d/%d] %s: %s (%d epochs, %.0f s)\n", i+1, len(specs), s.ID, run.outcome(), run.Epochs, run.Seconds)
+		jobs = append(jobs, runstore.Job{
+			ID:    s.ID,
+			Saved: func() error { _, err := loadRun(path, s); return err },
+			Run: func() error {
+				run, err := execute(ctx, s, p, opts.Device, train, test)
+				if err == nil {
+					err = save(path, run)
+				}
+				if err == nil {
+					fmt.Fprintf(log, "[%d/%d] %s: %s (%d epochs, %.0f s)\n", i+1, len(specs), s.ID, run.outcome(), run.Epochs, run.Seconds)
+				}
+				return err
+			},
+		})
+	}
+	if err := claims.RunEach(jobs, log); err != nil {
+		return nil, err
 	}
 	for _, s := range specs {
 		if _, err := loadRun(filepath.Join(runDir, s.ID+".json"), s); err != nil {

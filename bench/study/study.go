@@ -265,35 +265,23 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 	}
 	specs := plan(p)
 	mine := pick(opts.Shard, specs)
+	var jobs []runstore.Job
 	for i, spec := range specs {
 		if !mine[i] {
 			continue
 		}
 		path := filepath.Join(runDir, spec.ID+".json")
-		if _, err := loadRun(path, spec); err == nil {
-			continue
-		} else if !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(log, "run %s: %v: running it again\n", spec.ID, err)
-		}
-		cl, holder, err := claims.Take(spec.ID)
-		if err != nil {
-			return nil, err
-		}
-		if cl == nil {
-			fmt.Fprintf(log, "run %s: left to %s\n", spec.ID, holder)
-			continue
-		}
-		// Its holder may have finished it between our look and our claim.
-		if _, err := loadRun(path, spec); err == nil {
-			cl.Release()
-			continue
-		}
-		fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
-		err = runAndSave(ctx, spec, p, opts.Device, train, test, path)
-		cl.Release() // after the result is saved, or on failure: nothing half-done is saved
-		if err != nil {
-			return nil, err
-		}
+		jobs = append(jobs, runstore.Job{
+			ID:    spec.ID,
+			Saved: func() error { _, err := loadRun(path, spec); return err },
+			Run: func() error {
+				fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
+				return runAndSave(ctx, spec, p, opts.Device, train, test, path)
+			},
+		})
+	}
+	if err := claims.RunEach(jobs, log); err != nil {
+		return nil, err
 	}
 	if p.runsGrid() {
 		// The grid's runs, after the study's: resumable, claimed and
