@@ -36,20 +36,11 @@ func Sharpness(t *Trainer, cfg SharpnessConfig) (phi float64, err error) {
 	if cfg.Epsilon <= 0 || cfg.Samples <= 0 || cfg.Steps <= 0 {
 		return 0, fmt.Errorf("sharpness: epsilon, samples and steps must be positive, got %g, %d, %d", cfg.Epsilon, cfg.Samples, cfg.Steps)
 	}
-	p, err := newProbe(t)
+	p, w0, restore, err := probeWeights(t)
 	if err != nil {
 		return 0, err
 	}
-	defer p.Close()
-	w0, err := t.Model.ReadParams(t.d, false)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if restore := t.Model.writeParams(t.d, w0); err == nil {
-			err = restore
-		}
-	}()
+	defer restore(&err)
 
 	idx := sampleIndices(t.train.Len(), cfg.Samples, cfg.Seed, 0)
 	f0, err := p.Loss(idx)
@@ -92,6 +83,25 @@ func Sharpness(t *Trainer, cfg SharpnessConfig) (phi float64, err error) {
 		}
 	}
 	return 100 * (best - f0) / (1 + f0), nil
+}
+
+// probeWeights opens a probe on t and reads t's weights; restore writes
+// them back and closes the probe, keeping *err if it is already set: both
+// measures move the weights and must leave them as they found them.
+func probeWeights(t *Trainer) (p *probe, w0 [][]float32, restore func(err *error), err error) {
+	if p, err = newProbe(t); err != nil {
+		return nil, nil, nil, err
+	}
+	if w0, err = t.Model.ReadParams(t.d, false); err != nil {
+		p.Close()
+		return nil, nil, nil, err
+	}
+	return p, w0, func(err *error) {
+		if e := t.Model.writeParams(t.d, w0); *err == nil {
+			*err = e
+		}
+		p.Close()
+	}, nil
 }
 
 func sign(v float64) float64 {
@@ -138,20 +148,11 @@ func HessianTop(t *Trainer, cfg HessianConfig) (lambda float64, err error) {
 	if cfg.Samples <= 0 || cfg.Iterations <= 0 || !(cfg.Epsilon > 0) {
 		return 0, fmt.Errorf("hessian: samples, iterations and epsilon must be positive, got %d, %d, %g", cfg.Samples, cfg.Iterations, cfg.Epsilon)
 	}
-	p, err := newProbe(t)
+	p, w0, restore, err := probeWeights(t)
 	if err != nil {
 		return 0, err
 	}
-	defer p.Close()
-	w0, err := t.Model.ReadParams(t.d, false)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if restore := t.Model.writeParams(t.d, w0); err == nil {
-			err = restore
-		}
-	}()
+	defer restore(&err)
 	idx := sampleIndices(t.train.Len(), cfg.Samples, cfg.Seed, 0)
 	var wNorm float64
 	for _, ws := range w0 {
