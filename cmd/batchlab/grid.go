@@ -32,7 +32,7 @@ func gridCommand() *cli.Command {
 			"batchlab grid --batches 64,256,1024 --seeds 1,2 --train-samples 16384 --out grid-sgd",
 			"batchlab grid --optimizer adam --lr-steps 2 --lr-factor 2 --targets 0.5,0.3 --out grid-adam",
 			"batchlab grid report grid-sgd"),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.IntSliceFlag{Name: "batches", Usage: "batch sizes", Value: cli.NewIntSlice(32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)},
 			&cli.Float64SliceFlag{Name: "lrs", Usage: "learning rates, the same at every batch size (instead of --lr-center)"},
 			&cli.Float64Flag{Name: "lr-center", Usage: "the middle of the LR grid at --base-batch", DefaultText: "0.1 with sgd, 0.003 with adam and adamw, where this model trains fastest at B=128"},
@@ -45,11 +45,6 @@ func gridCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-epochs", Usage: "epoch cap of a run", Value: 20},
 			&cli.IntFlag{Name: "smooth-samples", Usage: "window of the centred moving mean of the step losses, in samples", Value: 2048},
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(512, 512)},
-			&cli.StringFlag{Name: "optimizer", Usage: "sgd (momentum SGD), adam or adamw", Value: "sgd"},
-			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: 0.9},
-			&cli.Float64Flag{Name: "beta1", Usage: "Adam's first-moment decay", Value: engine.DefaultBeta1},
-			&cli.Float64Flag{Name: "beta2", Usage: "Adam's second-moment decay", Value: engine.DefaultBeta2},
-			&cli.Float64Flag{Name: "eps", Usage: "Adam's denominator term", Value: engine.DefaultEps},
 			&cli.IntFlag{Name: "train-samples", Usage: "train on the first N samples only (0: all)"},
 			&cli.IntFlag{Name: "test-samples", Usage: "evaluate each epoch on the first N test samples (0: all)", Value: 1000},
 			&cli.IntFlag{Name: "noise-batch", Usage: "batch size of the noise-scale runs (0: none)", Value: 128},
@@ -64,7 +59,7 @@ func gridCommand() *cli.Command {
 			&cli.DurationFlag{Name: "claim-timeout", Usage: "take over a run whose claim has had no heartbeat for this long", Value: study.DefaultClaimTimeout},
 			&cli.BoolFlag{Name: "json", Usage: "print the analysis as JSON"},
 			datasetFlag(), dataFlag(),
-		},
+		}, optimizerFlagList(engine.DefaultConfig().Momentum)...),
 		Subcommands: []*cli.Command{gridReportCommand()},
 		Action:      runGrid,
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -32,17 +33,13 @@ func trainCommand() *cli.Command {
 			"batchlab train --device cuda --transfer pinned-async,uint8 --graph",
 			"batchlab train --epochs 10 --checkpoint run.ckpt   # Ctrl-C, then the same line with --resume",
 			"batchlab train --json --no-progress > run.json"),
-		Flags: []cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			&cli.IntSliceFlag{Name: "hidden", Usage: "hidden layer widths", Value: cli.NewIntSlice(def.Hidden...)},
 			modelFlag(),
 			&cli.IntFlag{Name: "batch", Aliases: []string{"b"}, Usage: "samples per update", Value: def.Batch},
 			&cli.Float64Flag{Name: "lr", Usage: "learning rate", Value: def.LR},
-			&cli.StringFlag{Name: "optimizer", Usage: "sgd (momentum SGD), adam or adamw (PyTorch's update rules)", Value: "sgd"},
-			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: def.Momentum},
 			&cli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty added to the gradient (adamw: decoupled, w shrinks by lr·decay·w)", Value: def.WeightDecay},
-			&cli.Float64Flag{Name: "beta1", Usage: "adam/adamw: decay rate of the first moment", Value: engine.DefaultBeta1},
-			&cli.Float64Flag{Name: "beta2", Usage: "adam/adamw: decay rate of the second moment", Value: engine.DefaultBeta2},
-			&cli.Float64Flag{Name: "eps", Usage: "adam/adamw: term added to the denominator", Value: engine.DefaultEps},
+		}, optimizerFlagList(def.Momentum), []cli.Flag{
 			&cli.IntFlag{Name: "epochs", Aliases: []string{"e"}, Usage: "passes over the training set", Value: def.Epochs},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights and the data order", Value: def.Seed},
 			&cli.IntFlag{Name: "eval-batch", Usage: "rows per forward pass when evaluating", Value: def.EvalBatch},
@@ -69,7 +66,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "graph", Usage: "replay each training step as CUDA graphs, one launch instead of dozens (CUDA device only)"},
 			traceFlag(),
 			cpuProfileFlag(),
-		},
+		}),
 		Action: runTrain,
 	}
 }
@@ -271,6 +268,18 @@ type optimizerSettings struct {
 
 // optimizerFlags reads --optimizer, and --beta1, --beta2 and --eps, which
 // only Adam takes, as --momentum only SGD does.
+// optimizerFlagList is --optimizer and each optimizer's own settings, which
+// optimizerFlags reads.
+func optimizerFlagList(momentum float64) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "optimizer", Usage: "sgd (momentum SGD), adam or adamw (PyTorch's update rules)", Value: "sgd"},
+		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum, in [0,1)", Value: momentum},
+		&cli.Float64Flag{Name: "beta1", Usage: "adam/adamw: decay rate of the first moment", Value: engine.DefaultBeta1},
+		&cli.Float64Flag{Name: "beta2", Usage: "adam/adamw: decay rate of the second moment", Value: engine.DefaultBeta2},
+		&cli.Float64Flag{Name: "eps", Usage: "adam/adamw: term added to the denominator", Value: engine.DefaultEps},
+	}
+}
+
 func optimizerFlags(c *cli.Context) (optimizerSettings, error) {
 	var o optimizerSettings
 	switch name := c.String("optimizer"); name {
