@@ -12,10 +12,10 @@ import (
 // updates running ones; in evaluation it uses the running ones.
 //
 // After a convolution it normalizes each channel over the batch and the
-// map's Pixels positions (PyTorch's BatchNorm2d): the NCHW map is swapped
-// to NHWC, whose rows·Pixels rows of Features channels the BatchNormer
-// normalizes as it does an MLP's rows, and back. A ghost batch of Ghost
-// images is then Ghost·Pixels of those rows.
+// map's Pixels positions (PyTorch's BatchNorm2d): the channel-major map
+// (conv2d) is swapped to NHWC, whose rows·Pixels rows of Features channels
+// the BatchNormer normalizes as it does an MLP's rows, and back. A ghost
+// batch of Ghost images is then Ghost·Pixels of those rows.
 type batchNorm struct {
 	Name            string
 	Features, Ghost int
@@ -90,7 +90,7 @@ func (l *batchNorm) buffers(maxRows int) []sizedBuffer {
 func (l *batchNorm) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
 	y := l.y
 	if l.Pixels > 1 {
-		l.cv.SwapAxes(l.nhwcX, x, rows, l.Features, l.Pixels, 1)
+		l.cv.SwapAxes(l.nhwcX, x, 1, l.Features, rows*l.Pixels, 1)
 		x, y = l.nhwcX, l.nhwcY
 	}
 	l.x = x
@@ -101,7 +101,7 @@ func (l *batchNorm) Forward(d device.Device, x device.Buffer, rows int) device.B
 		l.bn.BatchNormInfer(y, x, l.Gamma.Value, l.Beta.Value, l.RunMean, l.RunVar, n, l.Features, bnEps)
 	}
 	if l.Pixels > 1 {
-		l.cv.SwapAxes(l.y, y, rows, l.Pixels, l.Features, 1)
+		l.cv.SwapAxes(l.y, y, 1, rows*l.Pixels, l.Features, 1)
 	}
 	return l.y
 }
@@ -111,9 +111,9 @@ func (l *batchNorm) Backward(d device.Device, dy device.Buffer, rows int) device
 		l.bn.BatchNormBackward(l.dx, l.Gamma.Grad, l.Beta.Grad, dy, l.x, l.Gamma.Value, l.mean, l.invStd, rows, l.Features, l.Ghost)
 		return l.dx
 	}
-	l.cv.SwapAxes(l.nhwcY, dy, rows, l.Features, l.Pixels, 1)
+	l.cv.SwapAxes(l.nhwcY, dy, 1, l.Features, rows*l.Pixels, 1)
 	l.bn.BatchNormBackward(l.y, l.Gamma.Grad, l.Beta.Grad, l.nhwcY, l.x, l.Gamma.Value, l.mean, l.invStd, rows*l.Pixels, l.Features, l.Ghost*l.Pixels)
-	l.cv.SwapAxes(l.dx, l.y, rows, l.Pixels, l.Features, 1)
+	l.cv.SwapAxes(l.dx, l.y, 1, rows*l.Pixels, l.Features, 1)
 	return l.dx
 }
 

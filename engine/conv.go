@@ -6,9 +6,8 @@ import (
 	"github.com/batchlab/batchlab/engine/device"
 )
 
-// Convolutional layers. Feature maps are NCHW rows: a batch of rows images
-// is rows × C·H·W, so a Linear after the last map takes it as it is
-// (flattening is free) and ReLU runs over all of it.
+// Convolutional layers. Between convs, feature maps are channel-major
+// (CNHW, see conv2d); the flatten layer turns the last into rows.
 
 // convolver is the device's Convolver, or an error naming the device.
 func convolver(d device.Device) (device.Convolver, error) {
@@ -20,13 +19,16 @@ func convolver(d device.Device) (device.Convolver, error) {
 }
 
 // conv2d is a 2-D convolution with bias, as im2col and one GEMM for the
-// whole batch: col = Im2Col(x) is C·KH·KW × N·OH·OW, Yc = W·col is
-// F × N·OH·OW (channels first, then images), and y is Yc with its first
-// two axes swapped into NCHW. W is F × C·KH·KW row-major, which is
-// PyTorch's (F, C, KH, KW).
+// whole batch: col = Im2Col(x) is C·KH·KW × N·OH·OW, and y = W·col + b·1ᵀ
+// is F × N·OH·OW, the maps channel-major (CNHW), as the GEMM leaves them:
+// pooling, ReLU and the next conv's im2col read them so, and a flatten
+// swaps the last ones into NCHW rows for the Linear layers, so that a
+// map is swapped once, not after every conv (which cost about 7% of a
+// LeNet-5 step). W is F × C·KH·KW row-major, which is PyTorch's
+// (F, C, KH, KW).
 type conv2d struct {
 	Name string
-	S    device.ConvShape // N: the most rows
+	S    device.ConvShape // N: the most rows; ChannelMajor: the input is CNHW
 	F    int              // filters
 	W, B *param
 	// InputGrad is false for the first layer, whose input is data.
@@ -35,10 +37,9 @@ type conv2d struct {
 	cv device.Convolver
 	// col is the batch's im2col matrix, kept for dW; in the backward pass
 	// it then takes dcol, the gradient of col, which Col2Im folds into dx.
-	col device.Buffer
-	// yc is Yc, and in the backward pass dYc.
-	yc, y, dx device.Buffer
-	ones      device.Buffer // N·OH·OW ones: the bias as a rank-1 GEMM
+	col   device.Buffer
+	y, dx device.Buffer
+	ones  device.Buffer // N·OH·OW ones: the bias as a rank-1 GEMM
 }
 
 func newConv2d(d device.Device, name string, s device.ConvShape, filters int, inputGrad bool) (*conv2d, error) {
@@ -102,7 +103,7 @@ func bufferBytes(bs []sizedBuffer) int64 {
 func (l *conv2d) buffers() []sizedBuffer {
 	cols := l.S.ColCols()
 	f32 := device.Float32
-	bs := []sizedBuffer{{&l.col, f32, l.S.ColRows() * cols}, {&l.yc, f32, l.F * cols}, {&l.y, f32, l.F * cols}, {&l.ones, f32, cols}}
+	bs := []sizedBuffer{{&l.col, f32, l.S.ColRows() * cols}, {&l.y, f32, l.F * cols}, {&l.ones, f32, cols}}
 	if l.InputGrad {
 		bs = append(bs, sizedBuffer{&l.dx, f32, l.S.N * l.S.C * l.S.H * l.S.W})
 	}
@@ -120,22 +121,23 @@ func (l *conv2d) Forward(d device.Device, x device.Buffer, rows int) device.Buff
 	s := l.rowsShape(rows)
 	k, cols := s.ColRows(), s.ColCols()
 	l.cv.Im2Col(l.col, x, s)
-	d.Gemm(false, false, l.F, cols, k, 1, l.W.Value, l.col, 0, l.yc)  // Yc = W·col
-	d.Gemm(false, false, l.F, cols, 1, 1, l.B.Value, l.ones, 1, l.yc) // + b·1ᵀ
-	l.cv.SwapAxes(l.y, l.yc, 1, l.F, rows, s.OutH()*s.OutW())
+	// The bias first, so that the main product adds to it in its own pass
+	// over y instead of a second pass after it.
+	d.Gemm(false, false, l.F, cols, 1, 1, l.B.Value, l.ones, 0, l.y) // y = b·1ᵀ
+	d.Gemm(false, false, l.F, cols, k, 1, l.W.Value, l.col, 1, l.y)  // + W·col
 	return l.y
 }
 
+// Backward takes dy as it gives y, channel-major.
 func (l *conv2d) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
 	s := l.rowsShape(rows)
 	k, cols := s.ColRows(), s.ColCols()
-	l.cv.SwapAxes(l.yc, dy, 1, rows, l.F, s.OutH()*s.OutW())         // dYc
-	d.Gemm(false, true, l.F, k, cols, 1, l.yc, l.col, 0, l.W.Grad)   // dW = dYc·colᵀ
-	d.Gemm(false, false, l.F, 1, cols, 1, l.yc, l.ones, 0, l.B.Grad) // db = dYc·1
+	d.Gemm(false, true, l.F, k, cols, 1, dy, l.col, 0, l.W.Grad)   // dW = dy·colᵀ
+	d.Gemm(false, false, l.F, 1, cols, 1, dy, l.ones, 0, l.B.Grad) // db = dy·1
 	if !l.InputGrad {
 		return nil
 	}
-	d.Gemm(true, false, k, cols, l.F, 1, l.W.Value, l.yc, 0, l.col) // dcol = Wᵀ·dYc
+	d.Gemm(true, false, k, cols, l.F, 1, l.W.Value, dy, 0, l.col) // dcol = Wᵀ·dy
 	l.cv.Col2Im(l.dx, l.col, s)
 	return l.dx
 }
@@ -156,7 +158,8 @@ func (l *conv2d) String() string {
 }
 
 // maxPool is max pooling; it saves the argmax of every window for the
-// backward pass.
+// backward pass. It pools each H×W plane alike, so it takes channel-major
+// maps as they come (S.N·S.C planes in either order).
 type maxPool struct {
 	S  device.PoolShape // N: the most rows
 	cv device.Convolver
@@ -205,3 +208,44 @@ func (l *maxPool) Backward(d device.Device, dy device.Buffer, rows int) device.B
 func (l *maxPool) Params() []*param { return nil }
 func (l *maxPool) OutputSize() int  { return l.S.C * l.S.OutH() * l.S.OutW() }
 func (l *maxPool) String() string   { return fmt.Sprintf("MaxPool(%d)", l.S.K) }
+
+// flatten turns the last conv stage's channel-major maps (C × rows·H·W)
+// into the NCHW rows (rows × C·H·W) a Linear takes, PyTorch's flatten
+// order, and the gradient back.
+type flatten struct {
+	C, Pixels int // channels, H·W
+	cv        device.Convolver
+	y, dx     device.Buffer
+}
+
+func newFlatten(d device.Device, channels, pixels, maxRows int) (*flatten, error) {
+	cv, err := convolver(d)
+	if err != nil {
+		return nil, err
+	}
+	l := &flatten{C: channels, Pixels: pixels, cv: cv}
+	if err := allocAll(d, "flatten", l.buffers(maxRows)); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// buffers lists the layer's buffers, for newFlatten and the memory plan.
+func (l *flatten) buffers(maxRows int) []sizedBuffer {
+	n := maxRows * l.C * l.Pixels
+	return []sizedBuffer{{&l.y, device.Float32, n}, {&l.dx, device.Float32, n}}
+}
+
+func (l *flatten) Forward(d device.Device, x device.Buffer, rows int) device.Buffer {
+	l.cv.SwapAxes(l.y, x, 1, l.C, rows, l.Pixels)
+	return l.y
+}
+
+func (l *flatten) Backward(d device.Device, dy device.Buffer, rows int) device.Buffer {
+	l.cv.SwapAxes(l.dx, dy, 1, rows, l.C, l.Pixels)
+	return l.dx
+}
+
+func (l *flatten) Params() []*param { return nil }
+func (l *flatten) OutputSize() int  { return l.C * l.Pixels }
+func (l *flatten) String() string   { return "Flatten" }

@@ -198,6 +198,8 @@ func (a cnnArch) plan(maxRows int, adam bool) (f Footprint, state int64) {
 		pool := &maxPool{S: device.PoolShape{N: maxRows, C: filters, H: oh, W: ow, K: poolSize, Stride: poolSize}}
 		f.Activations = satAdd(f.Activations, bufferBytes(pool.buffers()))
 	}
+	channels := a.Convs[len(convs)-1].Filters
+	f.Activations = satAdd(f.Activations, bufferBytes((&flatten{C: channels, Pixels: flat / channels}).buffers(maxRows)))
 	widths := append(append([]int{flat}, a.Hidden...), a.Classes)
 	for i := 1; i < len(widths); i++ {
 		in, out := widths[i-1], widths[i]

@@ -99,10 +99,19 @@ func newCNN(d device.Device, arch cnnArch, maxRows int, seed uint64) (*Model, er
 				return nil, err
 			}
 		}
-		m.layers = append(m.layers, newReLU(c.OutputSize()))
-		if err := add(newMaxPool(d, device.PoolShape{N: maxRows, C: c.F, H: oh, W: ow, K: poolSize, Stride: poolSize})); err != nil {
+		// ReLU after the pooling, not before: max commutes with ReLU (both
+		// orders give the same outputs, argmaxes that differ only where the
+		// gradient is zero, and the same gradients), and after it ReLU runs
+		// over a quarter of the elements.
+		pool, err := newMaxPool(d, device.PoolShape{N: maxRows, C: c.F, H: oh, W: ow, K: poolSize, Stride: poolSize})
+		if err := add(pool, err); err != nil {
 			return nil, err
 		}
+		m.layers = append(m.layers, newReLU(pool.OutputSize()))
+	}
+	channels := arch.Convs[len(convs)-1].Filters
+	if err := add(newFlatten(d, channels, flat/channels, maxRows)); err != nil {
+		return nil, err
 	}
 	widths := append(append([]int{flat}, arch.Hidden...), arch.Classes)
 	for i := 1; i < len(widths); i++ {

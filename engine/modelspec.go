@@ -153,12 +153,14 @@ func cnnOf(m ModelSpec, features, classes int, batchNorm bool, ghost int) (cnnAr
 }
 
 // stageShapes walks the stages for a batch of n images: the convolution's
-// and the pooling's geometry of each, in order, and the size of the last
-// map (channels·side·side), which the first Linear takes.
+// geometry of each, in order, and the size of the last map
+// (channels·side·side), which the first Linear takes. The first conv reads
+// the data's NCHW images, every later one the channel-major maps the stage
+// before leaves (conv2d).
 func (a cnnArch) stageShapes(n int) (convs []device.ConvShape, flat int) {
 	c, s := a.Channels, a.Side
-	for _, st := range a.Convs {
-		convs = append(convs, device.ConvShape{N: n, C: c, H: s, W: s, KH: st.Kernel, KW: st.Kernel, Stride: 1, Pad: st.Pad})
+	for i, st := range a.Convs {
+		convs = append(convs, device.ConvShape{N: n, C: c, H: s, W: s, KH: st.Kernel, KW: st.Kernel, Stride: 1, Pad: st.Pad, ChannelMajor: i > 0})
 		c, s = st.Filters, (s+2*st.Pad-st.Kernel+1)/poolSize
 	}
 	return convs, c * s * s

@@ -76,8 +76,8 @@ func TestCNNModels(t *testing.T) {
 		params int
 		layers string
 	}{
-		{"lenet5", 61706, "Conv2d(1→6, 5×5, pad 2) → ReLU → MaxPool(2) → Conv2d(6→16, 5×5) → ReLU → MaxPool(2) → Linear(400→120) → ReLU → Linear(120→84) → ReLU → Linear(84→10)"},
-		{"cnn:32,64", 50186, "Conv2d(1→32, 3×3, pad 1) → ReLU → MaxPool(2) → Conv2d(32→64, 3×3, pad 1) → ReLU → MaxPool(2) → Linear(3136→10)"},
+		{"lenet5", 61706, "Conv2d(1→6, 5×5, pad 2) → MaxPool(2) → ReLU → Conv2d(6→16, 5×5) → MaxPool(2) → ReLU → Flatten → Linear(400→120) → ReLU → Linear(120→84) → ReLU → Linear(84→10)"},
+		{"cnn:32,64", 50186, "Conv2d(1→32, 3×3, pad 1) → MaxPool(2) → ReLU → Conv2d(32→64, 3×3, pad 1) → MaxPool(2) → ReLU → Flatten → Linear(3136→10)"},
 	} {
 		cfg, err := engine.DefaultConfig().WithModel(tc.spec)
 		if err != nil {

@@ -1,4 +1,5 @@
-// The data movement of convolutions and pooling over NCHW float32 batches:
+// The data movement of convolutions and pooling over float32 batches of
+// NCHW images, or CNHW with channel_major (engine/device/conv.go):
 // one thread per output element in a grid-stride loop (as in
 // elementwise.cu), so every write is a plain store and no two threads write
 // one element. The backward passes are gathers: each input position sums
@@ -10,27 +11,34 @@
 // unsigned: every buffer's length fits an int (the device checks).
 #include "common.cuh"
 
+// bl_plane is the index of image img's channel ch among the n·c planes.
+static __device__ __forceinline__ unsigned bl_plane(int img, int ch, int n, int c, int channel_major) {
+	return channel_major ? (unsigned)ch * n + img : (unsigned)img * c + ch;
+}
+
 // col[(ch·kh+i)·kw+j, (img·oh+y)·ow+xo] = x[img, ch, y·stride−pad+i, xo·stride−pad+j],
 // 0 outside the image; total = c·kh·kw · n·oh·ow.
 extern "C" __global__ void im2col(float *col, const float *x, int total, int n, int c, int h, int w, int kh, int kw,
-                                  int stride, int pad, int oh, int ow) {
+                                  int stride, int pad, int oh, int ow, int channel_major) {
 	const unsigned cols = (unsigned)n * oh * ow;
 	BL_FOR(e, total) {
 		const unsigned row = e / cols, q = e % cols;
 		const int img = q / (oh * ow), r = q % (oh * ow);
 		const int ch = row / (kh * kw), i = row / kw % kh, j = row % kw;
 		const int hh = r / ow * stride - pad + i, ww = r % ow * stride - pad + j;
-		col[e] = (hh >= 0 && hh < h && ww >= 0 && ww < w) ? x[((unsigned)(img * c + ch) * h + hh) * w + ww] : 0.0f;
+		col[e] = (hh >= 0 && hh < h && ww >= 0 && ww < w) ? x[(bl_plane(img, ch, n, c, channel_major) * h + hh) * w + ww] : 0.0f;
 	}
 }
 
 // dx[img, ch, hh, ww] = the sum of the col entries im2col copies from it;
 // total = n·c·h·w.
 extern "C" __global__ void col2im(float *dx, const float *col, int total, int n, int c, int h, int w, int kh, int kw,
-                                  int stride, int pad, int oh, int ow) {
+                                  int stride, int pad, int oh, int ow, int channel_major) {
 	const unsigned cols = (unsigned)n * oh * ow;
 	BL_FOR(e, total) {
-		const int ww = e % w, hh = e / w % h, ch = e / ((unsigned)w * h) % c, img = e / ((unsigned)w * h * c);
+		const int ww = e % w, hh = e / w % h;
+		const unsigned plane = e / ((unsigned)w * h);
+		const int ch = channel_major ? plane / n : plane % c, img = channel_major ? plane % n : plane / c;
 		float sum = 0.0f;
 		for (int i = 0; i < kh; i++) {
 			const int ty = hh + pad - i; // y·stride for the output row that reads it

@@ -6,8 +6,30 @@ import (
 )
 
 // ConvShape is a 2-D convolution's geometry: a batch of N images of C×H×W,
-// a KH×KW kernel, stride and zero padding on every side.
-type ConvShape struct{ N, C, H, W, KH, KW, Stride, Pad int }
+// a KH×KW kernel, stride and zero padding on every side. The images are
+// stored NCHW, or with ChannelMajor CNHW: channel by channel, as a conv's
+// GEMM leaves its output (F × N·OH·OW), so that one conv can read the
+// previous one's maps without an axis swap between them.
+type ConvShape struct {
+	N, C, H, W, KH, KW, Stride, Pad int
+	ChannelMajor                    bool
+}
+
+// plane is the index of image n's channel c among the N·C planes of H×W.
+func (s ConvShape) plane(n, c int) int {
+	if s.ChannelMajor {
+		return c*s.N + n
+	}
+	return n*s.C + c
+}
+
+// imageChannel is plane's inverse: the image and channel of plane u.
+func (s ConvShape) imageChannel(u int) (n, c int) {
+	if s.ChannelMajor {
+		return u % s.N, u / s.N
+	}
+	return u / s.C, u % s.C
+}
 
 // OutH is the output's height: (H + 2·Pad − KH)/Stride + 1.
 func (s ConvShape) OutH() int { return outSize(s.H, s.KH, s.Stride, s.Pad) }
@@ -107,14 +129,15 @@ func fits(what string, sizes ...int) error {
 // interface, like BatchNormer, because only CNNs need it.
 type Convolver interface {
 	// Im2Col writes col, a ColRows×ColCols row-major matrix:
-	// col[(c·KH+i)·KW+j, (n·OH+oh)·OW+ow] = x[n, c, oh·Stride−Pad+i, ow·Stride−Pad+j], 0 outside the image.
+	// col[(c·KH+i)·KW+j, (n·OH+oh)·OW+ow] = x[n, c, oh·Stride−Pad+i, ow·Stride−Pad+j], 0 outside the image;
+	// x is NCHW, or CNHW with s.ChannelMajor.
 	Im2Col(col, x Buffer, s ConvShape)
-	// Col2Im is its adjoint: dx (N×C×H×W, overwritten) gets, at every input position, the sum
-	// of the col entries Im2Col would have copied from it.
+	// Col2Im is its adjoint: dx (N×C×H×W, or C×N×H×W with s.ChannelMajor; overwritten) gets,
+	// at every input position, the sum of the col entries Im2Col would have copied from it.
 	Col2Im(dx, col Buffer, s ConvShape)
 	// SwapAxes sets dst[o, j, i, k] = src[o, i, j, k] for src of shape outer×a×b×inner:
-	// CNHW↔NCHW after and before the GEMM (outer 1, a=F, b=N, inner=OH·OW) and
-	// NCHW↔NHWC around batch norm over channels (outer N, a=C, b=H·W, inner 1).
+	// CNHW↔NCHW where the conv layers' maps meet a Linear (outer 1, a=C, b=N, inner=H·W)
+	// and CNHW↔NHWC around batch norm over channels (outer 1, a=C, b=N·H·W, inner 1).
 	SwapAxes(dst, src Buffer, outer, a, b, inner int)
 	// MaxPool sets y (N×C×OH×OW) to each window's largest x (the first on ties, padding
 	// never chosen; a NaN wins, the first of them, so divergence propagates as in PyTorch)

@@ -37,7 +37,7 @@ type CPU struct {
 	// that a call allocates nothing.
 	passes passes
 	tasks  struct {
-		gemm         gemmTask
+		gemm         gemmTasks
 		addBias      addBiasTask
 		relu         reluTask
 		reluBackward reluBackwardTask

@@ -91,6 +91,19 @@ func TestSplitsGiveSameBits(t *testing.T) {
 		return out
 	})
 
+	wide := gemmArgs{m: 7, n: 30, k: 1, alpha: 1.5, beta: 0.5, a: x[:7], lda: 1, b: y[:30], ldb: 30, c: buf[:210], ldc: 30}
+	r1 := &rank1Task{}
+	sameForAnySplit(t, "Gemm rank 1", r1, func() { copy(buf, x); *r1 = rank1Task{wide} }, func() []float32 { return buf[:210] })
+	tall := gemmArgs{m: 9, n: 1, k: 4000, alpha: 1.5, beta: 0.5, a: x[:9*4000], lda: 4000, b: y[:4000], ldb: 1, c: buf[:9], ldc: 1}
+	mv := &gemvTask{}
+	sameForAnySplit(t, "Gemm matrix-vector", mv, func() { copy(buf, x); *mv = gemvTask{tall} }, func() []float32 { return buf[:9] })
+	// Split over k, each part's partial products are the same bits.
+	deep := gemmArgs{transB: true, m: 6, n: 5, k: 3 * 1000, alpha: 1, a: x[:6*3000], lda: 3000, b: y[:5*3000], ldb: 3000, c: buf[:30], ldc: 5}
+	dt := &depthTask{}
+	sameForAnySplit(t, "Gemm over k", dt, func() {
+		*dt = depthTask{g: deep, chunks: 3, partial: make([]float32, 3*30), work: make([]sgemm.Work, 4)}
+	}, func() []float32 { return dt.partial })
+
 	for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}} {
 		for _, byRows := range []bool{false, true} {
 			tA, tB := tr[0], tr[1]

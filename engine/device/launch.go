@@ -166,10 +166,14 @@ func batchNormBackwardLaunch(dx, dgamma, dbeta, dy, x, gamma, mean, invStd uint6
 		intArg(rows), intArg(cols), intArg(size), intArg(groups)}}
 }
 
-// convArgs are a convolution's sizes as im2col and col2im take them.
+// convArgs are a convolution's sizes and layout as im2col and col2im take them.
 func convArgs(s ConvShape) []launchArg {
+	channelMajor := 0
+	if s.ChannelMajor {
+		channelMajor = 1
+	}
 	return []launchArg{intArg(s.N), intArg(s.C), intArg(s.H), intArg(s.W), intArg(s.KH), intArg(s.KW),
-		intArg(s.Stride), intArg(s.Pad), intArg(s.OutH()), intArg(s.OutW())}
+		intArg(s.Stride), intArg(s.Pad), intArg(s.OutH()), intArg(s.OutW()), intArg(channelMajor)}
 }
 
 // poolArgs are a pooling's sizes as maxpool and maxpool_backward take them.

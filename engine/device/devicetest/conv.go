@@ -22,8 +22,29 @@ func convolver(t *testing.T, d device.Device) device.Convolver {
 
 // convShapes are awkward convolutions: odd sizes, strides 1 to 3, padding 0
 // to 2, one channel, one row, a kernel as large as the image, LeNet-5's
-// first layer.
+// first layer; and those of several images and channels again on
+// channel-major images.
 func convShapes() []device.ConvShape {
+	shapes := nchwConvShapes()
+	for _, s := range shapes {
+		if s.N > 1 && s.C > 1 {
+			s.ChannelMajor = true
+			shapes = append(shapes, s)
+		}
+	}
+	return shapes
+}
+
+// at is the index of x[n, c, h, w] in the images of s, NCHW or CNHW.
+func at(s device.ConvShape, n, c, h, w int) int {
+	plane := n*s.C + c
+	if s.ChannelMajor {
+		plane = c*s.N + n
+	}
+	return (plane*s.H+h)*s.W + w
+}
+
+func nchwConvShapes() []device.ConvShape {
 	return []device.ConvShape{
 		{N: 1, C: 1, H: 1, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 0},
 		{N: 2, C: 3, H: 7, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 0},
@@ -54,7 +75,7 @@ func im2colRef(x []float32, s device.ConvShape) []float64 {
 						for xo := range ow {
 							h, w := y*s.Stride-s.Pad+i, xo*s.Stride-s.Pad+j
 							if h >= 0 && h < s.H && w >= 0 && w < s.W {
-								col[row*s.ColCols()+(n*oh+y)*ow+xo] = float64(x[((n*s.C+c)*s.H+h)*s.W+w])
+								col[row*s.ColCols()+(n*oh+y)*ow+xo] = float64(x[at(s, n, c, h, w)])
 							}
 						}
 					}
@@ -78,7 +99,7 @@ func col2imRef(col []float32, s device.ConvShape) []float64 {
 						for xo := range ow {
 							h, w := y*s.Stride-s.Pad+i, xo*s.Stride-s.Pad+j
 							if h >= 0 && h < s.H && w >= 0 && w < s.W {
-								dx[((n*s.C+c)*s.H+h)*s.W+w] += float64(col[row*s.ColCols()+(n*oh+y)*ow+xo])
+								dx[at(s, n, c, h, w)] += float64(col[row*s.ColCols()+(n*oh+y)*ow+xo])
 							}
 						}
 					}
@@ -159,7 +180,7 @@ func checkSwapAxes(t *testing.T, newDevice NewDevice) {
 
 // poolShapes are awkward poolings: overlapping windows (stride < K) with
 // and without padding, odd sizes, one channel, one row, a window as large
-// as the image.
+// as the image, long rows.
 func poolShapes() []device.PoolShape {
 	return []device.PoolShape{
 		{N: 2, C: 3, H: 8, W: 8, K: 2, Stride: 2, Pad: 0},
@@ -172,6 +193,9 @@ func poolShapes() []device.PoolShape {
 		{N: 2, C: 1, H: 9, W: 9, K: 5, Stride: 3, Pad: 2},
 		{N: 1, C: 2, H: 4, W: 4, K: 4, Stride: 4, Pad: 0},
 		{N: 2, C: 3, H: 3, W: 11, K: 3, Stride: 1, Pad: 0},
+		// Rows of 14 and 16 windows, which the CPU pools eight at a time.
+		{N: 2, C: 3, H: 6, W: 28, K: 2, Stride: 2, Pad: 0},
+		{N: 1, C: 2, H: 4, W: 33, K: 2, Stride: 2, Pad: 0},
 	}
 }
 

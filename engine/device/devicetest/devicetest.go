@@ -355,7 +355,9 @@ func gemmRef(tA, tB bool, m, n, k int, alpha float64, a, b []float32, beta float
 func checkGemm(t *testing.T, newDevice NewDevice) {
 	d := newDevice(t)
 	r := rng(2)
-	shapes := [][3]int{{1, 1, 1}, {31, 17, 5}, {3, 1000, 7}, {64, 10, 512}, {129, 65, 33}}
+	// The last three are a rank-1 product, a matrix-vector one and a
+	// narrow one with a long k, which the CPU device runs its own way.
+	shapes := [][3]int{{1, 1, 1}, {31, 17, 5}, {3, 1000, 7}, {64, 10, 512}, {129, 65, 33}, {7, 5000, 1}, {9, 1, 5000}, {6, 25, 20000}}
 	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
 		for _, tA := range []bool{false, true} {

@@ -23,3 +23,6 @@ func addAVX2(dst, src *float32, n int)
 
 //go:noescape
 func normalizeAVX2(dst *float32, src *uint8, n int, scale, shift float32)
+
+//go:noescape
+func maxPool2x2AVX2(y *float32, arg *int32, r0, r1 *float32, n int, at, wd int32) int

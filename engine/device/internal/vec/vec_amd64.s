@@ -134,3 +134,88 @@ normalizeLoop:
 	JNZ       normalizeLoop
 	VZEROUPPER
 	RET
+
+DATA poolLanes<>+0(SB)/4, $0
+DATA poolLanes<>+4(SB)/4, $2
+DATA poolLanes<>+8(SB)/4, $4
+DATA poolLanes<>+12(SB)/4, $6
+DATA poolLanes<>+16(SB)/4, $8
+DATA poolLanes<>+20(SB)/4, $10
+DATA poolLanes<>+24(SB)/4, $12
+DATA poolLanes<>+28(SB)/4, $14
+GLOBL poolLanes<>(SB), RODATA|NOPTR, $32
+DATA poolStep<>+0(SB)/4, $16
+GLOBL poolStep<>(SB), RODATA|NOPTR, $4
+DATA intOne<>+0(SB)/4, $1
+GLOBL intOne<>(SB), RODATA|NOPTR, $4
+
+// func maxPool2x2AVX2(y *float32, arg *int32, r0, r1 *float32, n int, at, wd int32) int
+//
+// Eight windows at a time: the even and odd columns of each row come apart
+// with VSHUFPS, in the window order 0 1 4 5 2 3 6 7, which VPERMPD puts
+// right at the end. The best so far is replaced only by a strictly greater
+// value (GT_OQ), in window order, so the first of equals wins, −0 equal to
+// +0; a block with a NaN ends the loop before it is written.
+TEXT ·maxPool2x2AVX2(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), DI
+	MOVQ         arg+8(FP), R8
+	MOVQ         r0+16(FP), SI
+	MOVQ         r1+24(FP), DX
+	MOVQ         n+32(FP), CX
+	MOVL         at+40(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	VPADDD       poolLanes<>(SB), Y12, Y12 // at + 2x for the block's windows
+	VPBROADCASTD intOne<>(SB), Y13         // offset of r0[2x+1]
+	MOVL         wd+44(FP), AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14                  // of r1[2x]
+	VPADDD       Y13, Y14, Y15             // of r1[2x+1]
+	XORQ         AX, AX
+
+poolLoop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (DX), Y2
+	VMOVUPS 32(DX), Y3
+	VCMPPS  $3, Y1, Y0, Y4 // UNORD_Q: a NaN in either
+	VCMPPS  $3, Y3, Y2, Y5
+	VORPS   Y5, Y4, Y4
+	VPTEST  Y4, Y4
+	JNE     poolDone
+
+	VSHUFPS $0x88, Y1, Y0, Y6 // r0[2x]
+	VSHUFPS $0xdd, Y1, Y0, Y7 // r0[2x+1]
+	VSHUFPS $0x88, Y3, Y2, Y8 // r1[2x]
+	VSHUFPS $0xdd, Y3, Y2, Y9 // r1[2x+1]
+
+	VCMPPS    $0x1e, Y6, Y7, Y10 // GT_OQ: r0[2x+1] > best
+	VBLENDVPS Y10, Y7, Y6, Y6
+	VANDPS    Y10, Y13, Y11
+	VCMPPS    $0x1e, Y6, Y8, Y10
+	VBLENDVPS Y10, Y8, Y6, Y6
+	VBLENDVPS Y10, Y14, Y11, Y11
+	VCMPPS    $0x1e, Y6, Y9, Y10
+	VBLENDVPS Y10, Y9, Y6, Y6
+	VBLENDVPS Y10, Y15, Y11, Y11
+
+	VPERMPD $0xd8, Y6, Y6
+	VPERMQ  $0xd8, Y11, Y11
+	VPADDD  Y12, Y11, Y11
+	VMOVUPS Y6, (DI)
+	VMOVDQU Y11, (R8)
+
+	VPBROADCASTD poolStep<>(SB), Y4
+	VPADDD       Y4, Y12, Y12
+	ADDQ         $64, SI
+	ADDQ         $64, DX
+	ADDQ         $32, DI
+	ADDQ         $32, R8
+	ADDQ         $8, AX
+	CMPQ         AX, CX
+	JLT          poolLoop
+
+poolDone:
+	MOVQ AX, ret+48(FP)
+	VZEROUPPER
+	RET

@@ -3,6 +3,7 @@
 package vec
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -51,6 +52,61 @@ func TestAssemblyAgreesWithGo(t *testing.T) {
 		} {
 			if got, want := c.asm(), c.goes(); !same(got, want) {
 				t.Errorf("%s n=%d: the assembly and the Go loop disagree", c.name, n)
+			}
+		}
+	}
+}
+
+// TestMaxPool2x2 checks the assembly's windows against their definition on
+// random rows with ties (values from a few), −0 and +0, and NaNs, where it
+// must stop before the eight windows holding the first: row lengths below
+// 8, multiples of 8, and others, whose last eight it does again.
+func TestMaxPool2x2(t *testing.T) {
+	cpuflags.RequireAssembly(t, haveAVX2, "avx2")
+	r := rand.New(rand.NewPCG(3, 4))
+	negZero := float32(math.Copysign(0, -1))
+	values := []float32{-1, negZero, 0, 0.5, 2, 2}
+	for _, n := range []int{1, 7, 8, 9, 14, 16, 30} {
+		for _, nanAt := range []int{-1, 0, 5, 17, 27, 40, 57} {
+			if nanAt >= 4*n {
+				continue
+			}
+			r0, r1 := make([]float32, 2*n+1), make([]float32, 2*n+1)
+			for i := range r0 {
+				r0[i], r1[i] = values[r.IntN(len(values))], values[r.IntN(len(values))]
+			}
+			first := n // the first window with a NaN
+			if nanAt >= 0 {
+				row, col := r0, nanAt/2
+				if nanAt%2 == 1 {
+					row = r1
+				}
+				row[col] = float32(math.NaN())
+				first = col / 2
+			}
+			y, arg := make([]float32, n), make([]int32, n)
+			const at, wd = 100, 61
+			done := MaxPool2x2(y, arg, r0, r1, at, wd)
+			want := first &^ 7
+			if first == n { // no NaN
+				want = 0
+				if n >= 8 {
+					want = n
+				}
+			}
+			if done != want {
+				t.Fatalf("n=%d NaN at %d: did %d windows, want %d", n, nanAt, done, want)
+			}
+			for x := range done {
+				best, off := r0[2*x], int32(0)
+				for k, v := range []float32{r0[2*x+1], r1[2*x], r1[2*x+1]} {
+					if v > best {
+						best, off = v, []int32{1, wd, wd + 1}[k]
+					}
+				}
+				if math.Float32bits(y[x]) != math.Float32bits(best) || arg[x] != at+int32(2*x)+off {
+					t.Errorf("n=%d window %d: %v at %d, want %v at %d", n, x, y[x], arg[x], best, at+int32(2*x)+off)
+				}
 			}
 		}
 	}

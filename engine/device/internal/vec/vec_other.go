@@ -15,3 +15,6 @@ func addAVX2(dst, src *float32, n int)           { panic("unreachable") }
 func normalizeAVX2(dst *float32, src *uint8, n int, scale, shift float32) {
 	panic("unreachable")
 }
+func maxPool2x2AVX2(y *float32, arg *int32, r0, r1 *float32, n int, at, wd int32) int {
+	panic("unreachable")
+}
