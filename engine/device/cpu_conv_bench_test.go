@@ -59,7 +59,7 @@ func BenchmarkIm2Col(b *testing.B) {
 			}
 			reportGBs(b, nx+nc)
 		})
-		// The conv output's CNHW → NCHW, and its gradient's way back.
+		// The last conv's CNHW maps → NCHW rows (the flatten before a Linear).
 		n := c.f * s.ColCols()
 		src, dst := upload32(b, d, randSlice(r, n)), upload32(b, d, make([]float32, n))
 		b.Run(c.name+"/op=SwapAxes", func(b *testing.B) {
@@ -68,6 +68,47 @@ func BenchmarkIm2Col(b *testing.B) {
 			}
 			reportGBs(b, 2*n)
 		})
+		if err := d.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConvGemm times a conv layer's products (engine/conv.go) on the
+// CPU: the bias, W·col, the weight gradient dy·colᵀ, the bias gradient dy·1
+// and dcol = Wᵀ·dy. The bias's and its gradient's shapes (depth 1, one
+// column) and conv1's weight gradient (a small C, a long k) take the
+// device's own paths (cpu_gemm.go):
+//
+//	go test -tags cpu,openblas -run '^$' -bench ConvGemm ./engine/device
+func BenchmarkConvGemm(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, c := range benchConvs {
+		s, f := c.conv, c.f
+		k, cols := s.ColRows(), s.ColCols()
+		d := NewCPU()
+		w, col, y := upload32(b, d, randSlice(r, f*k)), upload32(b, d, randSlice(r, k*cols)), upload32(b, d, randSlice(r, f*cols))
+		bias, ones := upload32(b, d, randSlice(r, f)), upload32(b, d, randSlice(r, cols))
+		for _, p := range []struct {
+			name     string
+			tA, tB   bool
+			m, n, k  int
+			a, bm, c Buffer
+			beta     float32
+		}{
+			{"bias", false, false, f, cols, 1, bias, ones, y, 0},
+			{"W·col", false, false, f, cols, k, w, col, y, 1},
+			{"dW", false, true, f, k, cols, y, col, w, 0},
+			{"db", false, false, f, 1, cols, y, ones, bias, 0},
+			{"dcol", true, false, k, cols, f, w, y, col, 0},
+		} {
+			b.Run(c.name+"/op="+p.name, func(b *testing.B) {
+				for b.Loop() {
+					d.Gemm(p.tA, p.tB, p.m, p.n, p.k, 1, p.a, p.bm, p.beta, p.c)
+				}
+				b.ReportMetric(2*float64(p.m*p.n*p.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 		if err := d.Sync(); err != nil {
 			b.Fatal(err)
 		}
