@@ -54,18 +54,27 @@ func (t *im2colTask) run(part, parts int) {
 		y0, y1 := inImage(i, s.Stride, s.Pad, s.H, oh)
 		x0, x1 := inImage(j, s.Stride, s.Pad, s.W, ow)
 		clear(out[:y0*ow])
-		for y := y0; y < y1; y++ {
-			dst := out[y*ow:][:ow]
-			src := plane[(y*s.Stride-s.Pad+i)*s.W:][:s.W]
-			clear(dst[:x0])
-			if s.Stride == 1 {
-				copy(dst[x0:x1], src[x0-s.Pad+j:])
-			} else {
+		if s.Stride == 1 {
+			// Padding's zeros at the ends of the rows, then the rows.
+			if x0 > 0 || x1 < ow {
+				for o := y0 * ow; o < y1*ow; o += ow {
+					clear(out[o : o+x0])
+					clear(out[o+x1 : o+ow])
+				}
+			}
+			if y1 > y0 {
+				vec.CopyRows(out[y0*ow+x0:], ow, plane[(y0-s.Pad+i)*s.W+x0-s.Pad+j:], s.W, y1-y0, x1-x0)
+			}
+		} else {
+			for y := y0; y < y1; y++ {
+				dst := out[y*ow:][:ow]
+				src := plane[(y*s.Stride-s.Pad+i)*s.W:][:s.W]
+				clear(dst[:x0])
 				for x := x0; x < x1; x++ {
 					dst[x] = src[x*s.Stride-s.Pad+j]
 				}
+				clear(dst[x1:])
 			}
-			clear(dst[x1:])
 		}
 		clear(out[y1*ow:])
 	}
@@ -119,13 +128,15 @@ func (t *col2imTask) run(part, parts int) {
 				x0, x1 := inImage(j, s.Stride, s.Pad, s.W, ow)
 				row := (c*s.KH+i)*s.KW + j
 				src := t.col[row*cols+n*oh*ow:][:oh*ow]
+				if s.Stride == 1 {
+					if y1 > y0 {
+						vec.AddRows(plane[(y0-s.Pad+i)*s.W+x0-s.Pad+j:], s.W, src[y0*ow+x0:], ow, y1-y0, x1-x0)
+					}
+					continue
+				}
 				for y := y0; y < y1; y++ {
 					dst := plane[(y*s.Stride-s.Pad+i)*s.W:][:s.W]
 					in := src[y*ow:][:ow]
-					if s.Stride == 1 {
-						vec.Add(dst[x0-s.Pad+j:][:x1-x0], in[x0:x1])
-						continue
-					}
 					for x := x0; x < x1; x++ {
 						dst[x*s.Stride-s.Pad+j] += in[x]
 					}

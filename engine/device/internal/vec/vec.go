@@ -122,6 +122,48 @@ func addGo(dst, src []float32) {
 	}
 }
 
+// AddRows adds rows rows of width floats, src's r-th at r·srcStride, into
+// dst's, the r-th at r·dstStride: Add on each pair of rows, in one call.
+// Col2Im adds rows of 10 floats (LeNet-5's second conv), where a call per
+// row cost more than the adds: it ran 3× faster so.
+func AddRows(dst []float32, dstStride int, src []float32, srcStride, rows, width int) {
+	if !rowsFit(dst, dstStride, src, srcStride, rows, width) {
+		return
+	}
+	if haveAVX2 {
+		addRowsAVX2(&dst[0], dstStride, &src[0], srcStride, rows, width)
+		return
+	}
+	for r := range rows {
+		addGo(dst[r*dstStride:][:width], src[r*srcStride:][:width])
+	}
+}
+
+// CopyRows is AddRows's copy: each row of dst set to its row of src (the
+// rows of dst must not overlap src's). Im2Col's rows, as Col2Im's.
+func CopyRows(dst []float32, dstStride int, src []float32, srcStride, rows, width int) {
+	if !rowsFit(dst, dstStride, src, srcStride, rows, width) {
+		return
+	}
+	if haveAVX2 {
+		copyRowsAVX2(&dst[0], dstStride, &src[0], srcStride, rows, width)
+		return
+	}
+	for r := range rows {
+		copy(dst[r*dstStride:][:width], src[r*srcStride:][:width])
+	}
+}
+
+// rowsFit reports whether there are rows to do, and panics, as an index
+// out of range, where dst or src is too short for them.
+func rowsFit(dst []float32, dstStride int, src []float32, srcStride, rows, width int) bool {
+	if rows <= 0 || width <= 0 {
+		return false
+	}
+	_, _ = dst[(rows-1)*dstStride+width-1], src[(rows-1)*srcStride+width-1]
+	return true
+}
+
 // Normalize sets dst[i] = scale·float32(src[i]) + shift, rounding the
 // product (no fused multiply-add). src must be at least as long as dst.
 func Normalize(dst []float32, src []uint8, scale, shift float32) {

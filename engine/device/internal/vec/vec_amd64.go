@@ -26,3 +26,9 @@ func normalizeAVX2(dst *float32, src *uint8, n int, scale, shift float32)
 
 //go:noescape
 func maxPool2x2AVX2(y *float32, arg *int32, r0, r1 *float32, n int, at, wd int32) int
+
+//go:noescape
+func addRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int)
+
+//go:noescape
+func copyRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int)

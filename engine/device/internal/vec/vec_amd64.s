@@ -219,3 +219,87 @@ poolDone:
 	MOVQ AX, ret+48(FP)
 	VZEROUPPER
 	RET
+
+// func addRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int)
+TEXT ·addRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), R8
+	MOVQ src+16(FP), SI
+	MOVQ srcStride+24(FP), R9
+	MOVQ rows+32(FP), R10
+	MOVQ width+40(FP), R11
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ R11, CX
+	SUBQ $8, CX // the last start of eight
+
+addRowsRow:
+	XORQ AX, AX
+	CMPQ CX, $0
+	JL   addRowsTail
+
+addRowsEight:
+	VMOVUPS (DI)(AX*4), Y0
+	VADDPS  (SI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ    $8, AX
+	CMPQ    AX, CX
+	JLE     addRowsEight
+
+addRowsTail:
+	CMPQ   AX, R11
+	JGE    addRowsNext
+	VMOVSS (DI)(AX*4), X0
+	VADDSS (SI)(AX*4), X0, X0
+	VMOVSS X0, (DI)(AX*4)
+	INCQ   AX
+	JMP    addRowsTail
+
+addRowsNext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R10
+	JNZ  addRowsRow
+	VZEROUPPER
+	RET
+
+// func copyRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int)
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), R8
+	MOVQ src+16(FP), SI
+	MOVQ srcStride+24(FP), R9
+	MOVQ rows+32(FP), R10
+	MOVQ width+40(FP), R11
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ R11, CX
+	SUBQ $8, CX // the last start of eight
+
+copyRowsRow:
+	XORQ AX, AX
+	CMPQ CX, $0
+	JL   copyRowsTail
+
+copyRowsEight:
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ    $8, AX
+	CMPQ    AX, CX
+	JLE     copyRowsEight
+
+copyRowsTail:
+	CMPQ   AX, R11
+	JGE    copyRowsNext
+	MOVL   (SI)(AX*4), BX
+	MOVL   BX, (DI)(AX*4)
+	INCQ   AX
+	JMP    copyRowsTail
+
+copyRowsNext:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R10
+	JNZ  copyRowsRow
+	VZEROUPPER
+	RET

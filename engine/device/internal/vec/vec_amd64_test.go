@@ -46,6 +46,24 @@ func TestAssemblyAgreesWithGo(t *testing.T) {
 			{"Add",
 				func() []float32 { d := slices.Clone(w); Add(d, x); return d },
 				func() []float32 { d := slices.Clone(w); addGo(d, x); return d }},
+			{"CopyRows", // rows of n/4 floats, every n/3rd one
+				func() []float32 { d := slices.Clone(w); CopyRows(d, n/3, x, 2, 3, n/4); return d },
+				func() []float32 {
+					d := slices.Clone(w)
+					for r := range 3 * min(1, n/4) { // no rows where they would be empty
+						copy(d[n/3*r:][:n/4], x[2*r:][:n/4])
+					}
+					return d
+				}},
+			{"AddRows", // rows of n/3 floats, every third one
+				func() []float32 { d := slices.Clone(w); AddRows(d, 3, x, 2, n/9, n/3); return d },
+				func() []float32 {
+					d := slices.Clone(w)
+					for r := range n / 9 {
+						addGo(d[3*r:][:n/3], x[2*r:][:n/3])
+					}
+					return d
+				}},
 			{"Normalize",
 				func() []float32 { d := make([]float32, n); Normalize(d, src, 1.0/255, -0.5); return d },
 				func() []float32 { d := make([]float32, n); normalizeGo(d, src, 1.0/255, -0.5); return d }},

@@ -18,3 +18,9 @@ func normalizeAVX2(dst *float32, src *uint8, n int, scale, shift float32) {
 func maxPool2x2AVX2(y *float32, arg *int32, r0, r1 *float32, n int, at, wd int32) int {
 	panic("unreachable")
 }
+func addRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int) {
+	panic("unreachable")
+}
+func copyRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int) {
+	panic("unreachable")
+}
