@@ -348,6 +348,10 @@ func (t *poolBackTask) run(part, parts int) {
 	s := t.s
 	oh, ow := s.OutH(), s.OutW()
 	lo, hi := span(s.N*s.C, part, parts, 1)
+	if s.K == 2 && s.Stride == 2 && s.Pad == 0 {
+		t.run2x2(lo, hi)
+		return
+	}
 	for u := lo; u < hi; u++ {
 		base := u * s.H * s.W
 		plane := t.dx[base:][:s.H*s.W]
@@ -360,6 +364,30 @@ func (t *poolBackTask) run(part, parts int) {
 				a := int(t.argmax[o]) - base
 				if h := a / s.W; a >= 0 && h >= h0 && h < h1 && a-h*s.W >= w0 && a-h*s.W < w1 {
 					plane[a] += t.dy[o]
+				}
+			}
+		}
+	}
+}
+
+// run2x2 is run for 2×2 windows at stride 2 without padding, as
+// poolTask's: an argmax is in its window when it is one of the window's
+// four positions, which needs no division (the general loop's window
+// bounds and division were 8% of a LeNet-5 step at batch 32).
+func (t *poolBackTask) run2x2(lo, hi int) {
+	s := t.s
+	oh, ow, wd := s.OutH(), s.OutW(), s.W
+	for u := lo; u < hi; u++ {
+		base := u * s.H * wd
+		plane := t.dx[base:][:s.H*wd]
+		clear(plane)
+		for y := range oh {
+			o := (u*oh + y) * ow
+			dys, as := t.dy[o:][:ow], t.argmax[o:][:ow]
+			for x, a := range as {
+				at := 2*y*wd + 2*x // the window's first position in the plane
+				if d := int(a) - base - at; d == 0 || d == 1 || d == wd || d == wd+1 {
+					plane[at+d] += dys[x]
 				}
 			}
 		}

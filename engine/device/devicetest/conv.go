@@ -3,6 +3,7 @@ package devicetest
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -295,6 +296,27 @@ func checkMaxPoolBackward(t *testing.T, newDevice NewDevice) {
 		closeEnough(t, what+" dx", result[float32](t, d, what+" dx", dxb, nx), want, 1e-6, 1e-6)
 		unchanged(t, d, what+" dy", dyb, dy)
 		unchanged(t, d, what+" argmax", ab, argmax)
+
+		// Argmaxes outside their windows add nothing. Every other window
+		// gets one: in turn the position one row below the window (in the
+		// image or past it), one column right of it, in the next plane, and
+		// outside x.
+		bad := slices.Clone(argmax)
+		oh, ow := s.OutH(), s.OutW()
+		for o := 0; o < len(bad); o += 2 {
+			p, yo, xo := o/(oh*ow), o/ow%oh, o%ow
+			h0, w0 := max(yo*s.Stride-s.Pad, 0), max(xo*s.Stride-s.Pad, 0)
+			h1, w1 := min(yo*s.Stride-s.Pad+s.K, s.H), min(xo*s.Stride-s.Pad+s.K, s.W)
+			outside := []int{(p*s.H+h1)*s.W + w0, (p*s.H+h0)*s.W + w1, ((p+1)*s.H+h0)*s.W + w0, -1, nx}
+			a := outside[o/2%len(outside)]
+			if inWindow := a >= 0 && a < nx && a/(s.H*s.W) == p && a/s.W%s.H >= h0 && a/s.W%s.H < h1 && a%s.W >= w0 && a%s.W < w1; !inWindow {
+				bad[o] = int32(a)
+				want[argmax[o]] -= float64(dy[o])
+			}
+		}
+		badb := guarded(t, d, bad)
+		cv.MaxPoolBackward(dxb, dyb, badb, s)
+		closeEnough(t, what+" dx, argmaxes outside their windows", result[float32](t, d, what+" dx", dxb, nx), want, 1e-6, 1e-6)
 	}
 }
 
