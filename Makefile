@@ -57,8 +57,10 @@ ARGS ?=
 
 .PHONY: fake-cuda fake-cuda-test fake-gpu-test gpu-kit build train data test cuda-check kernels kernels-check gpu-test clean bench-transfer bench-epoch bench-h2d bench-step compare-pytorch
 
+# -buildvcs=auto records the commit (batchlab --version, run logs) even
+# where GOFLAGS says -buildvcs=false, as on the machines this was written on.
 build:
-	$(GO) build -tags '$(TAGS)' -o bin/batchlab ./cmd/batchlab
+	$(GO) build -buildvcs=auto -tags '$(TAGS)' -o bin/batchlab ./cmd/batchlab
 
 data:
 	$(GO) run -tags cpu ./cmd/batchlab data

@@ -36,7 +36,7 @@ echo "gpu-kit: MNIST" >&2
 go run -tags cpu ./cmd/batchlab data --data "$kit/data/mnist" >&2
 
 echo "gpu-kit: bin/batchlab" >&2
-go build "${build[@]}" -o "$kit/bin/batchlab" ./cmd/batchlab
+go build -buildvcs=auto "${build[@]}" -o "$kit/bin/batchlab" ./cmd/batchlab # the commit, for --version and run logs
 for pkg in engine/device engine bench/transfer cmd/batchlab; do
 	echo "gpu-kit: tests/$(basename "$pkg").test" >&2
 	go test -c "${build[@]}" -o "$kit/tests/$(basename "$pkg").test" "./$pkg"
