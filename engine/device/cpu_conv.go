@@ -386,7 +386,9 @@ func (t *poolBackTask) run2x2(lo, hi int) {
 			dys, as := t.dy[o:][:ow], t.argmax[o:][:ow]
 			for x, a := range as {
 				at := 2*y*wd + 2*x // the window's first position in the plane
-				if d := int(a) - base - at; d == 0 || d == 1 || d == wd || d == wd+1 {
+				// d is 0, 1, wd or wd+1; one test (min is branch-free), as a
+				// chain of ||s mispredicts on which of the four it is.
+				if d := int(a) - base - at; min(uint(d), uint(d-wd)) <= 1 {
 					plane[at+d] += dys[x]
 				}
 			}
