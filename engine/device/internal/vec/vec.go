@@ -190,20 +190,30 @@ func normalizeGo(dst []float32, src []uint8, scale, shift float32) {
 // at + 2x, plus 1, wd or wd+1 (at is r0[0]'s index in the image, wd the
 // row length). It does a prefix of the windows, eight at a time (the last
 // eight again, overlapping, for a row of 8 or more that is not a multiple
-// of 8), up to the first eight holding a NaN, and returns how many it did;
-// the caller does the rest (all of them without AVX2 or in a row of fewer
-// than 8), NaNs as it wants them. r0 and r1 must hold 2·len(y) floats, arg
-// len(y) ints.
+// of 8; a row of 4 to 7 as two blocks of four, overlapping), up to the
+// first block holding a NaN, and returns how many it did; the caller does
+// the rest (all of them without AVX2 or in a row of fewer than 4), NaNs as
+// it wants them. r0 and r1 must hold 2·len(y) floats, arg len(y) ints.
 //
 // Pooling is a compare and a select per element; in Go, which has no
 // vector instructions, the CPU device's 2×2 pooling ran at 2 GB/s, longer
 // than LeNet-5's second convolution's GEMM.
 func MaxPool2x2(y []float32, arg []int32, r0, r1 []float32, at, wd int32) int {
 	n := len(y)
-	if !haveAVX2 || n < 8 {
+	if !haveAVX2 || n < 4 {
 		return 0
 	}
 	_, _, _ = arg[n-1], r0[2*n-1], r1[2*n-1]
+	if n < 8 {
+		last := n - 4
+		switch {
+		case !maxPool2x2x4AVX(&y[0], &arg[0], &r0[0], &r1[0], at, wd):
+			return 0
+		case !maxPool2x2x4AVX(&y[last], &arg[last], &r0[2*last], &r1[2*last], at+int32(2*last), wd):
+			return 4
+		}
+		return n
+	}
 	done := maxPool2x2AVX2(&y[0], &arg[0], &r0[0], &r1[0], n&^7, at, wd)
 	if done == n&^7 && done < n {
 		last := n - 8

@@ -32,3 +32,6 @@ func addRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, wid
 
 //go:noescape
 func copyRowsAVX2(dst *float32, dstStride int, src *float32, srcStride, rows, width int)
+
+//go:noescape
+func maxPool2x2x4AVX(y *float32, arg *int32, r0, r1 *float32, at, wd int32) bool

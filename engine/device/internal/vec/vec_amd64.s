@@ -303,3 +303,57 @@ copyRowsNext:
 	JNZ  copyRowsRow
 	VZEROUPPER
 	RET
+
+// func maxPool2x2x4AVX(y *float32, arg *int32, r0, r1 *float32, at, wd int32) bool
+//
+// maxPool2x2AVX2's four-window block, for rows of 4 to 7 windows, in
+// 128-bit registers, where VSHUFPS leaves the windows in order. It reports
+// false, writing nothing, when the block holds a NaN.
+TEXT ·maxPool2x2x4AVX(SB), NOSPLIT, $0-41
+	MOVQ y+0(FP), DI
+	MOVQ arg+8(FP), R8
+	MOVQ r0+16(FP), SI
+	MOVQ r1+24(FP), DX
+
+	VMOVUPS (SI), X0
+	VMOVUPS 16(SI), X1
+	VMOVUPS (DX), X2
+	VMOVUPS 16(DX), X3
+	VCMPPS  $3, X1, X0, X4
+	VCMPPS  $3, X3, X2, X5
+	VORPS   X5, X4, X4
+	VPTEST  X4, X4
+	JNE     pool4NaN
+
+	MOVL         at+32(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, X12
+	VPADDD       poolLanes<>(SB), X12, X12 // at + 2x
+	VPBROADCASTD intOne<>(SB), X13
+	MOVL         wd+36(FP), AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, X14
+	VPADDD       X13, X14, X15
+
+	VSHUFPS   $0x88, X1, X0, X6 // r0[2x]
+	VSHUFPS   $0xdd, X1, X0, X7 // r0[2x+1]
+	VSHUFPS   $0x88, X3, X2, X8 // r1[2x]
+	VSHUFPS   $0xdd, X3, X2, X9 // r1[2x+1]
+	VCMPPS    $0x1e, X6, X7, X10
+	VBLENDVPS X10, X7, X6, X6
+	VANDPS    X10, X13, X11
+	VCMPPS    $0x1e, X6, X8, X10
+	VBLENDVPS X10, X8, X6, X6
+	VBLENDVPS X10, X14, X11, X11
+	VCMPPS    $0x1e, X6, X9, X10
+	VBLENDVPS X10, X9, X6, X6
+	VBLENDVPS X10, X15, X11, X11
+	VPADDD    X12, X11, X11
+	VMOVUPS   X6, (DI)
+	VMOVDQU   X11, (R8)
+	MOVB      $1, ret+40(FP)
+	RET
+
+pool4NaN:
+	MOVB $0, ret+40(FP)
+	RET

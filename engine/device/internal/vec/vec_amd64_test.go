@@ -77,15 +77,16 @@ func TestAssemblyAgreesWithGo(t *testing.T) {
 
 // TestMaxPool2x2 checks the assembly's windows against their definition on
 // random rows with ties (values from a few), −0 and +0, and NaNs, where it
-// must stop before the eight windows holding the first: row lengths below
-// 8, multiples of 8, and others, whose last eight it does again.
+// must stop before the block of windows holding the first: row lengths
+// below 4, of 4 to 7 (two blocks of four), multiples of 8, and others,
+// whose last eight it does again.
 func TestMaxPool2x2(t *testing.T) {
 	cpuflags.RequireAssembly(t, haveAVX2, "avx2")
 	r := rand.New(rand.NewPCG(3, 4))
 	negZero := float32(math.Copysign(0, -1))
 	values := []float32{-1, negZero, 0, 0.5, 2, 2}
-	for _, n := range []int{1, 7, 8, 9, 14, 16, 30} {
-		for _, nanAt := range []int{-1, 0, 5, 17, 27, 40, 57} {
+	for _, n := range []int{1, 3, 4, 5, 7, 8, 9, 14, 16, 30} {
+		for _, nanAt := range []int{-1, 0, 5, 9, 13, 17, 27, 40, 57} {
 			if nanAt >= 4*n {
 				continue
 			}
@@ -105,12 +106,15 @@ func TestMaxPool2x2(t *testing.T) {
 			y, arg := make([]float32, n), make([]int32, n)
 			const at, wd = 100, 61
 			done := MaxPool2x2(y, arg, r0, r1, at, wd)
-			want := first &^ 7
-			if first == n { // no NaN
-				want = 0
-				if n >= 8 {
-					want = n
-				}
+			var want int // blocks of 8 from 8 windows on, of 4 from 4 on
+			switch {
+			case n < 4:
+			case first == n: // no NaN
+				want = n
+			case n < 8:
+				want = first &^ 3
+			default:
+				want = first &^ 7
 			}
 			if done != want {
 				t.Fatalf("n=%d NaN at %d: did %d windows, want %d", n, nanAt, done, want)
