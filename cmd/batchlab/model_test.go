@@ -14,7 +14,7 @@ func TestModelFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 1·4·9+4 conv weights, 4·14·14·10+10 in the head.
-	if want := "model   Conv2d(1→4, 3×3, pad 1) → ReLU → MaxPool(2) → Linear(784→10), 7890 parameters"; !strings.Contains(out, want) {
+	if want := "model   Conv2d(1→4, 3×3, pad 1) → MaxPool(2) → ReLU → Flatten → Linear(784→10), 7890 parameters"; !strings.Contains(out, want) {
 		t.Errorf("the header lacks %q:\n%s", want, out)
 	}
 	for _, tc := range []struct {
