@@ -264,22 +264,16 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		return nil, err
 	}
 	specs := plan(p)
-	mine := pick(opts.Shard, specs)
-	var jobs []runstore.Job
+	ids := make([]string, len(specs))
 	for i, spec := range specs {
-		if !mine[i] {
-			continue
-		}
-		path := filepath.Join(runDir, spec.ID+".json")
-		jobs = append(jobs, runstore.Job{
-			ID:    spec.ID,
-			Saved: func() error { _, err := loadRun(path, spec); return err },
-			Run: func() error {
-				fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
-				return runAndSave(ctx, spec, p, opts.Device, train, test, path)
-			},
-		})
+		ids[i] = spec.ID
 	}
+	jobs := runstore.Jobs(runDir, ids, pick(opts.Shard, specs),
+		func(i int, path string) error { _, err := loadRun(path, specs[i]); return err },
+		func(i int, path string) error {
+			fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), specs[i].ID)
+			return runAndSave(ctx, specs[i], p, opts.Device, train, test, path)
+		})
 	if err := claims.RunEach(jobs, log); err != nil {
 		return nil, err
 	}
@@ -351,7 +345,7 @@ func collect(dir string, p Preset) (*Results, error) {
 	}
 	missingExp := map[string]bool{}
 	for _, spec := range plan(p) {
-		run, err := loadRun(filepath.Join(dir, "runs", spec.ID+".json"), spec)
+		run, err := loadRun(runstore.ResultPath(filepath.Join(dir, "runs"), spec.ID), spec)
 		if err != nil {
 			res.Missing = append(res.Missing, spec.ID)
 			missingExp[spec.Experiment] = true
