@@ -24,7 +24,6 @@ import (
 
 	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
-	"github.com/batchlab/batchlab/engine/atomicfile"
 	"github.com/batchlab/batchlab/engine/data"
 )
 
@@ -253,9 +252,7 @@ func Execute(ctx context.Context, p Plan, opts Options) (missing []string, err e
 	return missing, nil
 }
 
-func save(path string, r Run) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, r) })
-}
+func save(path string, r Run) error { return runstore.Save(path, r, runstore.Indented) }
 
 // WriteRuns records plan p in dir and saves runs there as Execute would,
 // for runs measured elsewhere (another tool, a synthetic grid): each is
@@ -322,7 +319,7 @@ func checkPlan(dir string, p Plan) error {
 		}
 		return nil
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+	return runstore.Save(path, p, runstore.Indented)
 }
 
 const planFile = "plan.json"
