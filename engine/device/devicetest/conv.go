@@ -72,10 +72,11 @@ func nchwConvShapes() []device.ConvShape {
 	}
 }
 
-// im2colRef is Im2Col's definition, one element at a time.
-func im2colRef(x []float32, s device.ConvShape) []float64 {
+// taps calls f with every entry of the im2col matrix that holds an input
+// element (the padding's hold zero) and the index of that element:
+// Im2Col's definition, one element at a time, which both references read.
+func taps(s device.ConvShape, f func(col, x int)) {
 	oh, ow := s.OutH(), s.OutW()
-	col := make([]float64, s.ColRows()*s.ColCols())
 	for c := range s.C {
 		for i := range s.KH {
 			for j := range s.KW {
@@ -85,7 +86,7 @@ func im2colRef(x []float32, s device.ConvShape) []float64 {
 						for xo := range ow {
 							h, w := y*s.Stride-s.Pad+i, xo*s.Stride-s.Pad+j
 							if h >= 0 && h < s.H && w >= 0 && w < s.W {
-								col[row*s.ColCols()+(n*oh+y)*ow+xo] = float64(x[at(s, n, c, h, w)])
+								f(row*s.ColCols()+(n*oh+y)*ow+xo, at(s, n, c, h, w))
 							}
 						}
 					}
@@ -93,30 +94,19 @@ func im2colRef(x []float32, s device.ConvShape) []float64 {
 			}
 		}
 	}
+}
+
+// im2colRef is what Im2Col writes: each input element at its taps.
+func im2colRef(x []float32, s device.ConvShape) []float64 {
+	col := make([]float64, s.ColRows()*s.ColCols())
+	taps(s, func(c, xi int) { col[c] = float64(x[xi]) })
 	return col
 }
 
 // col2imRef adds every col entry into the input position Im2Col read it from.
 func col2imRef(col []float32, s device.ConvShape) []float64 {
-	oh, ow := s.OutH(), s.OutW()
 	dx := make([]float64, s.N*s.C*s.H*s.W)
-	for c := range s.C {
-		for i := range s.KH {
-			for j := range s.KW {
-				row := (c*s.KH+i)*s.KW + j
-				for n := range s.N {
-					for y := range oh {
-						for xo := range ow {
-							h, w := y*s.Stride-s.Pad+i, xo*s.Stride-s.Pad+j
-							if h >= 0 && h < s.H && w >= 0 && w < s.W {
-								dx[at(s, n, c, h, w)] += float64(col[row*s.ColCols()+(n*oh+y)*ow+xo])
-							}
-						}
-					}
-				}
-			}
-		}
-	}
+	taps(s, func(c, xi int) { dx[xi] += float64(col[c]) })
 	return dx
 }
 
