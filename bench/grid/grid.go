@@ -24,7 +24,6 @@ import (
 
 	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
-	"github.com/batchlab/batchlab/engine/atomicfile"
 	"github.com/batchlab/batchlab/engine/data"
 )
 
@@ -223,48 +222,37 @@ func Execute(ctx context.Context, p Plan, opts Options) (missing []string, err e
 		return nil, err
 	}
 	specs := p.specs()
-	costs := make([]int, len(specs))
+	ids, costs := make([]string, len(specs)), make([]int, len(specs))
 	for i, s := range specs {
 		// Past the critical batch the samples to a loss grow with the
 		// batch: the batch size is the best guess of a run's work.
-		costs[i] = s.Config.Batch
+		ids[i], costs[i] = s.ID, s.Config.Batch
 	}
-	mine := opts.Shard.Pick(costs)
-	var jobs []runstore.Job
-	for i, s := range specs {
-		if !mine[i] {
-			continue
-		}
-		path := filepath.Join(runDir, s.ID+".json")
-		jobs = append(jobs, runstore.Job{
-			ID:    s.ID,
-			Saved: func() error { _, err := loadRun(path, s); return err },
-			Run: func() error {
-				run, err := execute(ctx, s, p, opts.Device, train, test)
-				if err == nil {
-					err = save(path, run)
-				}
-				if err == nil {
-					fmt.Fprintf(log, "[%d/%d] %s: %s (%d epochs, %.0f s)\n", i+1, len(specs), s.ID, run.outcome(), run.Epochs, run.Seconds)
-				}
-				return err
-			},
+	jobs := runstore.Jobs(runDir, ids, opts.Shard.Pick(costs),
+		func(i int, path string) error { _, err := loadRun(path, specs[i]); return err },
+		func(i int, path string) error {
+			s := specs[i]
+			run, err := execute(ctx, s, p, opts.Device, train, test)
+			if err == nil {
+				err = save(path, run)
+			}
+			if err == nil {
+				fmt.Fprintf(log, "[%d/%d] %s: %s (%d epochs, %.0f s)\n", i+1, len(specs), s.ID, run.outcome(), run.Epochs, run.Seconds)
+			}
+			return err
 		})
-	}
 	if err := claims.RunEach(jobs, log); err != nil {
 		return nil, err
 	}
 	for _, s := range specs {
-		if _, err := loadRun(filepath.Join(runDir, s.ID+".json"), s); err != nil {
+		if _, err := loadRun(runstore.ResultPath(runDir, s.ID), s); err != nil {
 			missing = append(missing, s.ID)
 		}
 	}
 	return missing, nil
 }
 
-func save(path string, r Run) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, r) })
-}
+func save(path string, r Run) error { return runstore.Save(path, r, runstore.Indented) }
 
 // WriteRuns records plan p in dir and saves runs there as Execute would,
 // for runs measured elsewhere (another tool, a synthetic grid): each is
@@ -286,7 +274,7 @@ func WriteRuns(dir string, p Plan, runs []Run) error {
 		}
 		s := p.specs()[i]
 		r.Schema, r.ID, r.Config, r.Updates = runSchema, s.ID, s.Config.Resolved(), len(r.StepLosses)
-		if err := save(filepath.Join(dir, "runs", s.ID+".json"), r); err != nil {
+		if err := save(runstore.ResultPath(filepath.Join(dir, "runs"), s.ID), r); err != nil {
 			return err
 		}
 	}
@@ -331,7 +319,7 @@ func checkPlan(dir string, p Plan) error {
 		}
 		return nil
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+	return runstore.Save(path, p, runstore.Indented)
 }
 
 const planFile = "plan.json"
@@ -358,7 +346,7 @@ func ReadPlan(dir string) (Plan, error) {
 // valid result are left out and named in missing.
 func ReadRuns(dir string, p Plan) (runs []Run, missing []string) {
 	for _, s := range p.specs() {
-		r, err := loadRun(filepath.Join(dir, "runs", s.ID+".json"), s)
+		r, err := loadRun(runstore.ResultPath(filepath.Join(dir, "runs"), s.ID), s)
 		if err != nil {
 			missing = append(missing, s.ID)
 			continue

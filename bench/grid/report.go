@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine/atomicfile"
 )
 
@@ -20,7 +21,7 @@ func Report(dir string) (*Analysis, error) {
 		return nil, err
 	}
 	p := a.Plan
-	if err := atomicfile.Write(filepath.Join(dir, "grid.json"), func(w io.Writer) error { return writeJSON(w, a) }); err != nil {
+	if err := runstore.Save(filepath.Join(dir, "grid.json"), a, runstore.Indented); err != nil {
 		return nil, err
 	}
 	for name, rows := range map[string][][]string{

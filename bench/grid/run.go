@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"time"
 
+	"github.com/batchlab/batchlab/bench/internal/runstore"
 	"github.com/batchlab/batchlab/engine"
 	"github.com/batchlab/batchlab/engine/data"
 	"github.com/batchlab/batchlab/engine/device"
@@ -85,38 +84,27 @@ func (r Run) outcome() string {
 
 const runSchema = 1
 
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
-
 // loadRun reads the result of s at path and refuses a file that is not one.
 func loadRun(path string, s spec) (Run, error) {
-	var r Run
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("unreadable result: %w", err)
-	}
+	return runstore.Load(path, func(r Run) error { return r.isResultOf(s) })
+}
+
+// isResultOf checks a loaded run against its spec: schema, identity,
+// settings, and a loss for every update.
+func (r Run) isResultOf(s spec) error {
 	got, _ := json.Marshal(r.Config)
 	want, _ := json.Marshal(s.Config.Resolved())
 	switch {
 	case r.Schema != runSchema:
-		return r, fmt.Errorf("schema %d, want %d", r.Schema, runSchema)
+		return fmt.Errorf("schema %d, want %d", r.Schema, runSchema)
 	case r.ID != s.ID || r.Kind != s.Kind:
-		return r, fmt.Errorf("it is run %s (%s)", r.ID, r.Kind)
+		return fmt.Errorf("it is run %s (%s)", r.ID, r.Kind)
 	case string(got) != string(want):
-		return r, fmt.Errorf("its settings %s are not the planned %s", got, want)
+		return fmt.Errorf("its settings %s are not the planned %s", got, want)
 	case len(r.StepLosses) != r.Updates:
-		return r, fmt.Errorf("%d step losses for %d updates", len(r.StepLosses), r.Updates)
+		return fmt.Errorf("%d step losses for %d updates", len(r.StepLosses), r.Updates)
 	}
-	return r, nil
+	return nil
 }
 
 // execute trains one run to its targets on a fresh device. Divergence and

@@ -264,22 +264,16 @@ func Execute(ctx context.Context, p Preset, opts Options) (*Results, error) {
 		return nil, err
 	}
 	specs := plan(p)
-	mine := pick(opts.Shard, specs)
-	var jobs []runstore.Job
+	ids := make([]string, len(specs))
 	for i, spec := range specs {
-		if !mine[i] {
-			continue
-		}
-		path := filepath.Join(runDir, spec.ID+".json")
-		jobs = append(jobs, runstore.Job{
-			ID:    spec.ID,
-			Saved: func() error { _, err := loadRun(path, spec); return err },
-			Run: func() error {
-				fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), spec.ID)
-				return runAndSave(ctx, spec, p, opts.Device, train, test, path)
-			},
-		})
+		ids[i] = spec.ID
 	}
+	jobs := runstore.Jobs(runDir, ids, pick(opts.Shard, specs),
+		func(i int, path string) error { _, err := loadRun(path, specs[i]); return err },
+		func(i int, path string) error {
+			fmt.Fprintf(log, "[%d/%d] %s\n", i+1, len(specs), specs[i].ID)
+			return runAndSave(ctx, specs[i], p, opts.Device, train, test, path)
+		})
 	if err := claims.RunEach(jobs, log); err != nil {
 		return nil, err
 	}
@@ -304,7 +298,7 @@ func runAndSave(ctx context.Context, spec runSpec, p Preset, deviceName string, 
 	if err != nil {
 		return err // interrupted or broken
 	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, run) }); err != nil {
+	if err := runstore.Save(path, run, marshalFinite); err != nil {
 		return fmt.Errorf("saving run %s: %w", spec.ID, err)
 	}
 	return nil
@@ -351,7 +345,7 @@ func collect(dir string, p Preset) (*Results, error) {
 	}
 	missingExp := map[string]bool{}
 	for _, spec := range plan(p) {
-		run, err := loadRun(filepath.Join(dir, "runs", spec.ID+".json"), spec)
+		run, err := loadRun(runstore.ResultPath(filepath.Join(dir, "runs"), spec.ID), spec)
 		if err != nil {
 			res.Missing = append(res.Missing, spec.ID)
 			missingExp[spec.Experiment] = true
@@ -401,7 +395,7 @@ func checkPreset(dir string, p Preset) error {
 		}
 		return nil
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, p) })
+	return runstore.Save(path, p, marshalFinite)
 }
 
 // commandFile holds the command line that started the study in its
@@ -415,7 +409,7 @@ func recordCommand(dir string, command []string) error {
 	if _, err := os.Stat(path); err == nil || len(command) == 0 {
 		return nil
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return writeJSON(w, command) })
+	return runstore.Save(path, command, marshalFinite)
 }
 
 // checkDataset refuses to mix runs on different datasets in one directory,
@@ -453,33 +447,10 @@ func studyDataset(dir string) data.Name {
 	return data.Name(strings.TrimSpace(string(b)))
 }
 
-// writeJSON writes v as JSON, NaN and ±Inf (a diverged loss, a noise
-// scale not yet estimable) as null, which encoding/json refuses.
-func writeJSON(w io.Writer, v any) error {
-	b, err := marshalFinite(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
 // loadRun reads the result of spec saved at path, and refuses a file that
-// is not one: anything that parses (null, another run's result copied under
-// this name, a file of an older layout) would otherwise be counted.
+// is not one (runstore.Load).
 func loadRun(path string, spec runSpec) (Run, error) {
-	var run Run
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return run, err
-	}
-	if err := json.Unmarshal(b, &run); err != nil {
-		return run, fmt.Errorf("unreadable result: %w", err)
-	}
-	if err := run.isResultOf(spec); err != nil {
-		return run, fmt.Errorf("not a result of this run: %w", err)
-	}
-	return run, nil
+	return runstore.Load(path, func(r Run) error { return r.isResultOf(spec) })
 }
 
 // runSchema is the version of a run file's layout; a file of another

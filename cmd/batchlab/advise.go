@@ -39,7 +39,7 @@ func adviseCommand() *cli.Command {
 			&cli.BoolFlag{Name: "lr-find", Usage: "measure the recommended batch's LR with the LR range test (lr-find's defaults) instead of scaling --lr by --lr-scale"},
 			&cli.StringFlag{Name: "batch-range", Usage: "the batches timed: powers of two from `MIN-MAX` (and at most what fits)", Value: "16-8192"},
 			&cli.IntFlag{Name: "noise-steps", Usage: "training steps before the noise scale is measured", Value: 200},
-			noiseBigFlag(), noisePairsFlag(),
+			noiseBigFlag(noiseBig), noisePairsFlag(noisePairs),
 			&cli.StringFlag{Name: "out", Usage: "write the plot, advise.svg and advise.png, into `DIR`", Value: "."},
 			&cli.BoolFlag{Name: "json", Usage: "print the advice as JSON"},
 			&cli.StringFlag{Name: "grid", Usage: "recommend from the critical batch measured by `batchlab grid` in `DIR` (no measurements then)"},

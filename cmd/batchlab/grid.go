@@ -49,8 +49,11 @@ func gridCommand() *cli.Command {
 			&cli.IntFlag{Name: "test-samples", Usage: "evaluate each epoch on the first N test samples (0: all)", Value: 1000},
 			&cli.IntFlag{Name: "noise-batch", Usage: "batch size of the noise-scale runs (0: none)", Value: 128},
 			&cli.IntFlag{Name: "noise-small", Usage: "small batch of the noise estimator", Value: 128},
-			&cli.IntFlag{Name: "noise-big", Usage: "big batch of the noise estimator", Value: 2048},
-			&cli.IntFlag{Name: "noise-pairs", Usage: "gradient pairs per measurement", Value: 2},
+			// The grid's own defaults: it measures every --noise-every steps
+			// along training, so fewer pairs each time than noise's one-off
+			// measurements, with a big batch 16× --noise-small; the grids in
+			// docs/grid-mnist were planned with them.
+			noiseBigFlag(2048), noisePairsFlag(2),
 			&cli.IntFlag{Name: "noise-every", Usage: "steps between measurements", Value: 16},
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the report", Value: "grid"},
 			&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "cpu, cuda or cuda:N", Value: "cpu"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,21 @@ func TestGridCommand(t *testing.T) {
 	}
 	if _, err := run(t, append(args[:len(args)-2], "--targets", "0", "--out", t.TempDir())...); err == nil || !strings.Contains(err.Error(), "loss targets must be positive") {
 		t.Errorf("--targets 0: %v", err)
+	}
+}
+
+// TestGridNoiseFlagDefaults: grid shares noise's --noise-big and
+// --noise-pairs but keeps its own defaults (grid.go says why).
+func TestGridNoiseFlagDefaults(t *testing.T) {
+	for cmd, want := range map[string][2]string{"grid": {"2048", "2"}, "noise": {"1024", "10"}, "advise": {"1024", "10"}} {
+		out, err := run(t, cmd, "--help")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, flag := range []string{`--noise-big value\s+the big batch of the noise estimator`, `--noise-pairs value\s+pairs of gradients \(small and big batch\) averaged per noise estimate`} {
+			if !regexp.MustCompile(flag + ` \(default: ` + want[i] + `\)`).MatchString(out) {
+				t.Errorf("%s --help: no %s with default %s:\n%s", cmd, flag, want[i], out)
+			}
+		}
 	}
 }

@@ -24,7 +24,7 @@ func noiseCommand() *cli.Command {
 			"batchlab noise --batch 32 --noise-big 2048 --noise-pairs 20 --points 8 --json"),
 		Flags: append(modelFlags(def),
 			&cli.IntFlag{Name: "noise-small", Usage: "the small batch of the estimator", DefaultText: "--batch"},
-			noiseBigFlag(), noisePairsFlag(),
+			noiseBigFlag(noiseBig), noisePairsFlag(noisePairs),
 			&cli.IntFlag{Name: "points", Usage: "estimates per epoch", Value: 4},
 			&cli.BoolFlag{Name: "json", Usage: "print the estimates as JSON"},
 			traceFlag(), cpuProfileFlag(),
@@ -111,11 +111,14 @@ func runNoise(c *cli.Context) error {
 }
 
 // noiseBigFlag and noisePairsFlag are the gradient noise estimator's
-// settings, the same in noise and advise.
-func noiseBigFlag() cli.Flag {
-	return &cli.IntFlag{Name: "noise-big", Usage: "the big batch of the noise estimator", Value: 1024}
+// settings, the same in noise, advise and grid; noise and advise, which
+// measure at a few points, default to noiseBig and noisePairs.
+func noiseBigFlag(value int) cli.Flag {
+	return &cli.IntFlag{Name: "noise-big", Usage: "the big batch of the noise estimator", Value: value}
 }
 
-func noisePairsFlag() cli.Flag {
-	return &cli.IntFlag{Name: "noise-pairs", Usage: "pairs of gradients (small and big batch) averaged per noise estimate", Value: 10}
+func noisePairsFlag(value int) cli.Flag {
+	return &cli.IntFlag{Name: "noise-pairs", Usage: "pairs of gradients (small and big batch) averaged per noise estimate", Value: value}
 }
+
+const noiseBig, noisePairs = 1024, 10

@@ -1,9 +1,10 @@
 // Package runstore is what the bench suite's run directories share: claims,
 // so that processes sharing a directory (the shards of a job array, or two
-// commands started on one --out) never run one run twice (claim.go), and
+// commands started on one --out) never run one run twice (claim.go);
 // shards, the disjoint shares of a plan's runs a scheduler's array task
-// takes (shard.go). The study (bench/study) and the grid (bench/grid) both
-// keep one JSON result per run beside them.
+// takes (shard.go); and the jobs of a plan's runs (run.go), each keeping
+// one JSON result, <id>.json, read and written here (file.go) and checked
+// by the study (bench/study) or the grid (bench/grid) that planned it.
 package runstore
 
 import (

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // Job is one planned run as a store sees it.
@@ -16,6 +17,29 @@ type Job struct {
 	Saved func() error
 	// Run runs the job and saves its result, atomically.
 	Run func() error
+}
+
+// ResultPath is where the result of run id is saved in dir.
+func ResultPath(dir, id string) string { return filepath.Join(dir, id+".json") }
+
+// Jobs are the jobs of the planned runs that mine marks (Shard.Pick): run i
+// is named ids[i] and keeps its result at ResultPath(dir, ids[i]); saved(i,
+// path) checks that result (Job.Saved) and run(i, path) runs the run and
+// saves it there (Job.Run).
+func Jobs(dir string, ids []string, mine []bool, saved, run func(i int, path string) error) []Job {
+	var jobs []Job
+	for i, id := range ids {
+		if !mine[i] {
+			continue
+		}
+		path := ResultPath(dir, id)
+		jobs = append(jobs, Job{
+			ID:    id,
+			Saved: func() error { return saved(i, path) },
+			Run:   func() error { return run(i, path) },
+		})
+	}
+	return jobs
 }
 
 // RunEach runs every job that has no valid result and that no live process

@@ -3,6 +3,7 @@ package devicetest
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,14 @@ func convolver(t *testing.T, d device.Device) device.Convolver {
 		t.Fatalf("the %s device does not implement device.Convolver", d.Info().Kind)
 	}
 	return c
+}
+
+// convCheck opens what a convolution check works on: a device, it as a
+// device.Convolver, and the check's own random numbers.
+func convCheck(t *testing.T, newDevice NewDevice, seed uint64) (device.Device, device.Convolver, *rand.Rand) {
+	t.Helper()
+	d := newDevice(t)
+	return d, convolver(t, d), rng(seed)
 }
 
 // convShapes are awkward convolutions: odd sizes, strides 1 to 3, padding 0
@@ -63,10 +72,11 @@ func nchwConvShapes() []device.ConvShape {
 	}
 }
 
-// im2colRef is Im2Col's definition, one element at a time.
-func im2colRef(x []float32, s device.ConvShape) []float64 {
+// taps calls f with every entry of the im2col matrix that holds an input
+// element (the padding's hold zero) and the index of that element:
+// Im2Col's definition, one element at a time, which both references read.
+func taps(s device.ConvShape, f func(col, x int)) {
 	oh, ow := s.OutH(), s.OutW()
-	col := make([]float64, s.ColRows()*s.ColCols())
 	for c := range s.C {
 		for i := range s.KH {
 			for j := range s.KW {
@@ -76,7 +86,7 @@ func im2colRef(x []float32, s device.ConvShape) []float64 {
 						for xo := range ow {
 							h, w := y*s.Stride-s.Pad+i, xo*s.Stride-s.Pad+j
 							if h >= 0 && h < s.H && w >= 0 && w < s.W {
-								col[row*s.ColCols()+(n*oh+y)*ow+xo] = float64(x[at(s, n, c, h, w)])
+								f(row*s.ColCols()+(n*oh+y)*ow+xo, at(s, n, c, h, w))
 							}
 						}
 					}
@@ -84,30 +94,19 @@ func im2colRef(x []float32, s device.ConvShape) []float64 {
 			}
 		}
 	}
+}
+
+// im2colRef is what Im2Col writes: each input element at its taps.
+func im2colRef(x []float32, s device.ConvShape) []float64 {
+	col := make([]float64, s.ColRows()*s.ColCols())
+	taps(s, func(c, xi int) { col[c] = float64(x[xi]) })
 	return col
 }
 
 // col2imRef adds every col entry into the input position Im2Col read it from.
 func col2imRef(col []float32, s device.ConvShape) []float64 {
-	oh, ow := s.OutH(), s.OutW()
 	dx := make([]float64, s.N*s.C*s.H*s.W)
-	for c := range s.C {
-		for i := range s.KH {
-			for j := range s.KW {
-				row := (c*s.KH+i)*s.KW + j
-				for n := range s.N {
-					for y := range oh {
-						for xo := range ow {
-							h, w := y*s.Stride-s.Pad+i, xo*s.Stride-s.Pad+j
-							if h >= 0 && h < s.H && w >= 0 && w < s.W {
-								dx[at(s, n, c, h, w)] += float64(col[row*s.ColCols()+(n*oh+y)*ow+xo])
-							}
-						}
-					}
-				}
-			}
-		}
-	}
+	taps(s, func(c, xi int) { dx[xi] += float64(col[c]) })
 	return dx
 }
 
@@ -122,9 +121,7 @@ func dot(a []float32, b []float32) (sum, scale float64) {
 // checkIm2Col checks Im2Col and Col2Im against their definitions, and that
 // they are adjoint: ⟨Im2Col(x), c⟩ = ⟨x, Col2Im(c)⟩, in float64.
 func checkIm2Col(t *testing.T, newDevice NewDevice) {
-	d := newDevice(t)
-	cv := convolver(t, d)
-	r := rng(21)
+	d, cv, r := convCheck(t, newDevice, 21)
 	for _, s := range convShapes() {
 		what := fmt.Sprintf("conv %+v", s)
 		nx, nc := s.N*s.C*s.H*s.W, s.ColRows()*s.ColCols()
@@ -154,9 +151,7 @@ func checkIm2Col(t *testing.T, newDevice NewDevice) {
 // checkSwapAxes checks dst[o, j, i, k] = src[o, i, j, k] on the layouts
 // convolutions use and on odd ones.
 func checkSwapAxes(t *testing.T, newDevice NewDevice) {
-	d := newDevice(t)
-	cv := convolver(t, d)
-	r := rng(22)
+	d, cv, r := convCheck(t, newDevice, 22)
 	for _, sh := range [][4]int{{1, 1, 1, 1}, {1, 6, 5, 784}, {1, 5, 6, 784}, {3, 7, 31, 1}, {2, 33, 9, 1}, {5, 1, 4, 3}, {4, 3, 1, 2}, {2, 3, 5, 7}} {
 		outer, a, b, inner := sh[0], sh[1], sh[2], sh[3]
 		what := fmt.Sprintf("SwapAxes %dx%dx%dx%d", outer, a, b, inner)
@@ -200,6 +195,21 @@ func poolShapes() []device.PoolShape {
 	}
 }
 
+// poolSizes is the number of elements of a pooling's input and of its output.
+func poolSizes(s device.PoolShape) (nx, ny int) {
+	return s.N * s.C * s.H * s.W, s.N * s.C * s.OutH() * s.OutW()
+}
+
+// wholeNumbers is n random whole numbers from lo to hi: few values, so that
+// pooling windows have ties.
+func wholeNumbers(r *rand.Rand, n, lo, hi int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(lo + r.IntN(hi-lo+1))
+	}
+	return x
+}
+
 // maxPoolRef is MaxPool's definition: each window's first largest element
 // in row-major order over the image (padding is never a candidate), the
 // first NaN if there is one.
@@ -235,16 +245,11 @@ func maxPoolRef(x []float32, s device.PoolShape) (y []float64, argmax []int32) {
 // checkMaxPool checks MaxPool on negative integers, so that windows have ties
 // and a padding read as zero would win, with NaNs planted in some shapes.
 func checkMaxPool(t *testing.T, newDevice NewDevice) {
-	d := newDevice(t)
-	cv := convolver(t, d)
-	r := rng(23)
+	d, cv, r := convCheck(t, newDevice, 23)
 	for si, s := range poolShapes() {
 		what := fmt.Sprintf("MaxPool %+v", s)
-		nx, ny := s.N*s.C*s.H*s.W, s.N*s.C*s.OutH()*s.OutW()
-		x := make([]float32, nx)
-		for i := range x {
-			x[i] = -float32(1 + r.IntN(3))
-		}
+		nx, ny := poolSizes(s)
+		x := wholeNumbers(r, nx, -3, -1)
 		if si%2 == 1 { // NaNs of either sign: a comparison of bits orders them apart
 			for k := range 3 {
 				x[r.IntN(nx)] = math.Float32frombits(0x7fc00000 | uint32(k%2)<<31)
@@ -275,16 +280,11 @@ func checkMaxPool(t *testing.T, newDevice NewDevice) {
 // over the windows whose argmax it is: overlapping windows choose one
 // position several times.
 func checkMaxPoolBackward(t *testing.T, newDevice NewDevice) {
-	d := newDevice(t)
-	cv := convolver(t, d)
-	r := rng(24)
+	d, cv, r := convCheck(t, newDevice, 24)
 	for _, s := range poolShapes() {
 		what := fmt.Sprintf("MaxPoolBackward %+v", s)
-		nx, ny := s.N*s.C*s.H*s.W, s.N*s.C*s.OutH()*s.OutW()
-		x := make([]float32, nx)
-		for i := range x {
-			x[i] = float32(r.IntN(4)) // ties, so that overlapping windows share their argmax
-		}
+		nx, ny := poolSizes(s)
+		x := wholeNumbers(r, nx, 0, 3) // ties, so that overlapping windows share their argmax
 		_, argmax := maxPoolRef(x, s)
 		dy := randFloats(r, ny)
 		want := make([]float64, nx)
