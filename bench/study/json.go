@@ -52,30 +52,9 @@ func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
 		}
 		return appendFinite(b, v.Elem())
 	case reflect.Struct:
-		b = append(b, '{')
-		first := true
-		for i := range v.NumField() {
-			sf := v.Type().Field(i)
-			name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
-			omit := (strings.Contains(opts, "omitempty") && isEmpty(v.Field(i))) || (strings.Contains(opts, "omitzero") && v.Field(i).IsZero())
-			if !sf.IsExported() || name == "-" || omit {
-				continue
-			}
-			if name == "" {
-				name = sf.Name
-			}
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			var err error
-			if b, err = appendJSON(b, name); err != nil {
-				return nil, err
-			}
-			b = append(b, ':')
-			if b, err = appendFinite(b, v.Field(i)); err != nil {
-				return nil, err
-			}
+		b, _, err := appendFields(append(b, '{'), v, true)
+		if err != nil {
+			return nil, err
 		}
 		return append(b, '}'), nil
 	case reflect.Slice, reflect.Array:
@@ -116,6 +95,50 @@ func appendFinite(b []byte, v reflect.Value) ([]byte, error) {
 		return append(b, '}'), nil
 	}
 	return appendJSON(b, v.Interface())
+}
+
+// appendFields writes v's fields as encoding/json does, first telling
+// whether none has been written yet: the fields of an embedded struct
+// without a json name are written as the outer struct's own (the grid's
+// FitResult embeds its Fit). encoding/json's rule for two fields of one
+// name at different depths is not followed: no type written here has them.
+func appendFields(b []byte, v reflect.Value, first bool) ([]byte, bool, error) {
+	for i := range v.NumField() {
+		sf, f := v.Type().Field(i), v.Field(i)
+		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if sf.Anonymous && name == "" {
+			if f.Kind() == reflect.Pointer && !f.IsNil() {
+				f = f.Elem()
+			}
+			if f.Kind() == reflect.Struct {
+				var err error
+				if b, first, err = appendFields(b, f, first); err != nil {
+					return nil, first, err
+				}
+				continue
+			}
+		}
+		omit := (strings.Contains(opts, "omitempty") && isEmpty(f)) || (strings.Contains(opts, "omitzero") && f.IsZero())
+		if !sf.IsExported() || name == "-" || omit {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		var err error
+		if b, err = appendJSON(b, name); err != nil {
+			return nil, first, err
+		}
+		b = append(b, ':')
+		if b, err = appendFinite(b, f); err != nil {
+			return nil, first, err
+		}
+	}
+	return b, first, nil
 }
 
 // keyText is a map key as encoding/json writes it: a string as it is, an
