@@ -256,9 +256,9 @@ type Bootstrapped struct {
 // draw whose fit fails (too few batches reached the target with the seeds
 // drawn) adds nothing to the fit's intervals; B20 of a draw that never
 // reaches 1.2 is +Inf. The intervals are expanded percentile intervals
-// (expandedTail) at the fewest seeds of any batch: S_min's and B_crit's at
-// their Welch–Satterthwaite degrees of freedom (fitDF), B20's and a
-// batch's steps at n − 1.
+// (expandedTail): S_min's and B_crit's at the fewest seeds n of any batch
+// and their Welch–Satterthwaite degrees of freedom (fitDF), B20's at n − 1,
+// a batch's steps at its own seeds.
 func (c Cells) Bootstrap(draws int, seed uint64) Bootstrapped {
 	return c.intervals(c.resample(draws, seed))
 }
