@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // The fit. McCandlish et al.'s S(B) = S_min(1 + B_crit/B) and E(B) =
@@ -171,6 +173,74 @@ type Interval struct {
 // Level is the coverage of every interval the grid reports.
 const Level = 0.90
 
+// expandedTail is the share of the draws left out at each end of the
+// Level interval of a bootstrap over n seeds whose spread rests on nu
+// degrees of freedom: Hesterberg's expanded percentile interval
+// (T. Hesterberg, "What Teachers Should Know About the Bootstrap", The
+// American Statistician 69(4), 2015; R package resample,
+// CI.percentile(expand = TRUE)): α'/2 = Φ(√(n/(n−1))·t), t the α/2
+// quantile of Student's t with nu degrees of freedom (negative). The plain
+// percentile interval undercovers at a few seeds: a resample's spread is
+// √((n−1)/n) of the sample's, and that spread is itself estimated, which
+// the normal quantile ignores. For a mean of n values nu = n − 1, and the
+// expanded interval of normal data is Student's t interval (at 3 seeds and
+// 90 %: the 0.017 % and 99.983 % quantiles instead of 5 % and 95 %). NaN
+// below two seeds: the spread is not estimated.
+func expandedTail(n int, nu float64) float64 {
+	if n < 2 || !(nu >= 1) {
+		return math.NaN()
+	}
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: nu}.Quantile((1 - Level) / 2)
+	return distuv.UnitNormal.CDF(math.Sqrt(float64(n)/float64(n-1)) * t)
+}
+
+// fitDF is the Welch–Satterthwaite degrees of freedom (F. Satterthwaite,
+// Biometrics Bulletin 2, 1946; B. Welch, Biometrika 34, 1947) of S_min and
+// B_crit fitted to the batches' best-LR mean steps m_b: to first order a
+// fitted value is Σ_b g_b·m_b, whose variance Σ_b c_b, c_b = g_b²·s_b²/n_b,
+// is estimated from every batch's seeds, with ν = (Σ c_b)² / Σ c_b²/(n_b−1)
+// degrees of freedom: n − 1 where one batch decides the value, Σ (n_b − 1)
+// where all weigh alike. g_b is a central difference of the refit. ok is
+// false without a fit or without scatter.
+func (c Cells) fitDF() (sMin, bCrit float64, ok bool) {
+	var bs, ms, vs, ns []float64
+	for bi, b := range c.Batches {
+		n := c.seeds(bi)
+		li, m := best(c.Steps[bi], allSeeds(n))
+		if li < 0 {
+			continue
+		}
+		var ss float64
+		for _, x := range c.Steps[bi][li] {
+			ss += (x - m) * (x - m)
+		}
+		bs, ms, vs, ns = append(bs, float64(b)), append(ms, m), append(vs, ss/float64(n-1)/float64(n)), append(ns, float64(n))
+	}
+	const h = 1e-4 // relative step of the central difference
+	var sum, sq [2]float64
+	for i := range bs {
+		var q [2][2]float64 // ±h: S_min, B_crit
+		for k, sign := range []float64{-1, 1} {
+			m := slices.Clone(ms)
+			m[i] *= 1 + sign*h
+			f, err := FitSteps(bs, m)
+			if err != nil {
+				return 0, 0, false
+			}
+			q[k] = [2]float64{f.SMin, f.BCrit}
+		}
+		for j := range sum {
+			g := (q[1][j] - q[0][j]) / (2 * h * ms[i])
+			cb := g * g * vs[i]
+			sum[j], sq[j] = sum[j]+cb, sq[j]+cb*cb/(ns[i]-1)
+		}
+	}
+	if !(sq[0] > 0 && sq[1] > 0) {
+		return 0, 0, false
+	}
+	return sum[0] * sum[0] / sq[0], sum[1] * sum[1] / sq[1], true
+}
+
 // Bootstrapped is what the bootstrap gives: the intervals of S_min, B_crit
 // and B20 over the draws that could be fitted (Fitted of them), and of
 // each batch size's best-LR mean steps over all draws.
@@ -185,15 +255,51 @@ type Bootstrapped struct {
 // and refits. The rng seed is fixed, so the intervals are reproducible. A
 // draw whose fit fails (too few batches reached the target with the seeds
 // drawn) adds nothing to the fit's intervals; B20 of a draw that never
-// reaches 1.2 is +Inf.
+// reaches 1.2 is +Inf. The intervals are expanded percentile intervals
+// (expandedTail): S_min's and B_crit's at the fewest seeds n of any batch
+// and their Welch–Satterthwaite degrees of freedom (fitDF), B20's at n − 1,
+// a batch's steps at its own seeds.
 func (c Cells) Bootstrap(draws int, seed uint64) Bootstrapped {
+	return c.intervals(c.resample(draws, seed))
+}
+
+// intervals summarises the draws d of the cells' bootstrap.
+func (c Cells) intervals(d resampled) Bootstrapped {
+	fewest := math.MaxInt
+	for bi := range c.Batches {
+		fewest = min(fewest, c.seeds(bi))
+	}
+	// B20 is read between two neighbouring batches: as if one decided it.
+	nuS, nuB := float64(fewest-1), float64(fewest-1)
+	if s, b, ok := c.fitDF(); ok {
+		nuS, nuB = s, b
+	}
+	b := Bootstrapped{SMin: percentiles(d.sMin, expandedTail(fewest, nuS)), BCrit: percentiles(d.bCrit, expandedTail(fewest, nuB)),
+		B20: percentiles(d.b20, expandedTail(fewest, float64(fewest-1))), Fitted: len(d.sMin)}
+	for bi, s := range d.steps {
+		b.Steps = append(b.Steps, percentiles(s, expandedTail(c.seeds(bi), float64(c.seeds(bi)-1))))
+	}
+	return b
+}
+
+// seeds is the number of seeds at the cells' bi-th batch size.
+func (c Cells) seeds(bi int) int { return len(c.Steps[bi][0]) }
+
+// resampled are the bootstrap's draws: the fit's over the draws that could
+// be fitted, each batch size's best-LR mean steps over all.
+type resampled struct {
+	sMin, bCrit, b20 []float64
+	steps            [][]float64 // in the order of the cells' batches
+}
+
+// resample draws the bootstrap Bootstrap summarises.
+func (c Cells) resample(draws int, seed uint64) resampled {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	var sm, bc, bz []float64
-	steps := make([][]float64, len(c.Batches))
+	d := resampled{steps: make([][]float64, len(c.Batches))}
 	picks := make([][]int, len(c.Batches))
 	for range draws {
 		for bi := range picks {
-			n := len(c.Steps[bi][0])
+			n := c.seeds(bi)
 			picks[bi] = picks[bi][:0]
 			for range n {
 				picks[bi] = append(picks[bi], rng.IntN(n))
@@ -201,7 +307,7 @@ func (c Cells) Bootstrap(draws int, seed uint64) Bootstrapped {
 		}
 		bs, ss, all := c.bestCurve(func(bi int) []int { return picks[bi] })
 		for bi, m := range all {
-			steps[bi] = append(steps[bi], m)
+			d.steps[bi] = append(d.steps[bi], m)
 		}
 		f, err := FitSteps(bs, ss)
 		if err != nil {
@@ -211,18 +317,15 @@ func (c Cells) Bootstrap(draws int, seed uint64) Bootstrapped {
 		for i := range bs {
 			es[i] = bs[i] * ss[i]
 		}
-		sm, bc, bz = append(sm, f.SMin), append(bc, f.BCrit), append(bz, B20(bs, es))
+		d.sMin, d.bCrit, d.b20 = append(d.sMin, f.SMin), append(d.bCrit, f.BCrit), append(d.b20, B20(bs, es))
 	}
-	b := Bootstrapped{SMin: percentiles(sm), BCrit: percentiles(bc), B20: percentiles(bz), Fitted: len(sm)}
-	for _, s := range steps {
-		b.Steps = append(b.Steps, percentiles(s))
-	}
-	return b
+	return d
 }
 
-// percentiles is the central Level interval of xs (NaN sorts as +Inf).
-func percentiles(xs []float64) Interval {
-	if len(xs) == 0 {
+// percentiles is the interval of xs from quantile tail to 1 − tail (NaN
+// sorts as +Inf); NaN without draws or with tail NaN.
+func percentiles(xs []float64, tail float64) Interval {
+	if len(xs) == 0 || math.IsNaN(tail) {
 		return Interval{math.NaN(), math.NaN()}
 	}
 	s := slices.Clone(xs)
@@ -243,5 +346,5 @@ func percentiles(xs []float64) Interval {
 		}
 		return s[i] + (pos-float64(i))*(s[i+1]-s[i])
 	}
-	return Interval{at((1 - Level) / 2), at((1 + Level) / 2)}
+	return Interval{at(tail), at(1 - tail)}
 }

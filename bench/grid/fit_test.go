@@ -3,6 +3,7 @@ package grid
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -52,48 +53,94 @@ func TestFitExact(t *testing.T) {
 	}
 }
 
-// TestFitCoverage: with noise, the fit recovers B_crit and S_min, and the
-// 90 % bootstrap intervals cover the truth in about 90 % of 200 repeated
-// experiments: within 3 binomial standard deviations (±6.4 points). With 30
-// seeds per batch: a bootstrap over n seeds undercovers at small n (its
-// spread is √((n−1)/n) too narrow and itself estimated from n values: at
-// n = 10 about 84 % was measured here), which the README states for the
-// grid's few seeds.
+// TestFitCoverage: with noise, the fit recovers B_crit and S_min, and its
+// 90 % bootstrap intervals cover the truth in about 90 % of repeated
+// experiments: within 3 binomial standard deviations. At 3 seeds per batch,
+// the grid's, the plain percentile interval fails that band (it
+// undercovers: a resample's spread is √((n−1)/n) too narrow and is itself
+// estimated from few values), which the check asserts so that the band is
+// known to be able to fail; the expanded interval (expandedTail at fitDF's
+// degrees of freedom) must pass it. At 30 seeds the two nearly agree and
+// both must pass.
 func TestFitCoverage(t *testing.T) {
-	const sMin, bCrit, sigma, seeds, experiments, draws = 400.0, 600.0, 0.3, 30, 200, 300
-	rng := rand.New(rand.NewPCG(1, 2))
-	var coverS, coverB int
-	var logErr float64
-	for range experiments {
-		c := synthetic(rng, sMin, bCrit, sigma, seeds)
-		bs, ss, _ := c.bestCurve(func(int) []int { return allSeeds(seeds) })
-		f, err := FitSteps(bs, ss)
-		if err != nil {
-			t.Fatal(err)
+	const sMin, bCrit, sigma = 400.0, 600.0, 0.3
+	for _, tc := range []struct{ seeds, experiments, draws int }{{3, 300, 200}, {30, 100, 200}} {
+		experiments := tc.experiments
+		if testing.Short() {
+			experiments /= 4
 		}
-		logErr += math.Abs(math.Log(f.BCrit / bCrit))
-		boot := c.Bootstrap(draws, rng.Uint64())
-		s, b := boot.SMin, boot.BCrit
-		if boot.Fitted != draws {
-			t.Fatalf("%d of %d draws fitted", boot.Fitted, draws)
+		rng := rand.New(rand.NewPCG(1, uint64(tc.seeds)))
+		cover := map[string]int{}
+		var logErr float64
+		for range experiments {
+			c := synthetic(rng, sMin, bCrit, sigma, tc.seeds)
+			bs, ss, _ := c.bestCurve(func(int) []int { return allSeeds(tc.seeds) })
+			f, err := FitSteps(bs, ss)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logErr += math.Abs(math.Log(f.BCrit / bCrit))
+			// Welch–Satterthwaite lies between one batch's and all batches' pooled.
+			if nuS, nuB, ok := c.fitDF(); !ok || nuS < float64(tc.seeds-1)-1e-9 || nuB < float64(tc.seeds-1)-1e-9 ||
+				nuS > float64(len(fitBatches)*(tc.seeds-1))+1e-9 || nuB > float64(len(fitBatches)*(tc.seeds-1))+1e-9 {
+				t.Fatalf("degrees of freedom S_min %g, B_crit %g (ok %v), want within [%d, %d]", nuS, nuB, ok, tc.seeds-1, len(fitBatches)*(tc.seeds-1))
+			}
+			d := c.resample(tc.draws, rng.Uint64())
+			boot := c.intervals(d)
+			if boot.Fitted != tc.draws {
+				t.Fatalf("%d of %d draws fitted", boot.Fitted, tc.draws)
+			}
+			plain := (1 - Level) / 2
+			truth0 := hyperbola(sMin, bCrit, float64(fitBatches[0]))
+			for name, iv := range map[string]Interval{"expanded S_min": boot.SMin, "expanded B_crit": boot.BCrit, "expanded S(B₀)": boot.Steps[0],
+				"plain S_min": percentiles(d.sMin, plain), "plain B_crit": percentiles(d.bCrit, plain), "plain S(B₀)": percentiles(d.steps[0], plain)} {
+				truth := map[string]float64{"S_min": sMin, "B_crit": bCrit, "S(B₀)": truth0}[strings.Fields(name)[1]]
+				if iv.Lo <= truth && truth <= iv.Hi {
+					cover[name]++
+				}
+			}
 		}
-		if s.Lo <= sMin && sMin <= s.Hi {
-			coverS++
+		tol := 3 * math.Sqrt(Level*(1-Level)/float64(experiments))
+		inBand := func(n int) bool { return math.Abs(float64(n)/float64(experiments)-Level) <= tol }
+		for _, name := range []string{"S_min", "B_crit"} {
+			if n := cover["expanded "+name]; !inBand(n) {
+				t.Errorf("%d seeds, %s: %d of %d expanded intervals cover the truth, want %.2f ± %.3f", tc.seeds, name, n, experiments, Level, tol)
+			}
+			if n := cover["plain "+name]; !testing.Short() && inBand(n) != (tc.seeds > 3) {
+				t.Errorf("%d seeds, %s: %d of %d plain percentile intervals cover the truth: in the band %.2f ± %.3f is %v, want %v",
+					tc.seeds, name, n, experiments, Level, tol, inBand(n), tc.seeds > 3)
+			}
 		}
-		if b.Lo <= bCrit && bCrit <= b.Hi {
-			coverB++
+		// The error falls as 1/√seeds: 0.05 was measured at 30 seeds, 0.14 at 3.
+		if m, want := logErr/float64(experiments), 0.1*math.Sqrt(30/float64(tc.seeds)); m > want {
+			t.Errorf("%d seeds: mean |ln(B_crit fitted / true)| = %.3f, want < %.3f", tc.seeds, m, want)
+		}
+		// A batch's own steps are not asserted: at 3 seeds no resample of
+		// the mean leaves the seeds' range, which holds the true mean of a
+		// symmetric scatter in at most 1 − 2·(1/2)³ = 75 % of experiments.
+		t.Logf("%d seeds, %d experiments of %d draws: coverage %v; mean |ln error| of B_crit %.3f", tc.seeds, experiments, tc.draws, cover, logErr/float64(experiments))
+	}
+}
+
+// TestExpandedTail: Φ(√(n/(n−1))·t) against Student's t from a table:
+// t_{0.05, 2} = −2.919985580355516 and t_{0.05, 29} = −1.6991270265334977;
+// no interval below two seeds.
+func TestExpandedTail(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		nu   float64
+		want float64
+	}{{3, 2, 0.00017428758710508196}, {30, 29, 0.04197851349197923}} {
+		if got := expandedTail(c.n, c.nu); math.Abs(got/c.want-1) > 1e-6 {
+			t.Errorf("expandedTail(%d, %g) = %g, want %g", c.n, c.nu, got, c.want)
 		}
 	}
-	tol := 3 * math.Sqrt(Level*(1-Level)/experiments)
-	for name, n := range map[string]int{"S_min": coverS, "B_crit": coverB} {
-		if r := float64(n) / experiments; math.Abs(r-Level) > tol {
-			t.Errorf("%s: %d of %d intervals cover the truth (%.3f), want %.2f ± %.3f", name, n, experiments, r, Level, tol)
-		}
+	if !math.IsNaN(expandedTail(1, 0)) || !math.IsNaN(expandedTail(3, 0.5)) {
+		t.Error("an interval below two seeds or one degree of freedom")
 	}
-	if m := logErr / experiments; m > 0.1 {
-		t.Errorf("mean |ln(B_crit fitted / true)| = %.3f, want < 0.1", m)
+	if iv := percentiles([]float64{1, 2, 3}, math.NaN()); !math.IsNaN(iv.Lo) || !math.IsNaN(iv.Hi) {
+		t.Errorf("percentiles at a NaN tail: %+v", iv)
 	}
-	t.Logf("coverage: S_min %d/%d, B_crit %d/%d; mean |ln error| of B_crit %.3f", coverS, experiments, coverB, experiments, logErr/experiments)
 }
 
 func TestB20(t *testing.T) {

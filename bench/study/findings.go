@@ -44,7 +44,7 @@ var rules = []rule{
 		3, judgeCost, []string{Cost}},
 	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
 		"McCandlish et al. 2018",
-		"with the plan's grid (bench/grid): at each training-loss target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit and the noise runs measured B_simple (both moments averaged before the ratio), both with their bootstrap intervals over seeds, B_simple predicts B_crit when B_simple/B_crit lies in [1/3, 3]: reproduced when it does at every such target, partly at some, not reproduced at none, inconclusive without such a target. Without a grid, an estimate from one fit: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (t-interval over seeds): reproduced within a factor 3, partly within 10",
+		"with the plan's grid (bench/grid): at each training-loss target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit and the noise runs measured B_simple (both moments averaged before the ratio), both with their bootstrap intervals over seeds, B_simple predicts B_crit when B_simple/B_crit lies in [1/3, 3]: reproduced when it does at every such target, partly at some, not reproduced at none, inconclusive without such a target. Without a grid, an estimate from one fit: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (geometric mean over seeds with the 95 % t-interval of its logarithms taken back, exp(mean ln ± t·se): positive, as B_simple is): reproduced within a factor 3, partly within 10",
 		3, judgeNoiseScale, []string{Noise, FixedLR, LRScaling, Grid}},
 }
 
@@ -571,29 +571,14 @@ func judgeCost(e *evidence) (verdict, measured string) {
 	return grade(cheaper == larger, cheaper > 0), measured
 }
 
-// ratioInterval is the geometric mean of a[s]/b[s] over the seeds both
-// have, with the t-interval of the logs taken back: ratios of times are
-// log-normal rather than normal.
-func ratioInterval(a, b map[uint64]float64) Interval {
-	la, lb := map[uint64]float64{}, map[uint64]float64{}
-	for s, v := range a {
-		la[s] = math.Log(v)
-	}
-	for s, v := range b {
-		lb[s] = math.Log(v)
-	}
-	iv := pairedDiff(la, lb)
-	iv.Mean, iv.Lo, iv.Hi, iv.Method = math.Exp(iv.Mean), math.Exp(iv.Lo), math.Exp(iv.Hi), "paired t of logs"
-	return iv
-}
-
 // (g) The critical batch, measured: for each batch size, the updates S(B)
 // the best of its sweeps (fixed LR, linear or sqrt scaling, mean over
 // seeds) needs to bring the smoothed training loss down to a target, the
 // loss the largest batch's best run ends at. McCandlish et al. model
 // S(B) = S_min·(1 + B_crit/B): a least-squares line S = a + b/B gives
 // B_crit = b/a, with a bootstrap over seeds. B_simple is read in each noise
-// run where its loss first reaches the target.
+// run where its loss first reaches the target; its interval over seeds is
+// on the log scale (geometricInterval).
 func judgeNoiseScale(e *evidence) (verdict, measured string) {
 	if e.grid != nil {
 		return judgeNoiseFromGrid(e, e.grid)
@@ -616,22 +601,37 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 		if len(r.Noise) == 0 || r.Error != "" {
 			continue
 		}
-		i := slices.IndexFunc(r.Noise, func(p NoisePoint) bool { return p.TrainLoss > 0 && p.TrainLoss <= fit.target })
-		if i < 0 {
-			i = len(r.Noise) - 1
-			e.caveat("%s never reached the target loss %s (%s at the end): B_simple read at its end", r.ID, lossQ.format(fit.target), lossQ.format(r.Noise[i].TrainLoss))
+		pt, ok := bSimpleAt(r, fit.target)
+		if !ok {
+			pt = r.Noise[len(r.Noise)-1]
+			e.caveat("%s never reached the target loss %s (%s at the end): B_simple read at its end", r.ID, lossQ.format(fit.target), lossQ.format(pt.TrainLoss))
 		}
-		if v := r.Noise[i].BSimple; v > 0 && !math.IsInf(v, 0) {
-			bs[r.Seed] = v
+		if math.IsInf(pt.BSimple, 0) || math.IsNaN(pt.BSimple) {
+			e.caveat("%s: |G|² not estimated positive where B_simple is read: no value from this seed", r.ID)
+			continue
 		}
+		bs[r.Seed] = pt.BSimple
 	}
 	if len(bs) == 0 {
 		return Inconclusive, strings.Join(append(parts, "no noise-scale estimate"), "; ")
 	}
-	bSimple := e.use("b_simple", tInterval(valuesOf(bs)))
+	// B_simple = tr(Σ)/|G|² is positive and scatters by a factor over
+	// seeds: its interval is on the log scale, unless tr(Σ) was estimated
+	// at or below zero in some seed (the estimator is unbiased, not
+	// positive), where only the t-interval of the values is left.
+	bSimple, positive := geometricInterval(valuesOf(bs))
+	which := fmt.Sprintf("geometric mean over seeds, %.0f %% t-interval of ln B_simple", 100*confidence)
+	if !positive {
+		bSimple, which = tInterval(valuesOf(bs)), fmt.Sprintf("mean over seeds, %.0f %% t-interval", 100*confidence)
+		e.caveat("B_simple is not positive in every seed (tr(Σ) estimated at or below 0): its interval is Student's t of the values, arithmetic mean, and a bound at or below 0 says only that B_simple is not resolved")
+	}
+	bSimple = e.use("b_simple", bSimple)
 	e.f.Numbers["b_simple"], e.f.Numbers["b_crit"] = bSimple.Mean, bCrit.Mean
-	parts = append(parts, fmt.Sprintf("B_simple at that loss = %s", bSimple.as(batchQ)))
+	parts = append(parts, fmt.Sprintf("B_simple at that loss = %s (%s)", bSimple.as(batchQ), which))
 	measured = strings.Join(parts, "; ")
+	if !(bSimple.Mean > 0) {
+		return Inconclusive, measured + "; B_simple's mean is not positive: no ratio to B_crit"
+	}
 	ratio := math.Max(bSimple.Mean/bCrit.Mean, bCrit.Mean/bSimple.Mean)
 	return grade(ratio <= 3, ratio <= 10), measured
 }
@@ -834,7 +834,7 @@ func judgeNoiseFromGrid(e *evidence, a *grid.Analysis) (verdict, measured string
 			parts = append(parts, line+"B_crit not located by these batch sizes (the fit's best is at its search bound)")
 			continue
 		}
-		bCrit := Interval{Mean: fit.BCrit, Lo: float64(fit.BCritLo), Hi: float64(fit.BCritHi), N: fitSeeds(t), Level: a.Level, Method: "bootstrap over seeds, the best LR picked again in each draw"}
+		bCrit := Interval{Mean: fit.BCrit, Lo: float64(fit.BCritLo), Hi: float64(fit.BCritHi), N: fitSeeds(t), Level: a.Level, Method: "expanded percentile bootstrap over seeds, the best LR picked again in each draw"}
 		e.f.Numbers["b_crit_"+at], e.f.Numbers["s_min_"+at] = fit.BCrit, fit.SMin
 		line += fmt.Sprintf("B_crit = %s", bCrit.as(batchQ))
 		if noise == nil || math.IsInf(float64(noise.BSimple), 0) {

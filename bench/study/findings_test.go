@@ -262,8 +262,20 @@ func TestCriticalBatchFit(t *testing.T) {
 		return out
 	}
 	f := verdictOf(t, join(runs, noise(20000, 400)), "noise-scale")
-	if f.Verdict != Reproduced || math.Abs(f.Numbers["b_simple"]-402) > 1e-9 {
-		t.Errorf("B_simple 400 at the target loss vs B_crit 512: %s, %v (%s)", f.Verdict, f.Numbers, f.Measured)
+	if geo := math.Cbrt(401 * 402 * 403); f.Verdict != Reproduced || math.Abs(f.Numbers["b_simple"]-geo) > 1e-9 || f.Intervals["b_simple"].Method != "t of logs" {
+		t.Errorf("B_simple 401, 402, 403 at the target loss vs B_crit 512: %s, %v, %+v, want the geometric mean %g (%s)", f.Verdict, f.Numbers, f.Intervals["b_simple"], geo, f.Measured)
+	}
+	// A seed whose B_simple is not positive (tr(Σ) estimated below 0) has
+	// no logarithm: the t-interval of the values, and a caveat that says so.
+	mixed := noise(20000, 400)
+	mixed[0].Noise[1].BSimple = -50
+	f = verdictOf(t, join(runs, mixed), "noise-scale")
+	if iv := f.Intervals["b_simple"]; iv.Method != "t" || math.Abs(iv.Mean-(-50+402+403)/3.0) > 1e-9 || !slices.ContainsFunc(f.Caveats, func(c string) bool { return strings.Contains(c, "not positive in every seed") }) {
+		t.Errorf("B_simple −50, 402, 403: %+v, caveats %q", iv, f.Caveats)
+	}
+	// A mean at or below zero is no noise scale to compare with B_crit.
+	if f := verdictOf(t, join(runs, noise(20000, -1000)), "noise-scale"); f.Verdict != Inconclusive {
+		t.Errorf("B_simple about −1000: %s (%s)", f.Verdict, f.Measured)
 	}
 	if f := verdictOf(t, join(runs, noise(400, 20000)), "noise-scale"); f.Verdict != NotReproduced {
 		t.Errorf("B_simple 20000 at the target vs B_crit 512: %s (%s)", f.Verdict, f.Measured)

@@ -11,8 +11,10 @@ import (
 )
 
 // The small statistics of the verdicts: t-intervals of means and of paired
-// differences by seed, and a seeded percentile bootstrap for what has no
-// closed form (a fitted B_crit). gonum gives the quantiles.
+// differences by seed, their log-scale forms for positive quantities whose
+// scatter is a factor (geometric means, ratios), and a seeded percentile
+// bootstrap for what has no closed form (a fitted B_crit). gonum gives the
+// quantiles.
 
 // confidence is the level of every interval.
 const confidence = 0.95
@@ -25,7 +27,7 @@ type Interval struct {
 	Hi     float64 `json:"hi"`
 	N      int     `json:"n"`
 	Level  float64 `json:"level"`
-	Method string  `json:"method"` // "t", "paired t", "bootstrap"
+	Method string  `json:"method"` // "t", "paired t", "t of logs", "paired t of logs", "bootstrap"
 }
 
 // Above says the whole interval lies above x; Below, below it.
@@ -55,6 +57,44 @@ func tInterval(xs []float64) Interval {
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(1 - (1-confidence)/2)
 	iv.Lo, iv.Hi = iv.Mean-t*se, iv.Mean+t*se
 	return iv
+}
+
+// geometricInterval is the geometric mean of xs with Student's t interval
+// of ln x taken back, exp(mean(ln x) ± t·se(ln x)): for a positive
+// quantity whose seed-to-seed scatter is a factor (a noise scale, a ratio),
+// an interval that stays positive and is as wide in factors above the mean
+// as below it; a t-interval on x itself spans negative values at a few
+// seeds. ok is false where some x is not a positive finite number (no
+// logarithm): the caller says so and chooses what else to report.
+func geometricInterval(xs []float64) (iv Interval, ok bool) {
+	logs := make([]float64, len(xs))
+	for i, x := range xs {
+		if !(x > 0) || math.IsInf(x, 1) {
+			return Interval{}, false
+		}
+		logs[i] = math.Log(x)
+	}
+	return fromLogs(tInterval(logs), "t of logs"), true
+}
+
+// fromLogs takes an interval of logarithms back to the quantity's scale.
+func fromLogs(iv Interval, method string) Interval {
+	iv.Mean, iv.Lo, iv.Hi, iv.Method = math.Exp(iv.Mean), math.Exp(iv.Lo), math.Exp(iv.Hi), method
+	return iv
+}
+
+// ratioInterval is the geometric mean of a[s]/b[s] over the seeds both
+// have, with the t-interval of the logs taken back: ratios of times are
+// log-normal rather than normal.
+func ratioInterval(a, b map[uint64]float64) Interval {
+	la, lb := map[uint64]float64{}, map[uint64]float64{}
+	for s, v := range a {
+		la[s] = math.Log(v)
+	}
+	for s, v := range b {
+		lb[s] = math.Log(v)
+	}
+	return fromLogs(pairedDiff(la, lb), "paired t of logs")
 }
 
 // pairedDiff is the t-interval of a[s] − b[s] over the seeds s both have.
