@@ -44,7 +44,7 @@ var rules = []rule{
 		3, judgeCost, []string{Cost}},
 	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
 		"McCandlish et al. 2018",
-		"with the plan's grid (bench/grid): at each training-loss target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit and the noise runs measured B_simple (both moments averaged before the ratio), both with their bootstrap intervals over seeds, B_simple predicts B_crit when B_simple/B_crit lies in [1/3, 3]: reproduced when it does at every such target, partly at some, not reproduced at none, inconclusive without such a target. Without a grid, an estimate from one fit: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (geometric mean over seeds with the 95 % t-interval of its logarithms taken back, exp(mean ln ± t·se): positive, as B_simple is): reproduced within a factor 3, partly within 10",
+		"with the plan's grid (bench/grid): at each training-loss target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit and the noise runs measured B_simple (both moments averaged before the ratio), both with their bootstrap intervals over seeds, B_simple predicts B_crit when B_simple/B_crit lies in [1/3, 3]: reproduced when it does at every such target, partly at some, not reproduced at none, inconclusive without such a target. Without a grid, an estimate from one fit: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (geometric mean over seeds with the 95 % t-interval of its logarithms taken back, exp(mean ln ± t·se): positive, as B_simple is): reproduced within a factor 3, partly within 10, not reproduced beyond; inconclusive when B_simple's interval reaches past a factor 10 from B_crit while part of it lies within (the seeds cannot tell the verdicts apart)",
 		3, judgeNoiseScale, []string{Noise, FixedLR, LRScaling, Grid}},
 }
 
@@ -633,6 +633,10 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 		return Inconclusive, measured + "; B_simple's mean is not positive: no ratio to B_crit"
 	}
 	ratio := math.Max(bSimple.Mean/bCrit.Mean, bCrit.Mean/bSimple.Mean)
+	lo, hi := bSimple.Lo/bCrit.Mean, bSimple.Hi/bCrit.Mean
+	if (lo < 0.1 || hi > 10) && lo <= 10 && hi >= 0.1 {
+		return Inconclusive, measured + fmt.Sprintf("; B_simple's interval reaches from %.2g to %.2g times B_crit, past the factor 10 either verdict allows: the seeds cannot tell (the point estimate is a factor %.2g away)", lo, hi, ratio)
+	}
 	return grade(ratio <= 3, ratio <= 10), measured
 }
 

@@ -280,4 +280,14 @@ func TestCriticalBatchFit(t *testing.T) {
 	if f := verdictOf(t, join(runs, noise(400, 20000)), "noise-scale"); f.Verdict != NotReproduced {
 		t.Errorf("B_simple 20000 at the target vs B_crit 512: %s (%s)", f.Verdict, f.Measured)
 	}
+	// Seeds that scatter over two orders of magnitude: the geometric mean
+	// (about 500) is near B_crit, but its interval reaches past a factor 10
+	// both ways, so no verdict.
+	wide := noise(20000, 0)
+	for i, b := range []float64{60, 500, 4000} {
+		wide[i].Noise[1].BSimple = b
+	}
+	if f := verdictOf(t, join(runs, wide), "noise-scale"); f.Verdict != Inconclusive || !strings.Contains(f.Measured, "the seeds cannot tell") {
+		t.Errorf("B_simple 60, 500, 4000 vs B_crit 512: %s (%s)", f.Verdict, f.Measured)
+	}
 }

@@ -332,9 +332,10 @@ func Report(dir string) (*Results, error) {
 // collect reads the results of p's runs in dir, in the order of the plan,
 // and judges the findings. A run without a valid result is missing; the
 // findings reading its experiment are undecided. The study started when
-// its directory was first used (preset.json).
+// its directory was first used (preset.json) and finished when its last
+// result was written, not when it is reported (study report reads old runs).
 func collect(dir string, p Preset) (*Results, error) {
-	res := &Results{Preset: p, Dataset: studyDataset(dir), Finished: time.Now(), Protocols: p.protocols(), Build: buildinfo.Read()}
+	res := &Results{Preset: p, Dataset: studyDataset(dir), Protocols: p.protocols(), Build: buildinfo.Read()}
 	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil {
 		res.Started = fi.ModTime()
 	}
@@ -345,11 +346,15 @@ func collect(dir string, p Preset) (*Results, error) {
 	}
 	missingExp := map[string]bool{}
 	for _, spec := range plan(p) {
-		run, err := loadRun(runstore.ResultPath(filepath.Join(dir, "runs"), spec.ID), spec)
+		path := runstore.ResultPath(filepath.Join(dir, "runs"), spec.ID)
+		run, err := loadRun(path, spec)
 		if err != nil {
 			res.Missing = append(res.Missing, spec.ID)
 			missingExp[spec.Experiment] = true
 			continue
+		}
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(res.Finished) {
+			res.Finished = fi.ModTime()
 		}
 		if res.Device.Kind == "" {
 			res.Device = run.Device

@@ -1,6 +1,8 @@
 package device_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -75,4 +77,22 @@ func mustAlloc(t *testing.T, d device.Device) device.Buffer {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestInfoReadsOldKeys: results saved before Info's keys were snake_case
+// keep their device's memory when read back; the new keys win.
+func TestInfoReadsOldKeys(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{"Kind":"cpu","Name":"AMD EPYC","TotalMemory":25275420672,"Threads":2}`, "cpu AMD EPYC 25275420672 2"},
+		{`{"kind":"cpu","name":"AMD EPYC","total_memory":25275420672,"threads":2}`, "cpu AMD EPYC 25275420672 2"},
+		{`{"kind":"cuda","TotalMemory":1,"total_memory":2}`, "cuda  2 0"},
+	} {
+		var i device.Info
+		if err := json.Unmarshal([]byte(tc.json), &i); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%s %s %d %d", i.Kind, i.Name, i.TotalMemory, i.Threads); got != tc.want {
+			t.Errorf("%s: read %q, want %q", tc.json, got, tc.want)
+		}
+	}
 }

@@ -20,6 +20,7 @@
 package device
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 	"unsafe"
@@ -75,6 +76,32 @@ type Info struct {
 	// Driver names the driver and libraries the device runs on, e.g.
 	// "CUDA driver 13.0, cuBLAS 13.0.2 (libcublas.so.13)"; empty on the CPU.
 	Driver string `json:"driver"`
+}
+
+// legacyInfo is Info as results were written before its JSON keys became
+// snake_case (2026-12-01): its field names, the same fields in the same
+// order, so that Info(legacyInfo{…}) converts.
+type legacyInfo struct {
+	Kind              string
+	Name              string
+	Ordinal           int
+	ComputeCapability string
+	TotalMemory       int64
+	FreeMemory        int64
+	Threads           int
+	Driver            string
+}
+
+// UnmarshalJSON reads Info's keys, and the older names where a key is
+// absent, so that saved studies and grids keep their device's memory.
+func (i *Info) UnmarshalJSON(b []byte) error {
+	var old legacyInfo
+	if err := json.Unmarshal(b, &old); err != nil {
+		return err
+	}
+	*i = Info(old)
+	type keyed Info // without this method
+	return json.Unmarshal(b, (*keyed)(i))
 }
 
 func (i Info) String() string {
