@@ -212,7 +212,7 @@ func (t *poolTask) run(part, parts int) {
 	s := t.s
 	oh, ow := s.OutH(), s.OutW()
 	lo, hi := span(s.N*s.C, part, parts, 1)
-	if s.K == 2 && s.Stride == 2 && s.Pad == 0 {
+	if s.halves() {
 		t.run2x2(lo, hi)
 		return
 	}
@@ -293,6 +293,11 @@ func larger(key int32, at int, k int32, at2 int) (int32, int) {
 	return key ^ (key^k)&take, at ^ (at^at2)&int(take)
 }
 
+// halves reports whether s is the pooling every model here uses, 2×2
+// windows at stride 2 without padding, which both passes run their own
+// way (run2x2).
+func (s PoolShape) halves() bool { return s.K == 2 && s.Stride == 2 && s.Pad == 0 }
+
 // orderKey maps a float32 to an int32 in the same order (−0 equal to +0),
 // and n to 1 for a NaN, 0 otherwise.
 func orderKey(v float32) (key, n int32) {
@@ -348,7 +353,7 @@ func (t *poolBackTask) run(part, parts int) {
 	s := t.s
 	oh, ow := s.OutH(), s.OutW()
 	lo, hi := span(s.N*s.C, part, parts, 1)
-	if s.K == 2 && s.Stride == 2 && s.Pad == 0 {
+	if s.halves() {
 		t.run2x2(lo, hi)
 		return
 	}
