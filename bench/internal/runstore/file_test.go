@@ -28,18 +28,19 @@ func TestLoad(t *testing.T) {
 	if _, err := Load(path, isA); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
-	for body, want := range map[string]string{
-		`{"id":`:                  "unreadable result: ",
-		`{"id":"b","value":1}`:    "not a result of this run: its id is b",
-		`{"id":"a","value":1}`:    "",
-		"{\n  \"id\": \"a\"\n}\n": "",
+	// A slice, not a map: the last file written is the one read back below.
+	for _, c := range []struct{ body, want string }{
+		{`{"id":`, "unreadable result: "},
+		{`{"id":"b","value":1}`, "not a result of this run: its id is b"},
+		{`{"id":"a","value":1}`, ""},
+		{"{\n  \"id\": \"a\"\n}\n", ""},
 	} {
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(c.body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_, err := Load(path, isA)
-		if want == "" && err != nil || want != "" && (err == nil || !strings.HasPrefix(err.Error(), want)) {
-			t.Errorf("%s: got %v, want %q", body, err, want)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)) {
+			t.Errorf("%s: got %v, want %q", c.body, err, c.want)
 		}
 	}
 	if r, err := Load(path, isA); err != nil || r != (result{ID: "a"}) {
