@@ -13,8 +13,11 @@ import (
 // every seed measured within noiseSpan measurements of the step at which
 // that seed's smoothed loss reached the target are pooled; both moments are
 // averaged before the ratio B_simple = tr(Σ)/|G|² is taken (a single pair's
-// |G|² can be negative), and its interval is a bootstrap over the pairs,
-// resampled within each seed.
+// |G|² can be negative). Its interval is a two-stage bootstrap: the seeds
+// are resampled, then the pairs within each seed drawn, so that it holds
+// the scatter from seed to seed (each run's path to the target) as well as
+// the pairs' own; the seeds are few, so the percentiles are expanded as the
+// fit's are (expandedTail, at n − 1 degrees of freedom for n seeds).
 
 // noiseSpan is how many measurements on either side of a target's step are
 // pooled.
@@ -39,17 +42,68 @@ type NoiseSample struct {
 	Pairs   int `json:"pairs"`
 }
 
-// NoiseComparison holds B_simple against B_crit at one target.
+// NoiseComparison holds B_simple against B_crit at one target: their
+// ratio with its interval, and what the ratio says (CompareNoise).
 type NoiseComparison struct {
 	Target  float64 `json:"target"`
 	BCrit   float64 `json:"b_crit"`
 	BSimple float64 `json:"b_simple"`
 	Ratio   float64 `json:"ratio"` // B_simple / B_crit
-	// Overlap: the two intervals overlap. WithinFactor3: the ratio is in
-	// [1/3, 3], the study's rule for "the noise scale predicts the
-	// critical batch".
-	Overlap       bool `json:"intervals_overlap"`
-	WithinFactor3 bool `json:"within_factor_3"`
+	RatioLo Num     `json:"ratio_lo"`
+	RatioHi Num     `json:"ratio_hi"` // +Inf (null in JSON) where an interval is open
+	Class   string  `json:"class"`
+}
+
+// The classes of a ratio B_simple/B_crit, the study's rule for "the noise
+// scale predicts the critical batch". The factor 10 is the line between a
+// prediction and none; a ratio whose interval crosses it is unresolved.
+const (
+	WithinFactor3  = "within a factor 3"
+	WithinFactor10 = "within a factor 10"
+	BeyondFactor10 = "beyond a factor 10"
+	Unresolved     = "unresolved" // the interval reaches both within and beyond a factor 10
+)
+
+// CompareNoise holds B_simple to B_crit, each with its interval at the same
+// level, from independent runs. The ratio's interval is Zou and Donner's
+// MOVER on the log scale (G. Zou, A. Donner, "Construction of confidence
+// limits about effect measures", Statistical Methods in Medical Research
+// 17(5), 2008): each end of ln B_simple − ln B_crit is the point minus (or
+// plus) the root of the squared distances from the two points to the
+// matching ends of their own intervals, which keeps each interval's own
+// asymmetry. A lower end at or below 0 (B_simple's t-interval of values)
+// makes the ratio's 0; an open upper end makes it +Inf.
+//
+// The class: beyond a factor 10 when the whole interval lies beyond
+// [1/10, 10]; unresolved when it reaches past either end of it; otherwise
+// within a factor 3 when the ratio is in [1/3, 3], within a factor 10 when
+// not.
+func CompareNoise(target, bSimple, bSimpleLo, bSimpleHi, bCrit, bCritLo, bCritHi float64) NoiseComparison {
+	r := bSimple / bCrit
+	below := math.Hypot(logGap(bSimple, bSimpleLo), logGap(bCritHi, bCrit))
+	above := math.Hypot(logGap(bSimpleHi, bSimple), logGap(bCrit, bCritLo))
+	c := NoiseComparison{Target: target, BCrit: bCrit, BSimple: bSimple, Ratio: r,
+		RatioLo: Num(r * math.Exp(-below)), RatioHi: Num(r * math.Exp(above))}
+	switch lo, hi := float64(c.RatioLo), float64(c.RatioHi); {
+	case hi < 0.1 || lo > 10:
+		c.Class = BeyondFactor10
+	case lo < 0.1 || hi > 10 || math.IsNaN(lo) || math.IsNaN(hi):
+		c.Class = Unresolved
+	case r >= 1.0/3 && r <= 3:
+		c.Class = WithinFactor3
+	default:
+		c.Class = WithinFactor10
+	}
+	return c
+}
+
+// logGap is ln(hi/lo) for positive values, +Inf where lo ≤ 0 or hi is
+// +Inf (an end that bounds nothing).
+func logGap(hi, lo float64) float64 {
+	if !(lo > 0) || math.IsInf(hi, 1) {
+		return math.Inf(1)
+	}
+	return math.Log(hi / lo)
 }
 
 // NoiseVersusCritical lists the comparisons of the noise scale with the
@@ -69,11 +123,9 @@ func compare(t TargetResult) *NoiseComparison {
 	if t.Fit == nil || t.Noise == nil || math.IsInf(float64(t.Noise.BSimple), 0) || t.Fit.AtBound {
 		return nil
 	}
-	bs := float64(t.Noise.BSimple)
-	r := bs / t.Fit.BCrit
-	return &NoiseComparison{Target: t.Target, BCrit: t.Fit.BCrit, BSimple: bs, Ratio: r,
-		Overlap:       t.Noise.Lo <= t.Fit.BCritHi && t.Fit.BCritLo <= t.Noise.Hi,
-		WithinFactor3: r >= 1.0/3 && r <= 3}
+	c := CompareNoise(t.Target, float64(t.Noise.BSimple), float64(t.Noise.Lo), float64(t.Noise.Hi),
+		t.Fit.BCrit, float64(t.Fit.BCritLo), float64(t.Fit.BCritHi))
+	return &c
 }
 
 // pairsNear are the pairs of run r measured within noiseSpan measurements
@@ -110,24 +162,30 @@ func noiseAt(runs []Run, p Plan, ti int) *NoiseAt {
 	}
 	n.Seeds = len(groups)
 	n.BSimple = Num(pooled(groups))
-	rng := rand.New(rand.NewPCG(bootstrapSeed, 0x5851f42d4c957f2d))
-	draws := make([]float64, 0, bootstrapDraws)
+	iv := bootstrapNoise(groups, bootstrapDraws, bootstrapSeed)
+	n.Lo, n.Hi = Num(iv.Lo), Num(iv.Hi)
+	return n
+}
+
+// bootstrapNoise is the interval of B_simple pooled over groups, one group
+// of pairs per seed: each of draws resamples the seeds, then the pairs
+// within each seed drawn; the percentiles are expanded for the seeds' n − 1
+// degrees of freedom.
+func bootstrapNoise(groups [][]NoisePair, draws int, seed uint64) Interval {
+	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
+	values := make([]float64, 0, draws)
 	re := make([][]NoisePair, len(groups))
-	for range bootstrapDraws {
-		for gi, g := range groups {
+	for range draws {
+		for gi := range re {
+			g := groups[rng.IntN(len(groups))]
 			re[gi] = re[gi][:0]
 			for range g {
 				re[gi] = append(re[gi], g[rng.IntN(len(g))])
 			}
 		}
-		draws = append(draws, pooled(re))
+		values = append(values, pooled(re))
 	}
-	// The plain percentile interval: its units are the pairs, about ten
-	// per seed, where the small-sample expansion of the seeds' intervals
-	// (expandedTail) matters less; it is not checked by simulation.
-	iv := percentiles(draws, (1-Level)/2)
-	n.Lo, n.Hi = Num(iv.Lo), Num(iv.Hi)
-	return n
+	return percentiles(values, expandedTail(len(groups), float64(len(groups)-1)))
 }
 
 // pooled is the mean tr(Σ) over the mean |G|² of all pairs: +Inf while

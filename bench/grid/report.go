@@ -111,7 +111,7 @@ func (a *Analysis) pointRows() [][]string {
 func (a *Analysis) fitRows() [][]string {
 	rows := [][]string{{"optimizer", "target", "batches_fitted", "s_min", "s_min_lo", "s_min_hi", "e_min", "b_crit", "b_crit_lo", "b_crit_hi",
 		"b_crit_at_bound", "rms_log", "b20", "b20_lo", "b20_hi", "b20_above_range", "b20_reference_batch", "b_simple", "b_simple_lo", "b_simple_hi",
-		"noise_pairs", "ratio_b_simple_b_crit", "within_factor_3", "intervals_overlap"}}
+		"noise_pairs", "ratio_b_simple_b_crit", "ratio_lo", "ratio_hi", "ratio_class"}}
 	for _, t := range a.Targets {
 		row := make([]string, len(rows[0]))
 		row[0], row[1] = a.optimizer(), f(t.Target)
@@ -130,7 +130,7 @@ func (a *Analysis) fitRows() [][]string {
 			copy(row[17:], []string{f(float64(n.BSimple)), f(float64(n.Lo)), f(float64(n.Hi)), strconv.Itoa(n.Pairs)})
 		}
 		if c := t.Comparison; c != nil {
-			copy(row[21:], []string{f(c.Ratio), strconv.FormatBool(c.WithinFactor3), strconv.FormatBool(c.Overlap)})
+			copy(row[21:], []string{f(c.Ratio), f(float64(c.RatioLo)), f(float64(c.RatioHi)), c.Class})
 		}
 		rows = append(rows, row)
 	}
@@ -212,7 +212,7 @@ func (a *Analysis) Print(w io.Writer) {
 		if n := t.Noise; n != nil {
 			fmt.Fprintf(w, "  noise scale there: B_simple = %s [%s, %s] (%d pairs, %d seeds)", hiText(n.BSimple), hiText(n.Lo), hiText(n.Hi), n.Pairs, n.Seeds)
 			if c := t.Comparison; c != nil {
-				fmt.Fprintf(w, "; B_simple/B_crit = %.2f, within a factor 3: %v, intervals overlap: %v", c.Ratio, c.WithinFactor3, c.Overlap)
+				fmt.Fprintf(w, "; B_simple/B_crit = %.3g [%.3g, %.3g]: %s", c.Ratio, c.RatioLo, c.RatioHi, c.Class)
 			}
 			fmt.Fprintln(w)
 		}

@@ -44,7 +44,7 @@ var rules = []rule{
 		3, judgeCost, []string{Cost}},
 	{"noise-scale", "The gradient noise scale B_simple predicts the critical batch size",
 		"McCandlish et al. 2018",
-		"with the plan's grid (bench/grid): at each training-loss target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit and the noise runs measured B_simple (both moments averaged before the ratio), both with their bootstrap intervals over seeds, B_simple predicts B_crit when B_simple/B_crit lies in [1/3, 3]: reproduced when it does at every such target, partly at some, not reproduced at none, inconclusive without such a target. Without a grid, an estimate from one fit: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (geometric mean over seeds with the 95 % t-interval of its logarithms taken back, exp(mean ln ± t·se): positive, as B_simple is): reproduced within a factor 3, partly within 10, not reproduced beyond; inconclusive when B_simple's interval reaches past a factor 10 from B_crit while part of it lies within (the seeds cannot tell the verdicts apart)",
+		"B_simple/B_crit at each training-loss target, with the ratio's interval from the two intervals by Zou and Donner's MOVER on the log scale (grid.CompareNoise): within a factor 3 when the interval lies within [1/10, 10] and the ratio within [1/3, 3], within a factor 10 when the interval lies within [1/10, 10] and the ratio does not, beyond a factor 10 when the whole interval lies beyond, unresolved when it reaches past a factor 10 on either side (the seeds cannot tell). Reproduced when every resolved target is within a factor 3, not reproduced when every one is beyond a factor 10, partly otherwise, inconclusive with none resolved. With the plan's grid (bench/grid): at every target where the fit S(B) = S_min(1 + B_crit/B) over the best LR per batch locates B_crit (expanded percentile bootstrap over seeds) and the noise runs measured B_simple (both moments averaged before the ratio; two-stage bootstrap over seeds and the pairs within them, expanded percentiles). Without a grid, an estimate at one target: B_crit from S(B) of the sweeps' untuned LRs to the loss the largest batch ends at (bootstrap interval over seeds), B_simple where the noise run's loss reaches it (geometric mean over seeds with the 95 % t-interval of its logarithms taken back, exp(mean ln ± t·se): positive, as B_simple is)",
 		3, judgeNoiseScale, []string{Noise, FixedLR, LRScaling, Grid}},
 }
 
@@ -632,12 +632,43 @@ func judgeNoiseScale(e *evidence) (verdict, measured string) {
 	if !(bSimple.Mean > 0) {
 		return Inconclusive, measured + "; B_simple's mean is not positive: no ratio to B_crit"
 	}
-	ratio := math.Max(bSimple.Mean/bCrit.Mean, bCrit.Mean/bSimple.Mean)
-	lo, hi := bSimple.Lo/bCrit.Mean, bSimple.Hi/bCrit.Mean
-	if (lo < 0.1 || hi > 10) && lo <= 10 && hi >= 0.1 {
-		return Inconclusive, measured + fmt.Sprintf("; B_simple's interval reaches from %.2g to %.2g times B_crit, past the factor 10 either verdict allows: the seeds cannot tell (the point estimate is a factor %.2g away)", lo, hi, ratio)
+	c := grid.CompareNoise(fit.target, bSimple.Mean, bSimple.Lo, bSimple.Hi, bCrit.Mean, bCrit.Lo, bCrit.Hi)
+	e.use("ratio", ratioOf(c, bSimple.N, confidence))
+	return noiseVerdict([]string{c.Class}), measured + "; " + describeRatio(c)
+}
+
+// ratioOf is comparison c's ratio as an interval of the finding.
+func ratioOf(c grid.NoiseComparison, seeds int, level float64) Interval {
+	return Interval{Mean: c.Ratio, Lo: float64(c.RatioLo), Hi: float64(c.RatioHi), N: seeds, Level: level, Method: "MOVER of the two intervals, log scale"}
+}
+
+// describeRatio is "B_simple/B_crit = r [lo, hi], class" with the reason
+// an unresolved ratio is not judged.
+func describeRatio(c grid.NoiseComparison) string {
+	s := fmt.Sprintf("B_simple/B_crit = %s [%s, %s], %s", general.format(c.Ratio), general.format(float64(c.RatioLo)), general.format(float64(c.RatioHi)), c.Class)
+	if c.Class == grid.Unresolved {
+		s += ": the interval reaches past a factor 10, so the seeds cannot tell the verdicts apart"
 	}
-	return grade(ratio <= 3, ratio <= 10), measured
+	return s
+}
+
+// noiseVerdict is finding (g)'s verdict from the classes of its
+// comparisons (grid.CompareNoise), the unresolved ones left out.
+func noiseVerdict(classes []string) string {
+	count := map[string]int{}
+	for _, c := range classes {
+		count[c]++
+	}
+	resolved := len(classes) - count[grid.Unresolved]
+	switch {
+	case resolved == 0:
+		return Inconclusive
+	case count[grid.WithinFactor3] == resolved:
+		return Reproduced
+	case count[grid.BeyondFactor10] == resolved:
+		return NotReproduced
+	}
+	return Partly
 }
 
 // criticalFit is the S(B) fit with its bootstrap interval.
@@ -816,6 +847,7 @@ func judgeNoiseFromGrid(e *evidence, a *grid.Analysis) (verdict, measured string
 		comparisons[c.Target] = c
 	}
 	parts := []string{fmt.Sprintf("%.0f %% bootstrap intervals over seeds", 100*a.Level)}
+	var classes []string
 	judged, within := 0, 0
 	for _, t := range a.Targets {
 		at := fmt.Sprintf("at_loss_%g", t.Target)
@@ -845,40 +877,32 @@ func judgeNoiseFromGrid(e *evidence, a *grid.Analysis) (verdict, measured string
 			parts = append(parts, line+", B_simple not measured there (no noise run reached it, or |G|² was not estimated positive)")
 			continue
 		}
-		bSimple := Interval{Mean: float64(noise.BSimple), Lo: float64(noise.Lo), Hi: float64(noise.Hi), N: noise.Seeds, Level: a.Level, Method: "bootstrap over the noise pairs within each seed"}
+		bSimple := Interval{Mean: float64(noise.BSimple), Lo: float64(noise.Lo), Hi: float64(noise.Hi), N: noise.Seeds, Level: a.Level, Method: "expanded percentile bootstrap over seeds and the noise pairs within them"}
 		e.f.Numbers["b_simple_"+at] = bSimple.Mean
 		line += fmt.Sprintf(", B_simple = %s (%d pairs, %d seeds)", bSimple.as(batchQ), noise.Pairs, noise.Seeds)
 		if noise.Seeds < len(p.Seeds) {
 			e.caveat("at loss %g, %d of the %d noise runs reached it: B_simple rests on those", t.Target, noise.Seeds, len(p.Seeds))
 		}
 		c, ok := comparisons[t.Target]
-		if !ok || !finite(bCrit.Lo, bCrit.Hi, bSimple.Lo, bSimple.Hi) {
-			parts = append(parts, line+": an interval is open, so this target is not judged")
+		if !ok || slices.ContainsFunc([]float64{bCrit.Lo, bCrit.Hi, bSimple.Lo, bSimple.Hi}, math.IsNaN) {
+			parts = append(parts, line+": an interval is not estimated (fewer than 2 seeds), so this target is not judged")
 			continue
 		}
 		e.use("b_crit_"+at, bCrit)
 		e.use("b_simple_"+at, bSimple)
+		e.use("ratio_"+at, ratioOf(c, min(bCrit.N, bSimple.N), a.Level))
 		e.f.Numbers["ratio_"+at] = c.Ratio
-		judged++
-		word := "outside a factor 3"
-		if c.WithinFactor3 {
+		classes = append(classes, c.Class)
+		if c.Class != grid.Unresolved {
+			judged++
+		}
+		if c.Class == grid.WithinFactor3 {
 			within++
-			word = "within a factor 3"
 		}
-		parts = append(parts, line+fmt.Sprintf("; B_simple/B_crit = %s, %s", general.format(c.Ratio), word))
-		switch {
-		case c.WithinFactor3 && !c.Overlap:
-			e.caveat("at loss %g the ratio is within a factor 3 but the two intervals do not overlap", t.Target)
-		case !c.WithinFactor3 && c.Overlap:
-			e.caveat("at loss %g the ratio is outside a factor 3 but the two intervals overlap: the data cannot tell them apart", t.Target)
-		}
+		parts = append(parts, line+"; "+describeRatio(c))
 	}
 	e.f.Numbers["targets_judged"], e.f.Numbers["targets_within_factor_3"] = float64(judged), float64(within)
-	measured = strings.Join(parts, "; ")
-	if judged == 0 {
-		return Inconclusive, measured
-	}
-	return grade(within == judged, within > 0), measured
+	return noiseVerdict(classes), strings.Join(parts, "; ")
 }
 
 // fitSeeds is the fewest seeds behind a batch size of the fit at target t.
@@ -890,8 +914,4 @@ func fitSeeds(t grid.TargetResult) int {
 		}
 	}
 	return n
-}
-
-func finite(xs ...float64) bool {
-	return !slices.ContainsFunc(xs, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
 }
