@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/batchlab/batchlab/bench/grid"
 	"github.com/batchlab/batchlab/engine/device"
@@ -65,7 +66,7 @@ func SameNumbers(a, b *Results) []string {
 
 // untimed is r as JSON without its wall times and its device's free memory.
 func untimed(r Run) string {
-	r.Seconds, r.Device = 0, device.Info{Kind: r.Device.Kind, Name: r.Device.Name}
+	r.Seconds, r.Finished, r.Device = 0, time.Time{}, device.Info{Kind: r.Device.Kind, Name: r.Device.Name}
 	r.Epochs = slices.Clone(r.Epochs)
 	for i := range r.Epochs {
 		e := &r.Epochs[i]

@@ -68,6 +68,10 @@ type Run struct {
 	Diverged           bool         `json:"diverged"` // the loss became NaN or Inf: a result, not an error
 	Error              string       `json:"error,omitempty"`
 	Seconds            float64      `json:"seconds"`
+	// Finished is when the run ended, so that a study's times survive a
+	// copy or a clone of its directory (they reset file times); zero in
+	// results saved before it was recorded.
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // Final is the last epoch's stats; the zero value if the run has none.

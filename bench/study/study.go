@@ -329,16 +329,27 @@ func Report(dir string) (*Results, error) {
 	return res, writeReport(dir, res)
 }
 
+// runTimes is when run started and ended, from what it recorded. A result
+// saved before runs recorded their end gives the time its file was written
+// and no start (the study's start is then preset.json's time): file times
+// that a copy or a clone resets.
+func runTimes(run Run, path string) (start, end time.Time) {
+	if !run.Finished.IsZero() {
+		return run.Finished.Add(-time.Duration(run.Seconds * float64(time.Second))), run.Finished
+	}
+	if fi, err := os.Stat(path); err == nil {
+		end = fi.ModTime()
+	}
+	return time.Time{}, end
+}
+
 // collect reads the results of p's runs in dir, in the order of the plan,
 // and judges the findings. A run without a valid result is missing; the
 // findings reading its experiment are undecided. The study started when
-// its directory was first used (preset.json) and finished when its last
-// result was written, not when it is reported (study report reads old runs).
+// its first run did and finished when its last run did, not when it is
+// reported (study report reads old runs); see runTimes.
 func collect(dir string, p Preset) (*Results, error) {
 	res := &Results{Preset: p, Dataset: studyDataset(dir), Protocols: p.protocols(), Build: buildinfo.Read()}
-	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil {
-		res.Started = fi.ModTime()
-	}
 	if b, err := os.ReadFile(filepath.Join(dir, commandFile)); err == nil {
 		if err := json.Unmarshal(b, &res.Command); err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, commandFile), err)
@@ -353,13 +364,20 @@ func collect(dir string, p Preset) (*Results, error) {
 			missingExp[spec.Experiment] = true
 			continue
 		}
-		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(res.Finished) {
-			res.Finished = fi.ModTime()
+		start, end := runTimes(run, path)
+		if !start.IsZero() && (res.Started.IsZero() || start.Before(res.Started)) {
+			res.Started = start
+		}
+		if end.After(res.Finished) {
+			res.Finished = end
 		}
 		if res.Device.Kind == "" {
 			res.Device = run.Device
 		}
 		res.Runs = append(res.Runs, run)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "preset.json")); err == nil && res.Started.IsZero() {
+		res.Started = fi.ModTime()
 	}
 	if p.runsGrid() {
 		// The grid's missing runs are the study's too (named grid/<id>):
@@ -522,7 +540,7 @@ func execute(ctx context.Context, spec runSpec, p Preset, deviceName string, tra
 	defer d.Close()
 	run.Device = d.Info()
 	start := time.Now()
-	defer func() { run.Seconds = time.Since(start).Seconds() }() // named results: it lands
+	defer func() { run.Seconds, run.Finished = time.Since(start).Seconds(), time.Now().UTC() }() // named results: it lands
 	tr, err := engine.NewTrainer(d, spec.Config, train, test)
 	if err != nil {
 		run.Error = err.Error()

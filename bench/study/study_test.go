@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tinyPreset is the study shrunk to seconds: the MNIST subset, one seed.
@@ -189,5 +191,39 @@ func TestReportNamesTheCommand(t *testing.T) {
 	}
 	if strings.Join(res.Command, " ") != strings.Join(cmd, " ") {
 		t.Errorf("the report's command is %q, want %q", res.Command, cmd)
+	}
+}
+
+// TestStudyTimesSurviveACopy: a study's start and end come from its runs,
+// not from file times, which a copy or a clone resets.
+func TestStudyTimesSurviveACopy(t *testing.T) {
+	dir := t.TempDir()
+	p := tinyPreset()
+	p.Experiments = []string{FixedLR}
+	before := time.Now()
+	want, err := Execute(context.Background(), p, Options{Dir: dir, Device: "cpu", DataDir: subset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	if want.Started.Before(before) || !want.Started.Before(want.Finished) || want.Finished.After(after) {
+		t.Fatalf("started %v, finished %v, want both within [%v, %v] in that order", want.Started, want.Finished, before, after)
+	}
+	later := after.Add(time.Hour)
+	err = filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(path, later, later)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Report(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Started.Equal(want.Started) || !got.Finished.Equal(want.Finished) {
+		t.Errorf("after the files' times moved an hour on: started %v, finished %v, want %v, %v", got.Started, got.Finished, want.Started, want.Finished)
 	}
 }
