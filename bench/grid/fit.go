@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 
-	"gonum.org/v1/gonum/stat/distuv"
+	"github.com/batchlab/batchlab/bench/internal/expanded"
 )
 
 // The fit. McCandlish et al.'s S(B) = S_min(1 + B_crit/B) and E(B) =
@@ -173,26 +173,10 @@ type Interval struct {
 // Level is the coverage of every interval the grid reports.
 const Level = 0.90
 
-// expandedTail is the share of the draws left out at each end of the
-// Level interval of a bootstrap over n seeds whose spread rests on nu
-// degrees of freedom: Hesterberg's expanded percentile interval
-// (T. Hesterberg, "What Teachers Should Know About the Bootstrap", The
-// American Statistician 69(4), 2015; R package resample,
-// CI.percentile(expand = TRUE)): α'/2 = Φ(√(n/(n−1))·t), t the α/2
-// quantile of Student's t with nu degrees of freedom (negative). The plain
-// percentile interval undercovers at a few seeds: a resample's spread is
-// √((n−1)/n) of the sample's, and that spread is itself estimated, which
-// the normal quantile ignores. For a mean of n values nu = n − 1, and the
-// expanded interval of normal data is Student's t interval (at 3 seeds and
-// 90 %: the 0.017 % and 99.983 % quantiles instead of 5 % and 95 %). NaN
-// below two seeds: the spread is not estimated.
-func expandedTail(n int, nu float64) float64 {
-	if n < 2 || !(nu >= 1) {
-		return math.NaN()
-	}
-	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: nu}.Quantile((1 - Level) / 2)
-	return distuv.UnitNormal.CDF(math.Sqrt(float64(n)/float64(n-1)) * t)
-}
+// expandedTail is expanded.Tail at Level: the share of the draws left
+// out at each end of an interval over n seeds whose spread rests on nu
+// degrees of freedom.
+func expandedTail(n int, nu float64) float64 { return expanded.Tail(n, nu, Level) }
 
 // fitDF is the Welch–Satterthwaite degrees of freedom (F. Satterthwaite,
 // Biometrics Bulletin 2, 1946; B. Welch, Biometrika 34, 1947) of S_min and

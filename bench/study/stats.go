@@ -6,14 +6,15 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/batchlab/batchlab/bench/internal/expanded"
 	gonumstat "gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // The small statistics of the verdicts: t-intervals of means and of paired
 // differences by seed, their log-scale forms for positive quantities whose
-// scatter is a factor (geometric means, ratios), and a seeded percentile
-// bootstrap for what has no closed form (a fitted B_crit). gonum gives the
+// scatter is a factor (geometric means, ratios), and a seeded expanded
+// percentile bootstrap for what has no closed form (a fitted B_crit). gonum gives the
 // quantiles.
 
 // confidence is the level of every interval.
@@ -27,7 +28,7 @@ type Interval struct {
 	Hi     float64 `json:"hi"`
 	N      int     `json:"n"`
 	Level  float64 `json:"level"`
-	Method string  `json:"method"` // "t", "paired t", "t of logs", "paired t of logs", "bootstrap"
+	Method string  `json:"method"` // "t", "paired t", "t of logs", "paired t of logs", "expanded percentile bootstrap", …
 }
 
 // Above says the whole interval lies above x; Below, below it.
@@ -127,9 +128,11 @@ func sortedSeeds(m map[uint64]float64) []uint64 {
 // bootstrapReps is how many resamples a bootstrap draws.
 const bootstrapReps = 2000
 
-// bootstrap is the percentile bootstrap interval of estimate over n
-// units (seeds): each of bootstrapReps resamples draws n of them with
-// replacement, from a fixed seed so that a report is reproducible;
+// bootstrap is the expanded percentile bootstrap interval of estimate
+// over n units (seeds; expanded.Tail at n − 1 degrees of freedom, as the
+// grid's are: the plain percentiles undercover at a few seeds): each of
+// bootstrapReps resamples draws n of them with replacement, from a fixed
+// seed so that a report is reproducible;
 // estimate says false where a resample admits no estimate (those are left
 // out, and counted against nothing). The mean is estimate on all n.
 func bootstrap(n int, estimate func(units []int) (float64, bool)) Interval {
@@ -137,7 +140,7 @@ func bootstrap(n int, estimate func(units []int) (float64, bool)) Interval {
 	for i := range all {
 		all[i] = i
 	}
-	iv := Interval{N: n, Level: confidence, Method: "bootstrap", Lo: math.NaN(), Hi: math.NaN(), Mean: math.NaN()}
+	iv := Interval{N: n, Level: confidence, Method: "expanded percentile bootstrap", Lo: math.NaN(), Hi: math.NaN(), Mean: math.NaN()}
 	if v, ok := estimate(all); ok {
 		iv.Mean = v
 	} else {
@@ -161,7 +164,8 @@ func bootstrap(n int, estimate func(units []int) (float64, bool)) Interval {
 		return iv
 	}
 	slices.Sort(vs)
-	iv.Lo = gonumstat.Quantile((1-confidence)/2, gonumstat.Empirical, vs, nil)
-	iv.Hi = gonumstat.Quantile(1-(1-confidence)/2, gonumstat.Empirical, vs, nil)
+	tail := expanded.Tail(n, float64(n-1), confidence)
+	iv.Lo = gonumstat.Quantile(tail, gonumstat.Empirical, vs, nil)
+	iv.Hi = gonumstat.Quantile(1-tail, gonumstat.Empirical, vs, nil)
 	return iv
 }
