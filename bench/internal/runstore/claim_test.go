@@ -124,14 +124,17 @@ func TestClaimRace(t *testing.T) {
 // TestHeartbeat: a held claim stays fresh past the timeout.
 func TestHeartbeat(t *testing.T) {
 	dir := t.TempDir()
-	c := &Claimer{dir: dir, host: "a", pid: 1, timeout: 200 * time.Millisecond}
+	// A timeout of a second: the heartbeat (every quarter of it) must stall
+	// for three quarters of a second to fail this, which a loaded CI
+	// machine under the race detector does not.
+	c := &Claimer{dir: dir, host: "a", pid: 1, timeout: time.Second}
 	cl, _, err := c.Take("r")
 	if err != nil || cl == nil {
 		t.Fatal(err)
 	}
 	defer cl.Release()
-	time.Sleep(500 * time.Millisecond)
-	other := &Claimer{dir: dir, host: "b", pid: 2, timeout: 200 * time.Millisecond}
+	time.Sleep(2500 * time.Millisecond)
+	other := &Claimer{dir: dir, host: "b", pid: 2, timeout: time.Second}
 	if got, holder, _ := other.Take("r"); got != nil || !strings.Contains(holder, "process 1 on a") {
 		t.Fatalf("a claim with a heartbeat was taken over (holder %q)", holder)
 	}
