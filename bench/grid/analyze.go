@@ -51,8 +51,8 @@ type Point struct {
 	LREdge  bool    `json:"lr_at_grid_edge"`
 	Steps   *Spread `json:"steps"`
 	Samples *Spread `json:"samples"`
-	// StepsLo and StepsHi bound the best-LR mean steps: a bootstrap over
-	// the seeds, the best LR picked again in every draw (samples: × B).
+	// StepsLo and StepsHi bound the best-LR mean steps: Student's t over
+	// the seeds at that LR (meanInterval; samples: × B).
 	StepsLo   Num       `json:"steps_lo"`
 	StepsHi   Num       `json:"steps_hi"`
 	FailedLRs []float64 `json:"failed_lrs"` // diverged or collapsed with some seed
@@ -144,6 +144,8 @@ func Analyze(p Plan, runs []Run, missing []string) *Analysis {
 				lr := lrs[li]
 				pt.Reached, pt.BestLR, pt.LREdge = true, &lr, len(lrs) > 1 && (li == 0 || li == len(lrs)-1)
 				pt.Steps = spread(steps[li])
+				iv := meanInterval(steps[li])
+				pt.StepsLo, pt.StepsHi = Num(iv.Lo), Num(iv.Hi)
 				// Samples are steps × B except across a short last batch.
 				samples := make([]float64, len(seeds))
 				for si, seed := range seeds {
@@ -154,19 +156,7 @@ func Analyze(p Plan, runs []Run, missing []string) *Analysis {
 			tr.Points = append(tr.Points, pt)
 		}
 		if len(cells.Batches) > 0 {
-			boot := cells.Bootstrap(bootstrapDraws, bootstrapSeed)
-			ci := 0 // the cells hold the points with seeds done, in order
-			for i := range tr.Points {
-				pt := &tr.Points[i]
-				if len(pt.Seeds) == 0 {
-					continue
-				}
-				if pt.Reached {
-					pt.StepsLo, pt.StepsHi = Num(boot.Steps[ci].Lo), Num(boot.Steps[ci].Hi)
-				}
-				ci++
-			}
-			tr.Fit = fitTarget(tr.Points, boot)
+			tr.Fit = fitTarget(tr.Points, cells.Bootstrap(bootstrapDraws, bootstrapSeed))
 		}
 		tr.Noise = noiseAt(noise, p, ti)
 		tr.Comparison = compare(tr)

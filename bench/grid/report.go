@@ -174,7 +174,7 @@ func (a *Analysis) Print(w io.Writer) {
 	if len(a.Missing) > 0 {
 		fmt.Fprintf(w, "; PARTIAL: %d runs missing", len(a.Missing))
 	}
-	fmt.Fprintf(w, "\ndevice %s; intervals: %.0f %% bootstrap over seeds (%d draws, seed %d; expanded percentiles for few seeds), the best LR picked again in each draw\n",
+	fmt.Fprintf(w, "\ndevice %s; intervals %.0f %%: the fit's by a bootstrap over seeds (%d draws, seed %d; expanded percentiles for few seeds), the best LR picked again in each draw; a batch's S(B) by Student's t over its seeds at its best LR\n",
 		a.Device, 100*a.Level, a.BootstrapDraws, a.BootstrapSeed)
 	for _, t := range a.Targets {
 		fmt.Fprintf(w, "\ntarget: smoothed training loss %g\n%7s %10s %26s %16s %13s %6s\n", t.Target, "batch", "best lr", "steps S(B) [90 % interval]", "seeds' range", "samples E(B)", "seeds")
