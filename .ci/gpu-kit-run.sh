@@ -16,11 +16,13 @@
 #   cli          batchlab train --device cuda for every --transfer, with and
 #                without --graph, against --device cpu (TestTrainCUDAMatchesCPU)
 #   train-*      the batchlab binary trains an epoch of MNIST on the GPU, at
-#                small and large batches, with and without graphs: samples/s
+#                small and large batches, with and without graphs, the MLP and
+#                LeNet-5: samples/s
 #   bench-h2d    go test -bench H2D at a few batch sizes
 #   bench-transfer  batchlab bench transfer: the fit t(B) = α + bytes/β
 #   memcheck     compute-sanitizer memcheck over the conformance suite
-#   pytorch      PyTorch on the same GPU beside batchlab (bench/compare_pytorch.sh)
+#   pytorch      PyTorch on the same GPU beside batchlab (bench/compare_pytorch.sh),
+#                the MLP; pytorch-lenet5 the same for LeNet-5
 #
 # OUTDIR gets log.txt (everything), steps/NAME.txt (each step's output: the
 # tests' -test.v output), nvidia-smi.txt, results.json (each step's name,
@@ -51,7 +53,8 @@ esac
 # Sizes and time limits (seconds) per step.
 if [ "$size" = full ]; then
 	train_env=()                                  # TestGPUTrainMNIST's defaults: 784-512-512-10, 200 steps of 64
-	speed_runs=("128 pageable" "128 pinned-async --graph" "1024 resident" "1024 resident --graph")
+	speed_runs=("128 pageable" "128 pinned-async --graph" "1024 resident" "1024 resident --graph"
+		"128 uint8 --model lenet5" "1024 resident --graph --model lenet5")
 	speed_args=(--data "$kit/data/mnist")
 	h2d_bench='H2D/batch=(1|64|1024|8192)/'
 	h2d_time=0.2s
@@ -60,8 +63,8 @@ if [ "$size" = full ]; then
 	limit_conformance=150 limit_training=120 limit_cli=120 limit_speed=120 limit_bench=120 limit_memcheck=240 limit_torch=180
 else
 	train_env=(BATCHLAB_GPU_STEPS=20 BATCHLAB_GPU_BATCH=32 BATCHLAB_GPU_HIDDEN=64)
-	speed_runs=("100 pageable" "100 resident --graph")
-	speed_args=(--data "$kit/tree/testdata/mnist-subset" --hidden 64 --train-samples 1000)
+	speed_runs=("100 pageable --hidden 64" "100 resident --graph --hidden 64" "100 uint8 --model lenet5")
+	speed_args=(--data "$kit/tree/testdata/mnist-subset" --train-samples 1000)
 	h2d_bench='H2D/batch=(1|64)/'
 	h2d_time=3x
 	transfer_args=(--batches 1,16,256 --repeats 3 --min-time 1ms --samples 6000)
@@ -257,20 +260,38 @@ memcheck() {
 	fi
 }
 
+# pytorch ID NAME MODEL: bench/compare_pytorch.sh for MODEL on the GPU.
 pytorch() {
 	local py
 	py=$(command -v python3)
 	if [ -z "$py" ]; then
-		skip pytorch "PyTorch on the same GPU beside batchlab" "no python3"
+		skip "$1" "$2" "no python3"
 		return
 	fi
 	if ! "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
-		skip pytorch "PyTorch on the same GPU beside batchlab" "no PyTorch with CUDA in $py"
+		skip "$1" "$2" "no PyTorch with CUDA in $py"
 		return
 	fi
-	step pytorch "PyTorch on the same GPU beside batchlab" "$limit_torch" . '^ *[0-9]+ +[0-9]' \
-		env DEVICE=cuda BATCHLAB="$kit/bin/batchlab" BATCHLAB_DATA="$kit/data/mnist" PYTHON="$py" "${torch_env[@]}" \
+	step "$1" "$2" "$limit_torch" . '^ *[0-9]+ +[0-9]' \
+		env DEVICE=cuda MODEL="$3" BATCHLAB="$kit/bin/batchlab" BATCHLAB_DATA="$kit/data/mnist" PYTHON="$py" "${torch_env[@]}" \
 		bash "$kit/bench/compare_pytorch.sh"
+}
+
+# run_id ARGS...: a speed run's step ID from its batch, transfer and flags
+# ("128 pinned-async --graph --model lenet5" is train-b128-pinned-async-graph-lenet5;
+# --hidden, the fake's small MLP, is left out).
+run_id() {
+	local id="train-b$1-$2"
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--graph) id+=-graph ;;
+		--model) id+=-${2//[:,]/-} && shift ;;
+		--hidden) shift ;;
+		esac
+		shift
+	done
+	echo "$id"
 }
 
 torch_metrics() { # the JSON lines the comparison prints per run
@@ -307,14 +328,15 @@ main() {
 		"$kit/tests/batchlab.test" -test.v -test.count 1 -test.run '^TestTrainCUDAMatchesCPU$'
 	record cli "batchlab train --device cuda, every --transfer, ±--graph, vs cpu" "$(cli_metrics "$FILE")"
 
-	local r name
+	local r name id
 	for r in "${speed_runs[@]}"; do
 		set -- $r
-		name="batchlab train, 1 epoch: batch $1, --transfer $2${3:+ $3}"
-		step "train-b$1-$2${3:+-graph}" "$name" "$limit_speed" . '"samples_per_sec"' \
+		name="batchlab train, 1 epoch: batch $1, --transfer $2${3:+ ${*:3}}"
+		id=$(run_id "$@")
+		step "$id" "$name" "$limit_speed" . '"samples_per_sec"' \
 			"$kit/bin/batchlab" train --device cuda --epochs 1 --json --no-progress \
 			"${speed_args[@]}" --batch "$1" --transfer "$2" "${@:3}"
-		record "train-b$1-$2${3:+-graph}" "$name" "$(train_metrics "$FILE")"
+		record "$id" "$name" "$(train_metrics "$FILE")"
 	done
 
 	step bench-h2d "benchmarks: go test -bench H2D" "$limit_bench" tree/bench/transfer '^BenchmarkH2D/' \
@@ -328,8 +350,10 @@ main() {
 	memcheck
 	record memcheck "compute-sanitizer memcheck: conformance suite" "$(go_test_counts "$FILE")"
 
-	pytorch
+	pytorch pytorch "PyTorch on the same GPU beside batchlab" mlp
 	record pytorch "PyTorch on the same GPU beside batchlab" "$(torch_metrics "$FILE")"
+	pytorch pytorch-lenet5 "PyTorch on the same GPU beside batchlab: LeNet-5" lenet5
+	record pytorch-lenet5 "PyTorch on the same GPU beside batchlab: LeNet-5" "$(torch_metrics "$FILE")"
 
 	echo
 	echo "== summary ($out)"
