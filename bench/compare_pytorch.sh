@@ -26,9 +26,10 @@
 #
 # MODEL=lenet5 (or cnn:F,F,…, batchlab's --model) compares that CNN instead
 # of the MLP, the same way (batches 32, 128 and 512 unless BATCHES says).
+# Both train with momentum 0.9 at lr LR: 0.1 for the MLP (batchlab train's
+# default), 0.03 for a CNN, where 0.1 leaves LeNet-5 at chance in many runs.
 # ACCURACY=1 compares what the two learn instead of their speed: each trains
-# MODEL for EPOCHS epochs at BATCH (default 128), lr 0.1, momentum 0.9 — the
-# defaults batchlab train prints — once per seed of SEEDS (default "1 2 3"),
+# MODEL for EPOCHS epochs at BATCH (default 128) once per seed of SEEDS (default "1 2 3"),
 # interleaved, on DATASET (mnist or fashion-mnist, as --dataset); it prints each run's test accuracy and training
 # seconds, and the means. E.g. the README's LeNet-5 on Fashion-MNIST:
 #
@@ -46,17 +47,18 @@
 #   DEVICE=cuda BATCHLAB=bin/batchlab BATCHES="64 1024" bash bench/compare_pytorch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TORCH_FLAGS=()
 
 RUNS=${RUNS:-5}
 MODEL=${MODEL:-mlp}
 if [ "$MODEL" = mlp ]; then
-	BATCHES=${BATCHES:-"32 128 512 2048"}
+	BATCHES=${BATCHES:-"32 128 512 2048"} LR=${LR:-0.1}
 	model_flags=()
 else
-	BATCHES=${BATCHES:-"32 128 512"}
+	BATCHES=${BATCHES:-"32 128 512"} LR=${LR:-0.03}
 	model_flags=(--model "$MODEL")
 fi
+model_flags+=(--lr "$LR" --momentum 0.9)
+TORCH_FLAGS=(--lr "$LR" --momentum 0.9)
 THREADS=${THREADS:-2}
 EPOCHS=${EPOCHS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -109,15 +111,15 @@ run_torch() { # batch, engine name, extra environment → one JSON line
 if [ "${ACCURACY:-0}" = 1 ]; then
 	# PyTorch with OMP_WAIT_POLICY=PASSIVE, its faster setting here.
 	echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%d); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "model $MODEL, data $DATA, batch ${BATCH:-128}, lr 0.1, momentum 0.9, $EPOCHS epochs, seeds ${SEEDS:-1 2 3}, threads $THREADS"
+	echo "model $MODEL, data $DATA, batch ${BATCH:-128}, lr $LR, momentum 0.9, $EPOCHS epochs, seeds ${SEEDS:-1 2 3}, threads $THREADS"
 	for seed in ${SEEDS:-1 2 3}; do
 		env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS GOMAXPROCS="$THREADS" \
-			"$batchlab" train --device "$DEVICE" --dataset "$DATASET" --data "$DATA" "${model_flags[@]}" --batch "${BATCH:-128}" --lr 0.1 --momentum 0.9 \
+			"$batchlab" train --device "$DEVICE" --dataset "$DATASET" --data "$DATA" "${model_flags[@]}" --batch "${BATCH:-128}" \
 			--epochs "$EPOCHS" --seed "$seed" --json --no-progress |
 			"$PYTHON" -c 'import json, sys
 r = json.load(sys.stdin); e = r["epochs"]
 print(json.dumps({"engine": "batchlab", "seed": int(sys.argv[1]), "test_accuracy": e[-1]["test_accuracy"], "train_seconds": sum(x["seconds"] for x in e)}))' "$seed"
-		TORCH_FLAGS=(--seed "$seed" --lr 0.1 --momentum 0.9)
+		TORCH_FLAGS=(--seed "$seed" --lr "$LR" --momentum 0.9)
 		run_torch "${BATCH:-128}" pytorch OMP_WAIT_POLICY=PASSIVE
 	done | tee "$out/runs.jsonl"
 	"$PYTHON" - "$out/runs.jsonl" <<'EOF'
@@ -139,7 +141,7 @@ fi
 
 if [ "$DEVICE" = cuda ]; then
 	echo "GPU: $("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name(0), "· torch", torch.__version__)'); $(date -u +%Y-%m-%d)"
-	echo "threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
+	echo "model $MODEL, lr $LR, momentum 0.9, threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
 	for run in $(seq "$RUNS"); do
 		for b in $BATCHES; do
 			run_torch "$b" pytorch-cuda
@@ -185,7 +187,7 @@ for l in sys.stdin:
 	done
 	echo
 fi
-echo "model $MODEL, threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
+echo "model $MODEL, lr $LR, momentum 0.9, threads $THREADS, $RUNS runs, epochs $EPOCHS (the last timed), batches $BATCHES"
 for run in $(seq "$RUNS"); do
 	for b in $BATCHES; do
 		engines=(uint8 pytorch pageable pytorch-passive)
